@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/api"
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/basip"
+	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/server"
+)
+
+// serveConfig is everything serve reads from its flags and environment.
+type serveConfig struct {
+	addr      string
+	data      string
+	db        string
+	demo      bool
+	demoRate  float64
+	logLevel  string
+	logFormat string
+	name      string
+	maxBody   int64
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c serveConfig
+	fs.StringVar(&c.addr, "addr", envOr("DOORLOG_ADDR", "127.0.0.1:8080"), "listen address (env DOORLOG_ADDR)")
+	fs.StringVar(&c.data, "data", envOr("DOORLOG_DATA", "./doorlog-data"), "data directory of the embedded store (env DOORLOG_DATA)")
+	fs.StringVar(&c.db, "db", envOr("DOORLOG_DB", ""), "store URL instead of --data, e.g. sqlite:/var/lib/doorlog/doorlog.db (env DOORLOG_DB)")
+	fs.BoolVar(&c.demo, "demo", envBool("DOORLOG_DEMO", false), "create demo sites and devices and simulate their traffic (env DOORLOG_DEMO)")
+	fs.Float64Var(&c.demoRate, "demo-rate", 5, "events per second the demo simulates")
+	fs.StringVar(&c.logLevel, "log-level", envOr("DOORLOG_LOG_LEVEL", "info"), "debug, info, warn or error (env DOORLOG_LOG_LEVEL); debug logs every request")
+	fs.StringVar(&c.logFormat, "log-format", envOr("DOORLOG_LOG_FORMAT", "text"), "text or json (env DOORLOG_LOG_FORMAT)")
+	fs.StringVar(&c.name, "name", envOr("DOORLOG_NAME", "doorlog"), "the server's name in /api/info (env DOORLOG_NAME)")
+	fs.Int64Var(&c.maxBody, "max-body", ingest.DefaultLimits.MaxBody, "largest ingest request body in bytes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	logger, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, stdout, logger)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Logger) error {
+	store, err := openStore(ctx, c.data, c.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cat, err := catalog.New()
+	if err != nil {
+		return fmt.Errorf("load catalog: %w", err)
+	}
+	classify := func(key string) (doorlog.Category, doorlog.Priority) {
+		e := cat.Entry(key)
+		return e.Category, e.Priority
+	}
+	writer := ingest.NewWriter(store, logger, ingest.WriterOptions{})
+	limits := ingest.DefaultLimits
+	limits.MaxBody = c.maxBody
+	ingester := ingest.NewService(store, writer, classify, limits)
+	authSvc := auth.New(store, time.Now)
+
+	srv := server.New(server.Config{
+		Logger: logger,
+		Ping:   store.Ping,
+		APIs: []server.Registrar{
+			api.New(api.Config{Store: store, Auth: authSvc, Ingest: ingester, Logger: logger, Now: time.Now}),
+			basip.New(basip.Config{
+				Store: store, Catalog: cat, Auth: authSvc, Appender: writer, Logger: logger, Now: time.Now,
+				Info: basip.Info{
+					DeviceModel:      "doorlog",
+					DeviceName:       c.name,
+					FirmwareVersion:  buildVersion(),
+					FrameworkVersion: runtime.Version(),
+					APIVersion:       "v1",
+				},
+			}),
+		},
+	})
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		writer.Close()
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	baseURL := "http://" + ln.Addr().String()
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	logger.Info("listening on "+baseURL, "data", c.data, "version", buildVersion())
+
+	var demoWG sync.WaitGroup
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	defer stopDemo()
+	if c.demo {
+		if err := startDemo(demoCtx, &demoWG, store, authSvc, ingester, c.demoRate, baseURL, stdout, logger); err != nil {
+			logger.Error("demo could not start", "err", err)
+		}
+	}
+
+	select {
+	case err := <-serveErr:
+		stopDemo()
+		demoWG.Wait()
+		writer.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	srv.Drain()
+	stopDemo()
+	demoWG.Wait()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("shutdown did not finish cleanly", "err", err)
+	}
+	// Every handler has returned, so every batch it queued is committed;
+	// Close lets anything still queued finish before the store closes.
+	writer.Close()
+	logger.Info("stopped")
+	return nil
+}
+
+// printf writes to the console a person watches; errors writing there are
+// of no consequence.
+func printf(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,215 @@
+// Package api serves doorlog's native API under /v1/: ingest, and the
+// management of sites, devices, accounts and tokens. Its error body is
+// {"error": "<message>", "code": "<code>"}.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/ingest"
+)
+
+// Store is what the native API needs of the store.
+type Store interface {
+	CreateSite(ctx context.Context, s *doorlog.Site) error
+	FindSite(ctx context.Context, id string) (*doorlog.Site, error)
+	ListSites(ctx context.Context, scope doorlog.Scope) ([]*doorlog.Site, error)
+	CreateDevice(ctx context.Context, d *doorlog.Device) error
+	FindDevice(ctx context.Context, id string) (*doorlog.Device, error)
+	ListDevices(ctx context.Context, f doorlog.DeviceFilter) ([]*doorlog.Device, error)
+	CreateAccount(ctx context.Context, a *doorlog.Account) error
+}
+
+// Authenticator checks bearer tokens and issues new ones.
+type Authenticator interface {
+	Middleware(deny func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler
+	IssueToken(ctx context.Context, tmpl doorlog.Token) (string, *doorlog.Token, error)
+}
+
+var _ Authenticator = (*auth.Service)(nil)
+
+// Ingester stores incoming events.
+type Ingester interface {
+	Ingest(ctx context.Context, tok *doorlog.Token, body []byte, ndjson bool) (ingest.Result, error)
+	Limits() ingest.Limits
+}
+
+var _ Ingester = (*ingest.Service)(nil)
+
+// Config wires a Handler.
+type Config struct {
+	Store  Store
+	Auth   Authenticator
+	Ingest Ingester
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Handler serves the native API.
+type Handler struct {
+	cfg Config
+}
+
+// New returns a Handler.
+func New(cfg Config) *Handler { return &Handler{cfg: cfg} }
+
+// Register adds the native API's routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	authed := h.cfg.Auth.Middleware(h.writeError)
+	route := func(pattern string, fn http.HandlerFunc) { mux.Handle(pattern, authed(fn)) }
+	route("POST /v1/events", h.postEvents)
+	route("GET /v1/sites", h.listSites)
+	route("POST /v1/sites", h.createSite)
+	route("GET /v1/devices", h.listDevices)
+	route("POST /v1/devices", h.createDevice)
+	route("POST /v1/accounts", h.createAccount)
+	route("POST /v1/tokens", h.createToken)
+	for path, allow := range map[string]string{
+		"/v1/events":   "POST",
+		"/v1/sites":    "GET, POST",
+		"/v1/devices":  "GET, POST",
+		"/v1/accounts": "POST",
+		"/v1/tokens":   "POST",
+	} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			WriteError(w, http.StatusMethodNotAllowed, "method not allowed", "method_not_allowed")
+		})
+	}
+}
+
+// Status maps a domain error code to the native API's HTTP status. It is the
+// one place that decision is made for this API.
+func Status(code string) int {
+	switch code {
+	case doorlog.EINVALID:
+		return http.StatusBadRequest
+	case doorlog.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case doorlog.EFORBIDDEN:
+		return http.StatusForbidden
+	case doorlog.ENOTFOUND:
+		return http.StatusNotFound
+	case doorlog.ECONFLICT:
+		return http.StatusConflict
+	case doorlog.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case doorlog.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorBody is the native API's error shape.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// WriteError writes an error body in the native API's shape.
+func WriteError(w http.ResponseWriter, status int, message, code string) {
+	writeJSON(w, status, errorBody{Error: message, Code: code})
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := doorlog.ErrorCode(err)
+	if code == doorlog.EINTERNAL {
+		h.cfg.Logger.Error("native api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	WriteError(w, Status(code), doorlog.ErrorMessage(err), code)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// decode reads a small JSON request body strictly: unknown fields are
+// errors, because a misspelt field in a management call should not pass
+// silently.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return doorlog.Errorf(doorlog.EINVALID, "request body is not valid JSON (at byte %d)", syn.Offset)
+		case errors.As(err, &typ):
+			return doorlog.Errorf(doorlog.EINVALID, "field %q has the wrong type", typ.Field)
+		case errors.Is(err, io.EOF):
+			return doorlog.Errorf(doorlog.EINVALID, "request body is empty")
+		default:
+			return doorlog.Errorf(doorlog.EINVALID, "request body is not valid: %s", trimJSONPrefix(err.Error()))
+		}
+	}
+	return nil
+}
+
+func trimJSONPrefix(s string) string {
+	const p = "json: "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
+	tok := auth.FromContext(r.Context())
+	limit := h.cfg.Ingest.Limits().MaxBody
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			WriteError(w, http.StatusRequestEntityTooLarge, "request body is larger than the limit of "+formatBytes(limit), doorlog.ETOOLARGE)
+			return
+		}
+		h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "could not read the request body"))
+		return
+	}
+	res, err := h.cfg.Ingest.Ingest(r.Context(), tok, body, isNDJSON(r.Header.Get("Content-Type")))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func isNDJSON(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines":
+		return true
+	}
+	return false
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + " KiB"
+	default:
+		return itoa(n) + " bytes"
+	}
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

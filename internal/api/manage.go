@@ -1,0 +1,315 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// Wire types of the management endpoints.
+type (
+	siteJSON struct {
+		ID        string    `json:"id"`
+		Name      string    `json:"name"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	deviceJSON struct {
+		ID        string    `json:"id"`
+		SiteID    string    `json:"site_id"`
+		Name      string    `json:"name"`
+		Model     string    `json:"model"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	accountJSON struct {
+		Username  string    `json:"username"`
+		Role      string    `json:"role"`
+		SiteIDs   []string  `json:"site_ids"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	tokenJSON struct {
+		Token     string     `json:"token"`
+		ID        string     `json:"id"`
+		Role      string     `json:"role"`
+		SiteIDs   []string   `json:"site_ids"`
+		DeviceID  string     `json:"device_id,omitempty"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}
+)
+
+func toSiteJSON(s *doorlog.Site) siteJSON {
+	return siteJSON{ID: s.ID, Name: s.Name, CreatedAt: s.CreatedAt.UTC()}
+}
+
+func toDeviceJSON(d *doorlog.Device) deviceJSON {
+	return deviceJSON{ID: d.ID, SiteID: d.SiteID, Name: d.Name, Model: d.Model, CreatedAt: d.CreatedAt.UTC()}
+}
+
+// requireRole answers 403 unless the caller has one of the roles.
+func requireRole(r *http.Request, roles ...doorlog.Role) (*doorlog.Token, error) {
+	tok := auth.FromContext(r.Context())
+	if tok != nil {
+		for _, role := range roles {
+			if tok.Role == role {
+				return tok, nil
+			}
+		}
+	}
+	return nil, doorlog.Errorf(doorlog.EFORBIDDEN, "this token may not do that")
+}
+
+func (h *Handler) listSites(w http.ResponseWriter, r *http.Request) {
+	tok, err := requireRole(r, doorlog.RoleAdmin, doorlog.RoleManager)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	sites, err := h.cfg.Store.ListSites(r.Context(), tok.Scope())
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := make([]siteJSON, 0, len(sites))
+	for _, s := range sites {
+		out = append(out, toSiteJSON(s))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sites": out})
+}
+
+func (h *Handler) createSite(w http.ResponseWriter, r *http.Request) {
+	tok, err := requireRole(r, doorlog.RoleAdmin)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if !tok.Scope().All {
+		h.writeError(w, r, doorlog.Errorf(doorlog.EFORBIDDEN, "only an admin of every site may create sites"))
+		return
+	}
+	var in struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	site := &doorlog.Site{ID: in.ID, Name: in.Name, CreatedAt: h.cfg.Now().UTC()}
+	if err := site.Validate(); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if err := h.cfg.Store.CreateSite(r.Context(), site); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toSiteJSON(site))
+}
+
+func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request) {
+	tok, err := requireRole(r, doorlog.RoleAdmin, doorlog.RoleManager)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	f := doorlog.DeviceFilter{Scope: tok.Scope(), SiteIDs: r.URL.Query()["site_id"]}
+	devices, err := h.cfg.Store.ListDevices(r.Context(), f)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := make([]deviceJSON, 0, len(devices))
+	for _, d := range devices {
+		out = append(out, toDeviceJSON(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request) {
+	tok, err := requireRole(r, doorlog.RoleAdmin)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		ID     string `json:"id"`
+		SiteID string `json:"site_id"`
+		Name   string `json:"name"`
+		Model  string `json:"model"`
+	}
+	if err := decode(r, &in); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	dev := &doorlog.Device{ID: in.ID, SiteID: in.SiteID, Name: in.Name, Model: in.Model, CreatedAt: h.cfg.Now().UTC()}
+	if err := dev.Validate(); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	// A site outside the caller's scope reads as unknown, as the store
+	// answers for a site that does not exist.
+	if !tok.Scope().Allows(dev.SiteID) {
+		h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "unknown site %q", dev.SiteID))
+		return
+	}
+	if err := h.cfg.Store.CreateDevice(r.Context(), dev); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toDeviceJSON(dev))
+}
+
+// checkGrant verifies that a caller may hand out role over siteIDs: only
+// within its own scope, and an unrestricted admin only by one.
+func (h *Handler) checkGrant(r *http.Request, caller *doorlog.Token, role doorlog.Role, siteIDs []string) error {
+	scope := caller.Scope()
+	switch role {
+	case doorlog.RoleAdmin:
+		if len(siteIDs) == 0 && !scope.All {
+			return doorlog.Errorf(doorlog.EFORBIDDEN, "only an admin of every site may grant access to every site")
+		}
+	case doorlog.RoleManager:
+		if len(siteIDs) == 0 {
+			return doorlog.Errorf(doorlog.EINVALID, "a manager needs at least one site in site_ids")
+		}
+	default:
+		return doorlog.Errorf(doorlog.EINVALID, "role must be \"admin\" or \"manager\"")
+	}
+	seen := map[string]bool{}
+	for _, id := range siteIDs {
+		if seen[id] {
+			return doorlog.Errorf(doorlog.EINVALID, "site %q is listed twice", id)
+		}
+		seen[id] = true
+		if !scope.Allows(id) {
+			return doorlog.Errorf(doorlog.EINVALID, "unknown site %q", id)
+		}
+		if _, err := h.cfg.Store.FindSite(r.Context(), id); err != nil {
+			if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+				return doorlog.Errorf(doorlog.EINVALID, "unknown site %q", id)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
+
+func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) {
+	tok, err := requireRole(r, doorlog.RoleAdmin)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Username string   `json:"username"`
+		Password string   `json:"password"`
+		Role     string   `json:"role"`
+		SiteIDs  []string `json:"site_ids"`
+	}
+	if err := decode(r, &in); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if !usernamePattern.MatchString(in.Username) {
+		h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "username must be 1 to 64 letters, digits, '.', '_', '@', '+' or '-'"))
+		return
+	}
+	if len(in.Password) < 8 {
+		h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "password must be at least 8 characters"))
+		return
+	}
+	role := doorlog.Role(in.Role)
+	if err := h.checkGrant(r, tok, role, in.SiteIDs); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	hash, err := auth.HashPassword(in.Password)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	acct := &doorlog.Account{Username: in.Username, PasswordHash: hash, Role: role, SiteIDs: nonNil(in.SiteIDs), CreatedAt: h.cfg.Now().UTC()}
+	if err := h.cfg.Store.CreateAccount(r.Context(), acct); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, accountJSON{Username: acct.Username, Role: string(acct.Role), SiteIDs: acct.SiteIDs, CreatedAt: acct.CreatedAt})
+}
+
+func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
+	tok, err := requireRole(r, doorlog.RoleAdmin)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Role      string   `json:"role"`
+		SiteIDs   []string `json:"site_ids"`
+		DeviceID  string   `json:"device_id"`
+		ExpiresIn string   `json:"expires_in"`
+	}
+	if err := decode(r, &in); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	tmpl := doorlog.Token{Role: doorlog.Role(in.Role), SiteIDs: nonNil(in.SiteIDs)}
+	if in.ExpiresIn != "" {
+		d, err := time.ParseDuration(in.ExpiresIn)
+		if err != nil || d <= 0 {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "expires_in must be a positive duration such as \"720h\""))
+			return
+		}
+		tmpl.ExpiresAt = h.cfg.Now().Add(d).UTC()
+	}
+	if tmpl.Role == doorlog.RoleDevice {
+		if len(in.SiteIDs) > 0 {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "a device token takes device_id, not site_ids"))
+			return
+		}
+		id, err := doorlog.CanonicalDeviceID(in.DeviceID)
+		if err != nil {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "a device token needs the device_id of an existing device"))
+			return
+		}
+		dev, err := h.cfg.Store.FindDevice(r.Context(), id)
+		if err != nil || !tok.Scope().Allows(dev.SiteID) {
+			if err == nil || doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+				err = doorlog.Errorf(doorlog.EINVALID, "unknown device %s", id)
+			}
+			h.writeError(w, r, err)
+			return
+		}
+		tmpl.DeviceID = dev.ID
+	} else {
+		if in.DeviceID != "" {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "device_id is only for a device token"))
+			return
+		}
+		if err := h.checkGrant(r, tok, tmpl.Role, in.SiteIDs); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	secret, created, err := h.cfg.Auth.IssueToken(r.Context(), tmpl)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := tokenJSON{Token: secret, ID: created.ID, Role: string(created.Role), SiteIDs: created.SiteIDs, DeviceID: created.DeviceID}
+	if !created.ExpiresAt.IsZero() {
+		t := created.ExpiresAt.UTC()
+		out.ExpiresAt = &t
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,226 @@
+// Package auth issues and checks doorlog's credentials: account passwords
+// (kept as bcrypt hashes) and bearer tokens (kept as SHA-256 hashes of their
+// secret part, compared in constant time).
+package auth
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// LoginTTL is how long a token issued by a login works. Tokens made from the
+// CLI or by an admin through the API do not expire unless asked to.
+const LoginTTL = 24 * time.Hour
+
+// Store is what auth needs of the store.
+type Store interface {
+	FindAccount(ctx context.Context, username string) (*doorlog.Account, error)
+	CreateToken(ctx context.Context, t *doorlog.Token) error
+	FindToken(ctx context.Context, id string) (*doorlog.Token, error)
+}
+
+// Service checks passwords and tokens against the store.
+type Service struct {
+	store Store
+	now   func() time.Time
+	// dummyHash is compared against when a username does not exist, so a
+	// failed login takes as long whether or not the account exists.
+	dummyHash string
+}
+
+// New returns a Service reading accounts and tokens from store, with now as
+// its clock.
+func New(store Store, now func() time.Time) *Service {
+	h, _ := HashPassword("doorlog-dummy-password")
+	return &Service{store: store, now: now, dummyHash: h}
+}
+
+// HashPassword returns the hash to store for a password. BAS-IP clients send
+// the hex MD5 of the password instead of the password, so doorlog hashes that
+// MD5 with bcrypt: one stored hash then checks both spellings, and the MD5
+// pre-hash costs nothing in strength because bcrypt is what makes guessing
+// slow.
+func HashPassword(password string) (string, error) {
+	if password == "" {
+		return "", doorlog.Errorf(doorlog.EINVALID, "password must not be empty")
+	}
+	if len(password) > 1024 {
+		return "", doorlog.Errorf(doorlog.EINVALID, "password must be at most 1024 bytes")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(md5Hex(password)), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// CheckPassword reports whether given matches the stored hash, given either
+// as the password itself or as its hex MD5 (any case).
+func CheckPassword(hash, given string) bool {
+	if len(given) > 1024 {
+		return false
+	}
+	if isMD5Hex(given) && bcrypt.CompareHashAndPassword([]byte(hash), []byte(strings.ToLower(given))) == nil {
+		return true
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(md5Hex(given))) == nil
+}
+
+func md5Hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func isMD5Hex(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// ErrLogin is returned for every failed login, whatever the reason, so a
+// caller cannot tell a wrong username from a wrong password.
+var ErrLogin = doorlog.Errorf(doorlog.EUNAUTHORIZED, "wrong username or password")
+
+// Login checks a username and password (plain or hex MD5) and issues a token
+// for the account that expires after LoginTTL. On a wrong password it still
+// returns the account, when there is one, with ErrLogin, so the caller can
+// log the attempt with the account's type.
+func (s *Service) Login(ctx context.Context, username, password string) (*doorlog.Account, string, error) {
+	acct, err := s.store.FindAccount(ctx, username)
+	if err != nil {
+		if doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
+			return nil, "", err
+		}
+		CheckPassword(s.dummyHash, password)
+		return nil, "", ErrLogin
+	}
+	if !CheckPassword(acct.PasswordHash, password) {
+		return acct, "", ErrLogin
+	}
+	secret, _, err := s.IssueToken(ctx, doorlog.Token{
+		Role:      acct.Role,
+		SiteIDs:   acct.SiteIDs,
+		Username:  acct.Username,
+		ExpiresAt: s.now().Add(LoginTTL),
+	})
+	if err != nil {
+		return acct, "", err
+	}
+	return acct, secret, nil
+}
+
+// Token secrets look like "dl_<id>_<secret>": the id finds the stored row,
+// the secret is checked against its hash.
+const tokenPrefix = "dl_"
+
+// IssueToken stores a new token like tmpl (role, sites, device, expiry) and
+// returns its secret, which is shown once and never stored.
+func (s *Service) IssueToken(ctx context.Context, tmpl doorlog.Token) (string, *doorlog.Token, error) {
+	idBytes := make([]byte, 10)
+	secretBytes := make([]byte, 32)
+	if _, err := rand.Read(idBytes); err != nil {
+		return "", nil, err
+	}
+	if _, err := rand.Read(secretBytes); err != nil {
+		return "", nil, err
+	}
+	tok := tmpl
+	tok.ID = hex.EncodeToString(idBytes)
+	secret := base64.RawURLEncoding.EncodeToString(secretBytes)
+	sum := sha256.Sum256([]byte(secret))
+	tok.SecretHash = sum[:]
+	tok.CreatedAt = s.now().UTC()
+	if err := s.store.CreateToken(ctx, &tok); err != nil {
+		return "", nil, err
+	}
+	return tokenPrefix + tok.ID + "_" + secret, &tok, nil
+}
+
+// ErrToken is returned for a missing, malformed, unknown, wrong or expired
+// token alike.
+var ErrToken = doorlog.Errorf(doorlog.EUNAUTHORIZED, "missing or invalid token")
+
+// Authenticate returns the stored token a bearer secret belongs to.
+func (s *Service) Authenticate(ctx context.Context, bearer string) (*doorlog.Token, error) {
+	rest, ok := strings.CutPrefix(bearer, tokenPrefix)
+	if !ok {
+		return nil, ErrToken
+	}
+	id, secret, ok := strings.Cut(rest, "_")
+	if !ok || len(id) != 20 || secret == "" || len(secret) > 100 {
+		return nil, ErrToken
+	}
+	tok, err := s.store.FindToken(ctx, id)
+	if err != nil {
+		if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+			return nil, ErrToken
+		}
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(sum[:], tok.SecretHash) != 1 || tok.Expired(s.now()) {
+		return nil, ErrToken
+	}
+	return tok, nil
+}
+
+// BearerToken returns the token of an "Authorization: Bearer ..." header, or
+// "" when there is none.
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying the caller's token.
+func NewContext(ctx context.Context, t *doorlog.Token) context.Context {
+	return context.WithValue(ctx, ctxKey{}, t)
+}
+
+// FromContext returns the caller's token, or nil when the request was not
+// authenticated.
+func FromContext(ctx context.Context) *doorlog.Token {
+	t, _ := ctx.Value(ctxKey{}).(*doorlog.Token)
+	return t
+}
+
+// Middleware authenticates the bearer token of every request and stores it in
+// the request's context. Requests without a valid token are answered by deny,
+// which writes the error in the shape of the API being served.
+func (s *Service) Middleware(deny func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tok, err := s.Authenticate(r.Context(), BearerToken(r))
+			if err != nil {
+				if !errors.Is(err, ErrToken) && doorlog.ErrorCode(err) != doorlog.EUNAUTHORIZED {
+					deny(w, r, err)
+					return
+				}
+				deny(w, r, ErrToken)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), tok)))
+		})
+	}
+}

@@ -1,0 +1,186 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/sqlite"
+)
+
+func openStore(t testing.TB) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "doorlog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func md5Hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestPasswords(t *testing.T) {
+	hash, err := auth.HashPassword("s3cret pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$2") || strings.Contains(hash, "s3cret") {
+		t.Fatalf("got hash %q, want a bcrypt hash without the password", hash)
+	}
+	tests := []struct {
+		name, given string
+		want        bool
+	}{
+		{"plain", "s3cret pass", true},
+		{"md5 lower", md5Hex("s3cret pass"), true},
+		{"md5 upper", strings.ToUpper(md5Hex("s3cret pass")), true},
+		{"wrong", "s3cret pas", false},
+		{"md5 of wrong", md5Hex("nope"), false},
+		{"empty", "", false},
+		{"huge", strings.Repeat("x", 5000), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := auth.CheckPassword(hash, tt.given); got != tt.want {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("a plain password that looks like an md5", func(t *testing.T) {
+		pw := md5Hex("anything")
+		h, err := auth.HashPassword(pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !auth.CheckPassword(h, pw) || !auth.CheckPassword(h, md5Hex(pw)) {
+			t.Fatalf("got a failed check, want both spellings accepted")
+		}
+	})
+	if _, err := auth.HashPassword(""); doorlog.ErrorCode(err) != doorlog.EINVALID {
+		t.Fatalf("got %v for an empty password, want EINVALID", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	svc := auth.New(store, func() time.Time { return now })
+	if err := store.CreateSite(ctx, &doorlog.Site{ID: "a", Name: "A", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{"a"}, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := store.FindToken(ctx, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(secret, hex.EncodeToString(stored.SecretHash)) || len(stored.SecretHash) != 32 {
+		t.Fatalf("got stored hash %x, want a 32-byte hash unrelated to the secret's text", stored.SecretHash)
+	}
+	got, err := svc.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatalf("authenticate the issued token: %v", err)
+	}
+	if got.Role != doorlog.RoleManager || len(got.SiteIDs) != 1 || got.SiteIDs[0] != "a" {
+		t.Fatalf("got token %+v, want a manager of site a", got)
+	}
+	id, sec, _ := strings.Cut(strings.TrimPrefix(secret, "dl_"), "_")
+	bad := []struct{ name, bearer string }{
+		{"empty", ""},
+		{"no prefix", strings.TrimPrefix(secret, "dl_")},
+		{"wrong secret", "dl_" + id + "_" + strings.Repeat("A", len(sec))},
+		{"one char off", secret[:len(secret)-1] + flip(secret[len(secret)-1])},
+		{"unknown id", "dl_" + strings.Repeat("0", 20) + "_" + sec},
+		{"no separator", "dl_" + id + sec},
+		{"short id", "dl_abc_" + sec},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := svc.Authenticate(ctx, tt.bearer); !errors.Is(err, auth.ErrToken) {
+				t.Fatalf("got %v, want ErrToken", err)
+			}
+		})
+	}
+	t.Run("expired", func(t *testing.T) {
+		later := auth.New(store, func() time.Time { return now.Add(time.Hour) })
+		if _, err := later.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
+			t.Fatalf("got %v an hour later, want ErrToken", err)
+		}
+	})
+}
+
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}
+
+func TestLogin(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	svc := auth.New(store, func() time.Time { return now })
+	hash, err := auth.HashPassword("open sesame")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateAccount(ctx, &doorlog.Account{Username: "root", PasswordHash: hash, Role: doorlog.RoleAdmin, SiteIDs: []string{}, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	acct, secret, err := svc.Login(ctx, "root", md5Hex("open sesame"))
+	if err != nil || acct.Role != doorlog.RoleAdmin {
+		t.Fatalf("got %v, %v, want a login as admin", acct, err)
+	}
+	tok, err := svc.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Username != "root" || !tok.Scope().All || !tok.ExpiresAt.Equal(now.Add(auth.LoginTTL)) {
+		t.Fatalf("got token %+v, want root's, every site, expiring after LoginTTL", tok)
+	}
+	acct, _, err = svc.Login(ctx, "root", "wrong")
+	if !errors.Is(err, auth.ErrLogin) || acct == nil {
+		t.Fatalf("got %v, %v for a wrong password, want the account and ErrLogin", acct, err)
+	}
+	acct, _, err = svc.Login(ctx, "nobody", "open sesame")
+	if !errors.Is(err, auth.ErrLogin) || acct != nil {
+		t.Fatalf("got %v, %v for an unknown user, want no account and ErrLogin", acct, err)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	tests := []struct{ header, want string }{
+		{"Bearer abc", "abc"},
+		{"bearer  abc ", "abc"},
+		{"Basic abc", ""},
+		{"Bearer", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			r, _ := http.NewRequest("GET", "/", nil)
+			if tt.header != "" {
+				r.Header.Set("Authorization", tt.header)
+			}
+			if got := auth.BearerToken(r); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

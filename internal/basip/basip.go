@@ -1,0 +1,226 @@
+// Package basip serves the BAS-IP panel web API v1 over doorlog's store: the
+// log list (GET /api/v1/log/items), the login that BAS-IP clients use
+// (GET /api/v1/login) and the device information (GET /api/info), at the
+// root for the whole server and under /devices/{device_id}/ for one device.
+//
+// Existing BAS-IP clients must work against it unchanged, so field names,
+// units (milliseconds), defaults and the exact error strings follow the
+// BAS-IP documentation as SPEC §4 reads it.
+package basip
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// Store is what the BAS-IP API reads from the store; *sqlite.DB satisfies it.
+type Store interface {
+	ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error)
+	CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error)
+	EventKeys(ctx context.Context) ([]string, error)
+	FindDevice(ctx context.Context, id string) (*doorlog.Device, error)
+}
+
+// Catalog names and renders events; *catalog.Catalog satisfies it.
+type Catalog interface {
+	// Keys returns the catalog's keys: the 40 BAS-IP keys in SPEC §3's
+	// order, then doorlog's own (cam_light).
+	Keys() []string
+	// Name returns a key's name in a locale; an unknown key is its own name.
+	Name(locale, key string) string
+	// Text renders an event's model as the human-readable text of its key.
+	Text(locale, key string, model json.RawMessage) string
+	// Entry returns what the catalog knows of a key; an unknown key is
+	// category info, priority low.
+	Entry(key string) catalog.Entry
+}
+
+// Authenticator checks bearer tokens and passwords; *auth.Service satisfies
+// it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, bearer string) (*doorlog.Token, error)
+	Login(ctx context.Context, username, password string) (*doorlog.Account, string, error)
+}
+
+// Appender stores events durably; *ingest.Writer (group commit) and the
+// store itself satisfy it. The API stores its login attempts through it.
+type Appender interface {
+	AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error)
+}
+
+var _ Catalog = (*catalog.Catalog)(nil)
+
+// Info is what GET /api/info answers for the server itself; a device's
+// answer takes its model and name from the device and the framework and API
+// versions from here.
+type Info struct {
+	DeviceModel      string
+	DeviceName       string
+	FirmwareVersion  string
+	FrameworkVersion string
+	APIVersion       string
+}
+
+// Config is what a Handler needs.
+type Config struct {
+	Store   Store
+	Catalog Catalog
+	Auth    Authenticator
+	// Appender stores login attempts. When it is nil and Store can append,
+	// the store is used.
+	Appender Appender
+	// Info describes the server for GET /api/info.
+	Info Info
+	// Logger receives the causes of internal errors; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock that stamps login events; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the BAS-IP API. Make one with New and add its routes to a
+// mux with Register.
+type Handler struct {
+	store    Store
+	catalog  Catalog
+	auth     Authenticator
+	appender Appender
+	info     Info
+	logger   *slog.Logger
+	now      func() time.Time
+}
+
+// New returns a Handler over cfg.
+func New(cfg Config) *Handler {
+	h := &Handler{
+		store:    cfg.Store,
+		catalog:  cfg.Catalog,
+		auth:     cfg.Auth,
+		appender: cfg.Appender,
+		info:     cfg.Info,
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+	}
+	if h.appender == nil {
+		if a, ok := cfg.Store.(Appender); ok {
+			h.appender = a
+		}
+	}
+	if h.logger == nil {
+		h.logger = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
+}
+
+// The paths the API serves, at the root and under one device.
+const (
+	pathLogItems      = "/api/v1/log/items"
+	pathLogin         = "/api/v1/login"
+	pathInfo          = "/api/info"
+	devicePrefix      = "/devices/{device_id}"
+	allowGetHead      = "GET, HEAD"
+	allowGet          = "GET"
+	errLogIn          = "Log In"
+	errAdminRequired  = "Administrator rights required"
+	errDeviceNotFound = "Device not found"
+	errMethod         = "Method not allowed"
+	errInternal       = "Internal error"
+)
+
+// Register adds the API's routes to mux: each path at the root and under
+// /devices/{device_id}, plus the bare path of each, which answers every
+// other method with a JSON 405 and an Allow header.
+func (h *Handler) Register(mux *http.ServeMux) {
+	for _, perDevice := range []bool{false, true} {
+		prefix := ""
+		if perDevice {
+			prefix = devicePrefix
+		}
+		mux.Handle("GET "+prefix+pathLogItems, h.logItemsHandler(perDevice))
+		mux.Handle(prefix+pathLogItems, methodNotAllowed(allowGetHead))
+
+		// A HEAD would log in and throw the token away, so login is GET
+		// only.
+		mux.Handle("GET "+prefix+pathLogin, h.loginHandler(perDevice))
+		mux.Handle("HEAD "+prefix+pathLogin, methodNotAllowed(allowGet))
+		mux.Handle(prefix+pathLogin, methodNotAllowed(allowGet))
+
+		mux.Handle("GET "+prefix+pathInfo, h.infoHandler(perDevice))
+		mux.Handle(prefix+pathInfo, methodNotAllowed(allowGetHead))
+	}
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, errMethod)
+	})
+}
+
+// errorBody is every error the API answers: {"error": "..."}.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// writeJSON encodes v whole before writing anything, so that a value that
+// cannot be encoded is still answered with a clean 500. HTML is not escaped:
+// stored models go out byte for byte but for whitespace.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Default().Error("basip: encode response", "err", err)
+		buf.Reset()
+		buf.WriteString(`{"error":"` + errInternal + `"}` + "\n")
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// internalError logs the cause of a failure and answers a 500 that says
+// nothing more.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	// The path only: a login's query holds the password.
+	h.logger.ErrorContext(r.Context(), "basip: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, errInternal)
+}
+
+// device resolves the {device_id} of a per-device path. A malformed id and
+// an unknown device both answer 404 Device not found; ok is false when the
+// answer has been written.
+func (h *Handler) device(w http.ResponseWriter, r *http.Request) (dev *doorlog.Device, ok bool) {
+	id, err := doorlog.CanonicalDeviceID(r.PathValue("device_id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, errDeviceNotFound)
+		return nil, false
+	}
+	dev, err = h.store.FindDevice(r.Context(), id)
+	if err != nil {
+		if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+			writeError(w, http.StatusNotFound, errDeviceNotFound)
+			return nil, false
+		}
+		h.internalError(w, r, "find device", err)
+		return nil, false
+	}
+	return dev, true
+}

@@ -1,0 +1,128 @@
+package basip
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// The keys of the events a login through this API stores.
+const (
+	KeyLoginSucceeded = "successful_login_api_call"
+	KeyLoginFailed    = "incorrect_login_api_call"
+)
+
+// loginResponse is the 200 answer of GET /api/v1/login.
+type loginResponse struct {
+	AccountType doorlog.Role `json:"account_type"`
+	Token       string       `json:"token"`
+}
+
+// loginModel is the model of a stored login attempt. It never holds the
+// username or the password; AccountType is empty (and the model {}) for a
+// username that does not exist.
+type loginModel struct {
+	AccountType doorlog.Role `json:"account_type,omitempty"`
+}
+
+// loginHandler serves GET /api/v1/login?username=U&password=P, or its
+// per-device twin, where the attempt is stored as that device's event. P is
+// the hex MD5 of the password or the password itself.
+func (h *Handler) loginHandler(perDevice bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The answer carries a secret: no cache may keep it.
+		w.Header().Set("Cache-Control", "no-store")
+		var dev *doorlog.Device
+		if perDevice {
+			var ok bool
+			if dev, ok = h.device(w, r); !ok {
+				return
+			}
+		}
+		q := r.URL.Query()
+		username, password := q.Get("username"), q.Get("password")
+		if username == "" {
+			writeError(w, http.StatusUnauthorized, errLogIn)
+			return
+		}
+		acct, token, err := h.auth.Login(r.Context(), username, password)
+		switch {
+		case err == nil:
+			h.storeLogin(r, dev, KeyLoginSucceeded, acct)
+			writeJSON(w, http.StatusOK, loginResponse{AccountType: acct.Role, Token: token})
+		case doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED:
+			h.storeLogin(r, dev, KeyLoginFailed, acct)
+			writeError(w, http.StatusUnauthorized, errLogIn)
+		default:
+			// The store failed: whether the attempt was right is unknown,
+			// so nothing is stored.
+			h.internalError(w, r, "login", err)
+		}
+	})
+}
+
+// storeLogin stores a login attempt as an event: the server's own at the
+// root (dev nil), the device's under /devices/{device_id}/. A failure is
+// logged and does not change the answer.
+func (h *Handler) storeLogin(r *http.Request, dev *doorlog.Device, key string, acct *doorlog.Account) {
+	var m loginModel
+	if acct != nil {
+		m.AccountType = acct.Role
+	}
+	model, err := json.Marshal(m)
+	if err != nil {
+		h.logger.ErrorContext(r.Context(), "basip: encode login event", "err", err)
+		return
+	}
+	entry := h.catalog.Entry(key)
+	ev := doorlog.Event{
+		Time:     doorlog.TruncateMillis(h.now()),
+		Key:      key,
+		Category: entry.Category,
+		Priority: entry.Priority,
+		Model:    model,
+	}
+	if dev != nil {
+		ev.DeviceID, ev.SiteID = dev.ID, dev.SiteID
+	}
+	if h.appender == nil {
+		h.logger.ErrorContext(r.Context(), "basip: no appender, login event not stored", "key", key, "device_id", ev.DeviceID)
+		return
+	}
+	if _, err := h.appender.AppendEvents(r.Context(), []doorlog.Event{ev}); err != nil {
+		h.logger.ErrorContext(r.Context(), "basip: store login event", "key", key, "device_id", ev.DeviceID, "err", err)
+	}
+}
+
+// infoResponse is the answer of GET /api/info.
+type infoResponse struct {
+	DeviceModel      string `json:"device_model"`
+	DeviceName       string `json:"device_name"`
+	FirmwareVersion  string `json:"firmware_version"`
+	FrameworkVersion string `json:"framework_version"`
+	APIVersion       string `json:"api_version"`
+}
+
+// infoHandler serves GET /api/info, without auth: the server's own
+// description at the root, a device's under /devices/{device_id}/ (its
+// model and name; its firmware version is not known, so it is "").
+func (h *Handler) infoHandler(perDevice bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp := infoResponse{
+			DeviceModel:      h.info.DeviceModel,
+			DeviceName:       h.info.DeviceName,
+			FirmwareVersion:  h.info.FirmwareVersion,
+			FrameworkVersion: h.info.FrameworkVersion,
+			APIVersion:       h.info.APIVersion,
+		}
+		if perDevice {
+			dev, ok := h.device(w, r)
+			if !ok {
+				return
+			}
+			resp.DeviceModel, resp.DeviceName, resp.FirmwareVersion = dev.Model, dev.Name, ""
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}

@@ -1,0 +1,44 @@
+package doorlog
+
+import "context"
+
+// Store keeps everything doorlog knows. Every backend (SQLite, PostgreSQL)
+// implements it and passes the shared suite in package storetest.
+//
+// Missing rows are ENOTFOUND errors, never a nil result with a nil error;
+// creating something that exists is ECONFLICT; input the store refuses is
+// EINVALID.
+type Store interface {
+	CreateSite(ctx context.Context, s *Site) error
+	FindSite(ctx context.Context, id string) (*Site, error)
+	ListSites(ctx context.Context, scope Scope) ([]*Site, error)
+
+	// CreateDevice fails with EINVALID when the device's site does not exist.
+	CreateDevice(ctx context.Context, d *Device) error
+	FindDevice(ctx context.Context, id string) (*Device, error)
+	ListDevices(ctx context.Context, f DeviceFilter) ([]*Device, error)
+
+	CreateAccount(ctx context.Context, a *Account) error
+	FindAccount(ctx context.Context, username string) (*Account, error)
+
+	CreateToken(ctx context.Context, t *Token) error
+	FindToken(ctx context.Context, id string) (*Token, error)
+
+	// AppendEvents stores the events in one durable transaction: when it
+	// returns nil, every non-duplicate event is on disk. It returns one
+	// result per event, in order. Events whose (DeviceID, SourceID) is
+	// already stored, or repeated earlier in the same call, are duplicates.
+	// Each event's DeviceID must name an existing device whose site is the
+	// event's SiteID, or be empty for a server event.
+	AppendEvents(ctx context.Context, events []Event) ([]AppendResult, error)
+	// ListEvents returns one page ordered by (time, id) in q.Order.
+	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
+	// CountEvents returns the exact number of events matching f.
+	CountEvents(ctx context.Context, f EventFilter) (int64, error)
+	// EventKeys returns every distinct key ever stored, sorted.
+	EventKeys(ctx context.Context) ([]string, error)
+
+	// Ping reports whether the store answers, for readiness checks.
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,334 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// Limits bound what one ingest request may carry.
+type Limits struct {
+	// MaxBody is the largest request body in bytes (the HTTP layer enforces
+	// it and answers 413).
+	MaxBody int64
+	// MaxItems is the most events in one request.
+	MaxItems int
+	// MaxModel is the largest model, in bytes of compact JSON.
+	MaxModel int
+}
+
+// DefaultLimits are generous for devices and batching clients while keeping
+// one request's memory small.
+var DefaultLimits = Limits{MaxBody: 16 << 20, MaxItems: 50000, MaxModel: 16 << 10}
+
+// DeviceFinder looks devices up by id.
+type DeviceFinder interface {
+	FindDevice(ctx context.Context, id string) (*doorlog.Device, error)
+}
+
+// Service validates and stores incoming events.
+type Service struct {
+	devices  DeviceFinder
+	appender Appender
+	classify func(key string) (doorlog.Category, doorlog.Priority)
+	limits   Limits
+
+	// known caches devices found once; devices never move between sites
+	// and are never deleted, so an entry never goes stale.
+	known sync.Map // id → *doorlog.Device
+}
+
+// NewService returns a Service that finds devices with devices, classifies
+// keys with classify (the catalog) and stores through appender (a Writer).
+func NewService(devices DeviceFinder, appender Appender, classify func(string) (doorlog.Category, doorlog.Priority), limits Limits) *Service {
+	return &Service{devices: devices, appender: appender, classify: classify, limits: limits}
+}
+
+// Limits returns the limits the service enforces.
+func (s *Service) Limits() Limits { return s.limits }
+
+// Item is one event as a sender writes it.
+type Item struct {
+	DeviceID string          `json:"device_id"`
+	Time     json.RawMessage `json:"time"`
+	Key      string          `json:"key"`
+	Model    json.RawMessage `json:"model,omitempty"`
+	SourceID string          `json:"source_id,omitempty"`
+}
+
+// Result is the answer to an ingest request.
+type Result struct {
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Rejected   []Rejection `json:"rejected"`
+}
+
+// Rejection says why the item at Index (0-based, in request order) was not
+// stored.
+type Rejection struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
+}
+
+// Ingest stores the events of one request body: a JSON object, a JSON
+// array, or NDJSON (ndjson true, or a body of several concatenated objects).
+// Valid items are stored durably before it returns; invalid ones are listed
+// in Rejected by index. An error means nothing was stored.
+func (s *Service) Ingest(ctx context.Context, tok *doorlog.Token, body []byte, ndjson bool) (Result, error) {
+	if tok == nil || (tok.Role != doorlog.RoleAdmin && tok.Role != doorlog.RoleDevice) {
+		return Result{}, doorlog.Errorf(doorlog.EFORBIDDEN, "only admin and device tokens may ingest events")
+	}
+	raws, err := splitBody(body, ndjson)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(raws) == 0 {
+		return Result{}, doorlog.Errorf(doorlog.EINVALID, "no events in the request body")
+	}
+	if len(raws) > s.limits.MaxItems {
+		return Result{}, doorlog.Errorf(doorlog.ETOOLARGE, "at most %d events per request", s.limits.MaxItems)
+	}
+	items := make([]Item, len(raws))
+	decodeErrs := make([]error, len(raws))
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &items[i]); err != nil {
+			decodeErrs[i] = doorlog.Errorf(doorlog.EINVALID, "not a valid event object: %s", jsonErrorText(err))
+		}
+	}
+	return s.ingest(ctx, tok, items, decodeErrs)
+}
+
+// IngestItems stores already decoded items, as Ingest does; the in-process
+// demo feeds events this way.
+func (s *Service) IngestItems(ctx context.Context, tok *doorlog.Token, items []Item) (Result, error) {
+	if tok == nil || (tok.Role != doorlog.RoleAdmin && tok.Role != doorlog.RoleDevice) {
+		return Result{}, doorlog.Errorf(doorlog.EFORBIDDEN, "only admin and device tokens may ingest events")
+	}
+	return s.ingest(ctx, tok, items, nil)
+}
+
+func (s *Service) ingest(ctx context.Context, tok *doorlog.Token, items []Item, decodeErrs []error) (Result, error) {
+	res := Result{Rejected: []Rejection{}}
+	events := make([]doorlog.Event, 0, len(items))
+	for i := range items {
+		var (
+			ev  doorlog.Event
+			err error
+		)
+		if decodeErrs != nil && decodeErrs[i] != nil {
+			err = decodeErrs[i]
+		} else {
+			ev, err = s.validate(ctx, tok, &items[i])
+		}
+		if err != nil {
+			if doorlog.ErrorCode(err) == doorlog.EINTERNAL {
+				return Result{}, err
+			}
+			res.Rejected = append(res.Rejected, Rejection{Index: i, Error: doorlog.ErrorMessage(err)})
+			continue
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return res, nil
+	}
+	results, err := s.appender.AppendEvents(ctx, events)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, r := range results {
+		if r.Duplicate {
+			res.Duplicates++
+		} else {
+			res.Accepted++
+		}
+	}
+	return res, nil
+}
+
+// splitBody cuts a body into one raw JSON value per item.
+func splitBody(body []byte, ndjson bool) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, nil
+	}
+	if ndjson {
+		var out []json.RawMessage
+		for line := range bytes.SplitSeq(trimmed, []byte("\n")) {
+			line = bytes.TrimSpace(line)
+			if len(line) == 0 {
+				continue
+			}
+			out = append(out, json.RawMessage(line))
+		}
+		return out, nil
+	}
+	switch trimmed[0] {
+	case '[':
+		var out []json.RawMessage
+		if err := json.Unmarshal(trimmed, &out); err != nil {
+			return nil, doorlog.Errorf(doorlog.EINVALID, "request body is not a valid JSON array: %s", jsonErrorText(err))
+		}
+		return out, nil
+	case '{':
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		var out []json.RawMessage
+		for dec.More() {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, doorlog.Errorf(doorlog.EINVALID, "request body is not valid JSON: %s", jsonErrorText(err))
+			}
+			out = append(out, raw)
+		}
+		return out, nil
+	default:
+		return nil, doorlog.Errorf(doorlog.EINVALID, "request body must be a JSON object, a JSON array or NDJSON")
+	}
+}
+
+// jsonErrorText keeps the position and reason of a JSON error, which help
+// the sender, and drops Go type names, which do not.
+func jsonErrorText(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return fmt.Sprintf("%s at byte %d", e.Error(), e.Offset)
+	case *json.UnmarshalTypeError:
+		if e.Field != "" {
+			return fmt.Sprintf("field %q has the wrong type", e.Field)
+		}
+		return "wrong type"
+	default:
+		return "malformed JSON"
+	}
+}
+
+var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
+
+const maxSourceID = 200
+
+func (s *Service) validate(ctx context.Context, tok *doorlog.Token, it *Item) (doorlog.Event, error) {
+	dev, err := s.device(ctx, tok, it.DeviceID)
+	if err != nil {
+		return doorlog.Event{}, err
+	}
+	t, err := ParseTime(it.Time)
+	if err != nil {
+		return doorlog.Event{}, err
+	}
+	if !keyPattern.MatchString(it.Key) {
+		return doorlog.Event{}, doorlog.Errorf(doorlog.EINVALID, "key must be 1 to 100 letters, digits, '_', '.', ':' or '-'")
+	}
+	model, err := s.model(it.Model)
+	if err != nil {
+		return doorlog.Event{}, err
+	}
+	if len(it.SourceID) > maxSourceID || !utf8.ValidString(it.SourceID) {
+		return doorlog.Event{}, doorlog.Errorf(doorlog.EINVALID, "source_id must be valid UTF-8 of at most %d bytes", maxSourceID)
+	}
+	cat, prio := s.classify(it.Key)
+	return doorlog.Event{
+		DeviceID: dev.ID,
+		SiteID:   dev.SiteID,
+		Time:     t,
+		Key:      it.Key,
+		Category: cat,
+		Priority: prio,
+		Model:    model,
+		SourceID: it.SourceID,
+	}, nil
+}
+
+// device resolves an item's device and checks the token may write for it.
+// A device outside an admin's scope reads as unknown, so its existence is
+// not disclosed.
+func (s *Service) device(ctx context.Context, tok *doorlog.Token, id string) (*doorlog.Device, error) {
+	if tok.Role == doorlog.RoleDevice {
+		if id == "" {
+			id = tok.DeviceID
+		}
+		if canon, err := doorlog.CanonicalDeviceID(id); err != nil || canon != tok.DeviceID {
+			return nil, doorlog.Errorf(doorlog.EINVALID, "device_id: a device token may only send events of its own device")
+		}
+	}
+	if id == "" {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "device_id is required")
+	}
+	canon, err := doorlog.CanonicalDeviceID(id)
+	if err != nil {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "device_id must be a UUID")
+	}
+	var dev *doorlog.Device
+	if v, ok := s.known.Load(canon); ok {
+		dev = v.(*doorlog.Device)
+	} else {
+		dev, err = s.devices.FindDevice(ctx, canon)
+		if err != nil {
+			if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+				return nil, doorlog.Errorf(doorlog.EINVALID, "device_id: unknown device %s", canon)
+			}
+			return nil, err
+		}
+		s.known.Store(canon, dev)
+	}
+	if tok.Role == doorlog.RoleAdmin && !tok.Scope().Allows(dev.SiteID) {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "device_id: unknown device %s", canon)
+	}
+	return dev, nil
+}
+
+func (s *Service) model(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return json.RawMessage("{}"), nil
+	}
+	if raw[0] != '{' {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "model must be a JSON object")
+	}
+	if len(raw) > 4*s.limits.MaxModel {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "model is larger than %d bytes", s.limits.MaxModel)
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "model is not valid JSON")
+	}
+	if buf.Len() > s.limits.MaxModel {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "model is larger than %d bytes", s.limits.MaxModel)
+	}
+	return json.RawMessage(buf.Bytes()), nil
+}
+
+// ParseTime reads an event time: an RFC 3339 string or an integer number of
+// milliseconds since the Unix epoch. The result is UTC at millisecond
+// precision.
+func ParseTime(raw json.RawMessage) (time.Time, error) {
+	raw = bytes.TrimSpace(raw)
+	bad := doorlog.Errorf(doorlog.EINVALID, "time must be an RFC 3339 string or integer milliseconds since the Unix epoch")
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return time.Time{}, doorlog.Errorf(doorlog.EINVALID, "time is required")
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, bad
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, bad
+		}
+		return doorlog.TruncateMillis(t), nil
+	}
+	ms, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || ms < -62135596800000 || ms > 253402300799999 {
+		return time.Time{}, bad
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}

@@ -1,0 +1,184 @@
+// Package ingest turns incoming events into stored ones: it validates each
+// item, resolves its device and site, classifies it with the catalog, and
+// hands whole batches to a single writer goroutine that group-commits
+// concurrent requests into one durable store transaction.
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// Appender is the store operation the writer needs.
+type Appender interface {
+	AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error)
+}
+
+// Writer group-commits batches of events. Many requests wait on disk at
+// once; committing them in one transaction turns N fsyncs into one, which is
+// what makes durable ingest fast.
+type Writer struct {
+	store    Appender
+	logger   *slog.Logger
+	maxBatch int
+	onCommit func([]doorlog.Event)
+
+	mu     sync.RWMutex
+	closed bool
+	queue  chan *writeRequest
+	done   chan struct{}
+}
+
+type writeRequest struct {
+	ctx     context.Context
+	events  []doorlog.Event
+	results []doorlog.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// WriterOptions tune a Writer.
+type WriterOptions struct {
+	// MaxBatch is the most events committed in one transaction; one request
+	// larger than that is still committed whole. Default 20000.
+	MaxBatch int
+	// OnCommit, when set, is called by the writer goroutine with the events
+	// of every commit (ids assigned, duplicates left out), in commit order.
+	// It must not block.
+	OnCommit func([]doorlog.Event)
+}
+
+// NewWriter starts the writer goroutine. Close stops it.
+func NewWriter(store Appender, logger *slog.Logger, opts WriterOptions) *Writer {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 20000
+	}
+	w := &Writer{
+		store:    store,
+		logger:   logger,
+		maxBatch: opts.MaxBatch,
+		onCommit: opts.OnCommit,
+		queue:    make(chan *writeRequest, 1024),
+		done:     make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// AppendEvents stores the events durably, committed together with whatever
+// other requests are waiting, and returns one result per event. It has the
+// store's signature, so a Writer can stand wherever a store appends.
+func (w *Writer) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	req := &writeRequest{ctx: ctx, events: events, done: make(chan struct{})}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return nil, doorlog.Errorf(doorlog.EUNAVAILABLE, "the server is shutting down")
+	}
+	w.queue <- req
+	w.mu.RUnlock()
+	// Once queued, the request is committed whatever the caller does, so
+	// wait for the outcome rather than report a failure that may not be one.
+	<-req.done
+	return req.results, req.err
+}
+
+// Queued returns how many requests wait for the writer, for metrics and
+// tests.
+func (w *Writer) Queued() int { return len(w.queue) }
+
+// Close lets every queued request finish, then stops the writer. Requests
+// after Close fail with EUNAVAILABLE.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	var batch []*writeRequest
+	for req := range w.queue {
+		batch = append(batch[:0], req)
+		n := len(req.events)
+	gather:
+		for n < w.maxBatch {
+			select {
+			case more, ok := <-w.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, more)
+				n += len(more.events)
+			default:
+				break gather
+			}
+		}
+		w.commit(batch, n)
+	}
+}
+
+// commit writes a group in one transaction. When that fails and the group
+// holds several requests, each is retried alone so that one request's
+// failure is never another's.
+func (w *Writer) commit(batch []*writeRequest, n int) {
+	if len(batch) == 1 {
+		w.commitOne(batch[0])
+		return
+	}
+	all := make([]doorlog.Event, 0, n)
+	for _, r := range batch {
+		all = append(all, r.events...)
+	}
+	results, err := w.store.AppendEvents(context.WithoutCancel(batch[0].ctx), all)
+	if err != nil {
+		w.logger.Warn("group commit failed, committing requests one by one", "requests", len(batch), "events", n, "err", err)
+		for _, r := range batch {
+			w.commitOne(r)
+		}
+		return
+	}
+	w.published(all, results)
+	off := 0
+	for _, r := range batch {
+		r.results = results[off : off+len(r.events)]
+		off += len(r.events)
+		close(r.done)
+	}
+}
+
+func (w *Writer) commitOne(r *writeRequest) {
+	r.results, r.err = w.store.AppendEvents(context.WithoutCancel(r.ctx), r.events)
+	if r.err == nil {
+		w.published(r.events, r.results)
+	}
+	close(r.done)
+}
+
+func (w *Writer) published(events []doorlog.Event, results []doorlog.AppendResult) {
+	if w.onCommit == nil {
+		return
+	}
+	stored := make([]doorlog.Event, 0, len(events))
+	for i, res := range results {
+		if res.Duplicate {
+			continue
+		}
+		e := events[i]
+		e.ID = res.ID
+		stored = append(stored, e)
+	}
+	if len(stored) > 0 {
+		w.onCommit(stored)
+	}
+}

@@ -1,0 +1,430 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// eventRow is an event resolved to the codes the events table stores.
+type eventRow struct {
+	timeMS   int64
+	device   sql.NullInt64
+	site     sql.NullInt64
+	key      string
+	keyCode  int64
+	category int64
+	priority int64
+	sourceID sql.NullString
+	model    []byte
+}
+
+var emptyModel = []byte("{}")
+
+// resolve checks event i of an append and turns it into a row. An empty
+// SiteID is taken from the device; a SiteID that is not the device's is
+// refused, as is a SiteID on a server event.
+func (db *DB) resolve(ctx context.Context, i int, e *doorlog.Event) (eventRow, error) {
+	row := eventRow{timeMS: millis(e.Time), key: e.Key, model: e.Model}
+	if e.Key == "" {
+		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: key is required", i)
+	}
+	var ok bool
+	if row.category, ok = categoryCodes[e.Category]; !ok {
+		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: unknown category %q", i, e.Category)
+	}
+	if row.priority, ok = priorityCodes[e.Priority]; !ok {
+		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: unknown priority %q", i, e.Priority)
+	}
+	if len(row.model) == 0 {
+		row.model = emptyModel
+	} else if !json.Valid(row.model) || !bytes.HasPrefix(bytes.TrimLeft(row.model, " \t\r\n"), []byte("{")) {
+		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: model must be a JSON object", i)
+	}
+	if e.SourceID != "" {
+		row.sourceID = sql.NullString{String: e.SourceID, Valid: true}
+	}
+	if e.DeviceID == "" {
+		if e.SiteID != "" {
+			return row, doorlog.Errorf(doorlog.EINVALID, "event %d: an event without a device has no site", i)
+		}
+		return row, nil
+	}
+	id, err := doorlog.CanonicalDeviceID(e.DeviceID)
+	if err != nil {
+		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: device id %q is not a UUID", i, e.DeviceID)
+	}
+	d, ok, err := db.device(ctx, id)
+	if err != nil {
+		return row, err
+	}
+	if !ok {
+		return row, nil
+	}
+	if e.SiteID != "" && e.SiteID != d.siteID {
+		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: device %q belongs to site %q, not %q", i, id, d.siteID, e.SiteID)
+	}
+	row.device = sql.NullInt64{Int64: d.code, Valid: true}
+	row.site = sql.NullInt64{Int64: d.siteCode, Valid: true}
+	return row, nil
+}
+
+const insertEvent = `INSERT INTO events (time_ms, device, site, key, category, priority, source_id, model)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+
+// AppendEvents stores the events in one transaction that is on disk
+// (synchronous=FULL) when it returns nil; on an error nothing of the call is
+// stored. Duplicates of a stored (DeviceID, SourceID), or of one earlier in
+// the call, are reported and skipped: the unique index refuses them and the
+// insert does nothing.
+func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error) {
+	if len(events) == 0 {
+		return []doorlog.AppendResult{}, nil
+	}
+	rows := make([]eventRow, len(events))
+	for i := range events {
+		row, err := db.resolve(ctx, i, &events[i])
+		if err != nil {
+			return nil, wrap("append events", err)
+		}
+		rows[i] = row
+	}
+
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, wrap("append events", err)
+	}
+	defer tx.Rollback()
+
+	// Keys seen for the first time are added in this transaction, and only
+	// remembered once it commits.
+	newKeys := map[string]int64{}
+	for i := range rows {
+		r := &rows[i]
+		if code, ok := db.keyByName.get(r.key); ok {
+			r.keyCode = code
+			continue
+		}
+		if code, ok := newKeys[r.key]; ok {
+			r.keyCode = code
+			continue
+		}
+		code, err := keyCodeTx(ctx, tx, r.key)
+		if err != nil {
+			return nil, wrap("append events", err)
+		}
+		newKeys[r.key] = code
+		r.keyCode = code
+	}
+
+	stmt, err := tx.PrepareContext(ctx, insertEvent)
+	if err != nil {
+		return nil, wrap("append events", err)
+	}
+	defer stmt.Close()
+	results := make([]doorlog.AppendResult, len(rows))
+	for i, r := range rows {
+		res, err := stmt.ExecContext(ctx, r.timeMS, r.device, r.site, r.keyCode, r.category, r.priority, r.sourceID, r.model)
+		if err != nil {
+			return nil, wrap("append events", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, wrap("append events", err)
+		}
+		if n == 0 {
+			results[i].Duplicate = true
+			continue
+		}
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return nil, wrap("append events", err)
+		}
+		results[i].ID = doorlog.FormatEventID(seq)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, wrap("append events", err)
+	}
+	for key, code := range newKeys {
+		db.rememberKey(code, key)
+	}
+	return results, nil
+}
+
+// keyCodeTx returns the code of key, adding it inside tx when new. The
+// transaction holds the write lock, so no other writer can add it between
+// the two statements.
+func keyCodeTx(ctx context.Context, tx *sql.Tx, key string) (int64, error) {
+	var code int64
+	err := tx.QueryRowContext(ctx, `SELECT code FROM event_keys WHERE key = ?`, key).Scan(&code)
+	if err == nil {
+		return code, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO event_keys (key) VALUES (?)`, key)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// where is the WHERE clause of an event listing or count under
+// construction.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) in(col string, codes []int64) {
+	args := make([]any, len(codes))
+	for i, c := range codes {
+		args[i] = c
+	}
+	w.add(col+" IN ("+placeholders(len(codes))+")", args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// filterWhere translates f to a WHERE clause over codes. ok is false when
+// the filter can match nothing (an empty scope, or every value it names
+// unknown), so the query need not run.
+func (db *DB) filterWhere(ctx context.Context, f doorlog.EventFilter) (w where, ok bool, err error) {
+	siteIDs, all := visibleSites(f.Scope, f.SiteIDs)
+	if !all {
+		var codes []int64
+		for _, id := range siteIDs {
+			code, ok, err := db.siteCode(ctx, id)
+			if err != nil {
+				return w, false, err
+			}
+			if ok {
+				codes = append(codes, code)
+			}
+		}
+		if len(codes) == 0 {
+			return w, false, nil
+		}
+		w.in("site", codes)
+	}
+	if len(f.DeviceIDs) > 0 {
+		var codes []int64
+		for _, id := range f.DeviceIDs {
+			canon, err := doorlog.CanonicalDeviceID(id)
+			if err != nil {
+				continue // not a UUID: matches no device
+			}
+			d, ok, err := db.device(ctx, canon)
+			if err != nil {
+				return w, false, err
+			}
+			if ok {
+				codes = append(codes, d.code)
+			}
+		}
+		if len(codes) == 0 {
+			return w, false, nil
+		}
+		w.in("device", codes)
+	}
+	if len(f.Categories) > 0 {
+		var codes []int64
+		for _, c := range f.Categories {
+			if code, ok := categoryCodes[c]; ok {
+				codes = append(codes, code)
+			}
+		}
+		if len(codes) == 0 {
+			return w, false, nil
+		}
+		w.in("category", codes)
+	}
+	if len(f.Priorities) > 0 {
+		var codes []int64
+		for _, p := range f.Priorities {
+			if code, ok := priorityCodes[p]; ok {
+				codes = append(codes, code)
+			}
+		}
+		if len(codes) == 0 {
+			return w, false, nil
+		}
+		w.in("priority", codes)
+	}
+	if len(f.Keys) > 0 {
+		var codes []int64
+		for _, k := range f.Keys {
+			code, ok, err := db.keyCode(ctx, k)
+			if err != nil {
+				return w, false, err
+			}
+			if ok {
+				codes = append(codes, code)
+			}
+		}
+		if len(codes) == 0 {
+			return w, false, nil
+		}
+		w.in("key", codes)
+	}
+	if !f.From.IsZero() {
+		// Inclusive: the first whole millisecond at or after From.
+		ms := millis(f.From)
+		if f.From.After(time.UnixMilli(ms)) {
+			ms++
+		}
+		w.add("time_ms >= ?", ms)
+	}
+	if !f.To.IsZero() {
+		w.add("time_ms <= ?", millis(f.To))
+	}
+	return w, true, nil
+}
+
+// ListEvents returns one page of events ordered by (time, id). A Limit of 0
+// means no limit.
+func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error) {
+	if q.Limit < 0 || q.Offset < 0 {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "limit and offset must not be negative")
+	}
+	w, ok, err := db.filterWhere(ctx, q.Filter)
+	if err != nil {
+		return nil, wrap("list events", err)
+	}
+	if !ok {
+		return []doorlog.Event{}, nil
+	}
+	dir, cmp := "ASC", ">"
+	if q.Order == doorlog.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	if q.After != nil {
+		seq, err := doorlog.ParseEventID(q.After.ID)
+		if err != nil {
+			return nil, doorlog.Errorf(doorlog.EINVALID, "invalid cursor")
+		}
+		// A row value comparison, which SQLite turns into a range on the
+		// (time_ms, rowid) index.
+		w.add("(time_ms, seq) "+cmp+" (?, ?)", millis(q.After.Time), seq)
+	}
+	limit := int64(q.Limit)
+	if limit == 0 {
+		limit = -1 // SQLite: no limit
+	}
+	query := `SELECT seq, time_ms, device, site, key, category, priority, source_id, model FROM events` +
+		w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ? OFFSET ?`
+	args := append(w.args, limit, q.Offset)
+
+	type raw struct {
+		seq, timeMS, key, category, priority int64
+		device, site                         sql.NullInt64
+		sourceID                             sql.NullString
+		model                                []byte
+	}
+	var raws []raw
+	if q.Limit > 0 {
+		raws = make([]raw, 0, q.Limit)
+	}
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("list events", err)
+	}
+	for rows.Next() {
+		var r raw
+		if err := rows.Scan(&r.seq, &r.timeMS, &r.device, &r.site, &r.key, &r.category, &r.priority, &r.sourceID, &r.model); err != nil {
+			rows.Close()
+			return nil, wrap("list events", err)
+		}
+		raws = append(raws, r)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, wrap("list events", err)
+	}
+
+	// Codes are resolved after the rows are closed: a cache miss queries
+	// the read pool, which must not wait on the connection this holds.
+	events := make([]doorlog.Event, len(raws))
+	for i, r := range raws {
+		e := &events[i]
+		e.ID = doorlog.FormatEventID(r.seq)
+		e.Time = fromMillis(r.timeMS)
+		e.SourceID = r.sourceID.String
+		e.Model = r.model
+		if r.category < 1 || r.category >= int64(len(categoryByCode)) || r.priority < 1 || r.priority >= int64(len(priorityByCode)) {
+			return nil, fmt.Errorf("list events: event %s has category %d, priority %d", e.ID, r.category, r.priority)
+		}
+		e.Category = categoryByCode[r.category]
+		e.Priority = priorityByCode[r.priority]
+		if e.Key, err = db.keyName(ctx, r.key); err != nil {
+			return nil, wrap("list events", err)
+		}
+		if r.device.Valid {
+			if e.DeviceID, err = db.deviceID(ctx, r.device.Int64); err != nil {
+				return nil, wrap("list events", err)
+			}
+		}
+		if r.site.Valid {
+			if e.SiteID, err = db.siteID(ctx, r.site.Int64); err != nil {
+				return nil, wrap("list events", err)
+			}
+		}
+	}
+	return events, nil
+}
+
+// CountEvents returns the number of events matching f.
+func (db *DB) CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error) {
+	w, ok, err := db.filterWhere(ctx, f)
+	if err != nil {
+		return 0, wrap("count events", err)
+	}
+	if !ok {
+		return 0, nil
+	}
+	var n int64
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM events`+w.String(), w.args...).Scan(&n); err != nil {
+		return 0, wrap("count events", err)
+	}
+	return n, nil
+}
+
+// EventKeys returns every key ever stored, sorted (bytewise).
+func (db *DB) EventKeys(ctx context.Context) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT key FROM event_keys ORDER BY key`)
+	if err != nil {
+		return nil, wrap("event keys", err)
+	}
+	defer rows.Close()
+	keys := []string{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, wrap("event keys", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("event keys", err)
+	}
+	return keys, nil
+}

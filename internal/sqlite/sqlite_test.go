@@ -1,0 +1,441 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/storetest"
+)
+
+// openAt opens the store at path and closes it when the test ends.
+func openAt(t testing.TB, path string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func openTemp(t testing.TB) *DB {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "doorlog.db"))
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) doorlog.Store { return openTemp(t) })
+}
+
+func TestOpenCreatesDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "doorlog.db")
+	db := openAt(t, path)
+	storetest.MustCreateSite(t, db, "s1")
+}
+
+func TestOpenRefusesQuestionMark(t *testing.T) {
+	_, err := Open(t.Context(), filepath.Join(t.TempDir(), "x?mode=ro"))
+	if got := doorlog.ErrorCode(err); got != doorlog.EINVALID {
+		t.Errorf("Open with '?' in the path: got %q (%v), want %q", got, err, doorlog.EINVALID)
+	}
+}
+
+func pragma(t testing.TB, db *sql.DB, name string) string {
+	t.Helper()
+	var v string
+	if err := db.QueryRowContext(t.Context(), "PRAGMA "+name).Scan(&v); err != nil {
+		t.Fatalf("PRAGMA %s: %v", name, err)
+	}
+	return v
+}
+
+func TestPragmas(t *testing.T) {
+	db := openTemp(t)
+	want := map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "2", // FULL
+		"foreign_keys": "1",
+		"busy_timeout": fmt.Sprint(BusyTimeout.Milliseconds()),
+		"query_only":   "0",
+	}
+	// Every connection of each pool must have them, not only the first:
+	// hold several at once.
+	for _, pool := range []struct {
+		name string
+		db   *sql.DB
+		n    int
+	}{{"writer", db.w, 1}, {"reader", db.r, readers}} {
+		var conns []*sql.Conn
+		for range pool.n {
+			c, err := pool.db.Conn(t.Context())
+			if err != nil {
+				t.Fatalf("%s: Conn: %v", pool.name, err)
+			}
+			conns = append(conns, c)
+		}
+		for i, c := range conns {
+			for name, w := range want {
+				if pool.name == "reader" && name == "query_only" {
+					w = "1"
+				}
+				var got string
+				if err := c.QueryRowContext(t.Context(), "PRAGMA "+name).Scan(&got); err != nil {
+					t.Fatalf("%s %d: PRAGMA %s: %v", pool.name, i, name, err)
+				}
+				if got != w {
+					t.Errorf("%s connection %d: PRAGMA %s: got %q, want %q", pool.name, i, name, got, w)
+				}
+			}
+			c.Close()
+		}
+	}
+	if _, err := db.r.ExecContext(t.Context(), `INSERT INTO event_keys (key) VALUES ('x')`); err == nil {
+		t.Errorf("a write through the read pool succeeded, want it refused")
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "doorlog.db")
+	db := openAt(t, path)
+	if got, want := pragma(t, db.w, "user_version"), fmt.Sprint(len(ms)); got != want {
+		t.Errorf("user_version after Open: got %s, want %s", got, want)
+	}
+	n, err := migrate(t.Context(), db.w)
+	if err != nil || n != 0 {
+		t.Errorf("migrate on a migrated database: got %d applied, %v; want 0, nil", n, err)
+	}
+	storetest.MustCreateSite(t, db, "s1")
+
+	// A second Open of the same file applies nothing either (it would fail
+	// on CREATE TABLE if it did) and sees the data.
+	db2 := openAt(t, path)
+	if _, err := db2.FindSite(t.Context(), "s1"); err != nil {
+		t.Errorf("FindSite after reopening: %v", err)
+	}
+	if got, want := pragma(t, db2.w, "user_version"), fmt.Sprint(len(ms)); got != want {
+		t.Errorf("user_version after a second Open: got %s, want %s", got, want)
+	}
+
+	// A file from a newer doorlog is refused, not half-used.
+	if _, err := db.w.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", len(ms)+1)); err != nil {
+		t.Fatal(err)
+	}
+	if db3, err := Open(t.Context(), path); err == nil {
+		db3.Close()
+		t.Errorf("Open of a newer schema: got no error, want one")
+	} else if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a newer schema: got %v, want an error saying it is newer", err)
+	}
+	if _, err := db.w.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", len(ms))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "doorlog.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustCreateSite(t, db, "s1")
+	storetest.MustCreateDevice(t, db, "s1", 1)
+	acct := &doorlog.Account{Username: "root", PasswordHash: "h", Role: doorlog.RoleAdmin}
+	tok := &doorlog.Token{ID: "t1", SecretHash: []byte{1, 2, 3}, Role: doorlog.RoleManager, SiteIDs: []string{"s1"}}
+	if err := db.CreateAccount(t.Context(), acct); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateToken(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	ev := doorlog.Event{DeviceID: storetest.DeviceID(1), Time: storetest.T0, Key: "door_was_opened",
+		Category: doorlog.CategoryAccess, Priority: doorlog.PriorityLow, Model: []byte(`{"lock":1}`), SourceID: "a"}
+	first := storetest.MustAppend(t, db, ev)
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db = openAt(t, path)
+	for _, check := range []func() error{
+		func() error { _, err := db.FindSite(t.Context(), "s1"); return err },
+		func() error { _, err := db.FindDevice(t.Context(), storetest.DeviceID(1)); return err },
+		func() error { _, err := db.FindAccount(t.Context(), "root"); return err },
+		func() error { _, err := db.FindToken(t.Context(), "t1"); return err },
+	} {
+		if err := check(); err != nil {
+			t.Errorf("after reopening: %v", err)
+		}
+	}
+	got := storetest.MustList(t, db, doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: doorlog.Scope{All: true}}})
+	if len(got) != 1 || got[0].ID != first[0].ID || got[0].SiteID != "s1" || got[0].Key != ev.Key {
+		t.Fatalf("after reopening: got %v, want the one event %s", got, first[0].ID)
+	}
+	// The source id is still known, and the next id is past the old ones.
+	res := storetest.MustAppend(t, db, ev, doorlog.Event{Time: storetest.T0, Key: "incoming_call",
+		Category: doorlog.CategoryInfo, Priority: doorlog.PriorityLow})
+	if !res[0].Duplicate {
+		t.Errorf("after reopening: a retried event was stored again")
+	}
+	if res[1].ID <= first[0].ID {
+		t.Errorf("after reopening: new id %q, want it after %q", res[1].ID, first[0].ID)
+	}
+}
+
+// TestSecondProcess is the CLI case: `doorlog token create` opens the file
+// the server has open and writes to it, and the server sees what it wrote.
+func TestSecondProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "doorlog.db")
+	server := openAt(t, path)
+	storetest.MustCreateSite(t, server, "s1")
+	storetest.MustAppend(t, server, doorlog.Event{Time: storetest.T0, Key: "successful_login_api_call",
+		Category: doorlog.CategorySystem, Priority: doorlog.PriorityLow})
+
+	cli := openAt(t, path)
+	tok := &doorlog.Token{ID: "cli", SecretHash: []byte("h"), Role: doorlog.RoleAdmin}
+	if err := cli.CreateToken(t.Context(), tok); err != nil {
+		t.Fatalf("CreateToken from the second opener: %v", err)
+	}
+	if _, err := server.FindToken(t.Context(), "cli"); err != nil {
+		t.Errorf("the server cannot find the CLI's token: %v", err)
+	}
+
+	// A device, a key and events the server's caches have never seen.
+	storetest.MustCreateDevice(t, cli, "s1", 5)
+	res := storetest.MustAppend(t, cli, doorlog.Event{DeviceID: storetest.DeviceID(5), Time: storetest.T0,
+		Key: "brand_new_key", Category: doorlog.CategoryInfo, Priority: doorlog.PriorityLow, SourceID: "x"})
+	got := storetest.MustList(t, server, doorlog.EventQuery{Filter: doorlog.EventFilter{
+		Scope: doorlog.Scope{SiteIDs: []string{"s1"}}, DeviceIDs: []string{storetest.DeviceID(5)}, Keys: []string{"brand_new_key"}}})
+	if len(got) != 1 || got[0].ID != res[0].ID || got[0].DeviceID != storetest.DeviceID(5) || got[0].Key != "brand_new_key" {
+		t.Errorf("the server lists %v, want the CLI's event %s", got, res[0].ID)
+	}
+	again := storetest.MustAppend(t, server, doorlog.Event{DeviceID: storetest.DeviceID(5), Time: storetest.T0,
+		Key: "brand_new_key", Category: doorlog.CategoryInfo, Priority: doorlog.PriorityLow, SourceID: "x"})
+	if !again[0].Duplicate {
+		t.Errorf("the server stored again an event the CLI stored")
+	}
+
+	// Both write at once: busy_timeout makes them take turns.
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, db := range []*DB{server, cli} {
+		wg.Go(func() {
+			for j := range 20 {
+				batch := make([]doorlog.Event, 50)
+				for k := range batch {
+					batch[k] = doorlog.Event{DeviceID: storetest.DeviceID(5), Time: storetest.T0.Add(time.Duration(k) * time.Millisecond),
+						Key: fmt.Sprintf("key_%d", k%3), Category: doorlog.CategoryInfo, Priority: doorlog.PriorityLow,
+						SourceID: fmt.Sprintf("p%d-%d-%d", i, j, k)}
+				}
+				if _, err := db.AppendEvents(t.Context(), batch); err != nil {
+					errs <- fmt.Errorf("writer %d: %w", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := storetest.MustCount(t, server, doorlog.EventFilter{Scope: doorlog.Scope{All: true}}); n != 2+2*20*50 {
+		t.Errorf("after both wrote: got %d events, want %d", n, 2+2*20*50)
+	}
+}
+
+// TestMessagesHideSQL checks that what an API would show says what went
+// wrong without SQL.
+func TestMessagesHideSQL(t *testing.T) {
+	db := openTemp(t)
+	storetest.MustCreateSite(t, db, "s1")
+	err := db.CreateSite(t.Context(), &doorlog.Site{ID: "s1", Name: "again"})
+	msg := doorlog.ErrorMessage(err)
+	if msg != `site "s1" already exists` {
+		t.Errorf("conflict message: got %q, want %q", msg, `site "s1" already exists`)
+	}
+	// An unexpected constraint failure is mapped too.
+	_, err = db.w.ExecContext(t.Context(), `INSERT INTO sites (id, name, created_ms) VALUES ('s1', 'x', 0)`)
+	err = wrap("create site", err)
+	if got := doorlog.ErrorCode(err); got != doorlog.ECONFLICT {
+		t.Errorf("wrapped unique violation: got code %q, want %q", got, doorlog.ECONFLICT)
+	}
+	if msg := doorlog.ErrorMessage(err); strings.Contains(strings.ToUpper(msg), "UNIQUE") || strings.Contains(msg, "sites.id") {
+		t.Errorf("wrapped unique violation: message %q shows SQL details", msg)
+	}
+}
+
+// TestQueryPlans guards the indexes: the listings the APIs make must walk
+// an index in (time, seq) order instead of sorting the table.
+func TestQueryPlans(t *testing.T) {
+	db := openTemp(t)
+	tests := []struct {
+		name, where, order string
+		wantIndex          string
+	}{
+		{"all asc", "", "time_ms ASC, seq ASC", "events_time"},
+		{"all desc after cursor", "(time_ms, seq) < (1, 2)", "time_ms DESC, seq DESC", "events_time"},
+		{"category and window", "category IN (1) AND time_ms >= 1 AND time_ms <= 2", "time_ms ASC, seq ASC", "events_time"},
+		{"one device desc", "device IN (1)", "time_ms DESC, seq DESC", "events_device_time"},
+		{"one site", "site IN (1) AND (time_ms, seq) > (1, 2)", "time_ms ASC, seq ASC", "events_site_time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := "EXPLAIN QUERY PLAN SELECT seq FROM events"
+			if tt.where != "" {
+				q += " WHERE " + tt.where
+			}
+			q += " ORDER BY " + tt.order + " LIMIT 50"
+			rows, err := db.r.QueryContext(t.Context(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			text := strings.Join(plan, "; ")
+			if !strings.Contains(text, tt.wantIndex) || strings.Contains(text, "TEMP B-TREE") {
+				t.Errorf("plan %q: want index %s and no sort", text, tt.wantIndex)
+			}
+		})
+	}
+}
+
+// benchModel is a realistic ~150-byte model.
+func benchModel(i int) []byte {
+	return fmt.Appendf(nil, `{"identifier":{"number":"%010d","type":"card"},"owner":"Ivan Petrenko","apartment_address":"Building 3, flat %d","lock":1,"requestor":"web_ui"}`, i, i%500)
+}
+
+var benchKeys = []struct {
+	key      string
+	category doorlog.Category
+	priority doorlog.Priority
+}{
+	{"access_granted_by_valid_identifier", doorlog.CategoryAccess, doorlog.PriorityMedium},
+	{"access_denied_by_unknown_card", doorlog.CategoryAccess, doorlog.PriorityHigh},
+	{"door_was_opened", doorlog.CategoryAccess, doorlog.PriorityLow},
+	{"incoming_call", doorlog.CategoryInfo, doorlog.PriorityLow},
+	{"tamper_event", doorlog.CategoryEmergency, doorlog.PriorityCritical},
+}
+
+// benchBatch returns batch number b of n events over 10 devices.
+func benchBatch(b, n int) []doorlog.Event {
+	events := make([]doorlog.Event, n)
+	for i := range events {
+		seq := b*n + i
+		k := benchKeys[seq%len(benchKeys)]
+		events[i] = doorlog.Event{
+			DeviceID: storetest.DeviceID(seq%10 + 1),
+			Time:     storetest.T0.Add(time.Duration(seq) * 750 * time.Millisecond),
+			Key:      k.key, Category: k.category, Priority: k.priority,
+			Model:    benchModel(seq),
+			SourceID: fmt.Sprint(seq),
+		}
+	}
+	return events
+}
+
+func benchStore(b *testing.B) *DB {
+	db := openTemp(b)
+	storetest.MustCreateSite(b, db, "s1")
+	storetest.MustCreateSite(b, db, "s2")
+	for d := 1; d <= 10; d++ {
+		storetest.MustCreateDevice(b, db, []string{"s1", "s2"}[d%2], d)
+	}
+	return db
+}
+
+// BenchmarkAppend measures one durable append of 1000 events.
+func BenchmarkAppend(b *testing.B) {
+	db := benchStore(b)
+	const n = 1000
+	batches := make([][]doorlog.Event, 0, 64)
+	for i := range cap(batches) {
+		batches = append(batches, benchBatch(i, n))
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		batch := batches[i%len(batches)]
+		if i >= len(batches) {
+			// Fresh source ids: measure stores, not duplicates.
+			batch = benchBatch(i, n)
+		}
+		if _, err := db.AppendEvents(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkListPage measures a filtered page of 50 over 100k events, at the
+// start and deep in the listing, the way the BAS-IP API pages.
+func BenchmarkListPage(b *testing.B) {
+	db := benchStore(b)
+	for i := range 100 {
+		if _, err := db.AppendEvents(context.Background(), benchBatch(i, 1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	all := doorlog.Scope{All: true}
+	site := doorlog.Scope{SiteIDs: []string{"s1"}}
+	tests := []struct {
+		name string
+		q    doorlog.EventQuery
+	}{
+		{"all/offset0", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all}, Limit: 50}},
+		{"all/offset50000", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all}, Limit: 50, Offset: 50000}},
+		{"category/offset0", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all, Categories: []doorlog.Category{doorlog.CategoryEmergency}}, Limit: 50}},
+		{"category/offset10000", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all, Categories: []doorlog.Category{doorlog.CategoryEmergency}}, Limit: 50, Offset: 10000}},
+		{"key+window/desc/offset0", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all, Keys: []string{"access_denied_by_unknown_card"},
+			From: storetest.T0.Add(10 * time.Hour), To: storetest.T0.Add(15 * time.Hour)}, Order: doorlog.Desc, Limit: 50}},
+		{"site/desc/offset0", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: site}, Order: doorlog.Desc, Limit: 50}},
+		{"site/desc/offset25000", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: site}, Order: doorlog.Desc, Limit: 50, Offset: 25000}},
+		{"device/desc/offset0", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all, DeviceIDs: []string{storetest.DeviceID(3)}}, Order: doorlog.Desc, Limit: 50}},
+		{"device/desc/offset5000", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all, DeviceIDs: []string{storetest.DeviceID(3)}}, Order: doorlog.Desc, Limit: 50, Offset: 5000}},
+		{"all/cursor-deep", doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: all}, Limit: 50,
+			After: &doorlog.EventCursor{Time: storetest.T0.Add(50000 * 750 * time.Millisecond), ID: doorlog.FormatEventID(50000)}}},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				page, err := db.ListEvents(context.Background(), tt.q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(page) != 50 {
+					b.Fatalf("got %d events, want 50", len(page))
+				}
+			}
+		})
+	}
+	b.Run("count/category", func(b *testing.B) {
+		f := doorlog.EventFilter{Scope: all, Categories: []doorlog.Category{doorlog.CategoryEmergency}}
+		for b.Loop() {
+			if _, err := db.CountEvents(context.Background(), f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
