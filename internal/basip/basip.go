@@ -125,17 +125,39 @@ func New(cfg Config) *Handler {
 
 // The paths the API serves, at the root and under one device.
 const (
-	pathLogItems      = "/api/v1/log/items"
-	pathLogin         = "/api/v1/login"
-	pathInfo          = "/api/info"
-	devicePrefix      = "/devices/{device_id}"
-	allowGetHead      = "GET, HEAD"
-	allowGet          = "GET"
-	errLogIn          = "Log In"
-	errAdminRequired  = "Administrator rights required"
-	errDeviceNotFound = "Device not found"
-	errMethod         = "Method not allowed"
-	errInternal       = "Internal error"
+	pathLogItems = "/api/v1/log/items"
+	pathLogin    = "/api/v1/login"
+	pathInfo     = "/api/info"
+	devicePrefix = "/devices/{device_id}"
+	allowGetHead = "GET, HEAD"
+	allowGet     = "GET"
+)
+
+// Every error the API answers, as {"error": "<string>"}, exactly as BAS-IP
+// spells them (SPEC §4), spelling mistakes included.
+const (
+	// ErrLogIn is the 401 for a missing or bad token or a failed login.
+	ErrLogIn = "Log In"
+	// ErrAdminRequired is the 403 for a manager or device token.
+	ErrAdminRequired = "Administrator rights required"
+	// ErrDeviceNotFound is the 404 for a malformed, unknown or (on the log
+	// list) out-of-scope device id.
+	ErrDeviceNotFound = "Device not found"
+	// ErrMethodNotAllowed is the 405 for any other method.
+	ErrMethodNotAllowed = "Method not allowed"
+	// ErrInternal is the 500; the cause is only logged.
+	ErrInternal = "Internal error"
+
+	// The 400 answers of the log list, in the order they are checked.
+	ErrWrongTimeFormat = "Wrong time format"
+	ErrWrongTimeRange  = "Wrong time range: 'to' must be greater then 'from'"
+	ErrWrongLimit      = "Wrong pagination limit"
+	ErrWrongPage       = "Wrong page number"
+	ErrWrongSortType   = "Wrong sort type"
+	ErrWrongField      = "Wrong filter field"
+	ErrWrongType       = "Wrong filter type"
+	ErrWrongFormat     = "Wrong filter format"
+	ErrWrongValue      = "Wrong filter value"
 )
 
 // Register adds the API's routes to mux: each path at the root and under
@@ -164,7 +186,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, errMethod)
+		writeError(w, http.StatusMethodNotAllowed, ErrMethodNotAllowed)
 	})
 }
 
@@ -174,26 +196,38 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	b, _ := encodeJSON(errorBody{Error: msg}) // a string always encodes
+	writeBody(w, status, b)
 }
 
-// writeJSON encodes v whole before writing anything, so that a value that
-// cannot be encoded is still answered with a clean 500. HTML is not escaped:
-// stored models go out byte for byte but for whitespace.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers v, or a clean 500 when v cannot be encoded, so that
+// nothing half-written goes out.
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := encodeJSON(v)
+	if err != nil {
+		h.internalError(w, r, "encode response", err)
+		return
+	}
+	writeBody(w, status, b)
+}
+
+// encodeJSON encodes v whole. HTML is not escaped, so stored models go out
+// byte for byte but for whitespace.
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		slog.Default().Error("basip: encode response", "err", err)
-		buf.Reset()
-		buf.WriteString(`{"error":"` + errInternal + `"}` + "\n")
-		status = http.StatusInternalServerError
+		return nil, err
 	}
+	return buf.Bytes(), nil
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
 // internalError logs the cause of a failure and answers a 500 that says
@@ -201,7 +235,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	// The path only: a login's query holds the password.
 	h.logger.ErrorContext(r.Context(), "basip: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
-	writeError(w, http.StatusInternalServerError, errInternal)
+	writeError(w, http.StatusInternalServerError, ErrInternal)
 }
 
 // device resolves the {device_id} of a per-device path. A malformed id and
@@ -210,13 +244,13 @@ func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, what str
 func (h *Handler) device(w http.ResponseWriter, r *http.Request) (dev *doorlog.Device, ok bool) {
 	id, err := doorlog.CanonicalDeviceID(r.PathValue("device_id"))
 	if err != nil {
-		writeError(w, http.StatusNotFound, errDeviceNotFound)
+		writeError(w, http.StatusNotFound, ErrDeviceNotFound)
 		return nil, false
 	}
 	dev, err = h.store.FindDevice(r.Context(), id)
 	if err != nil {
-		if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
-			writeError(w, http.StatusNotFound, errDeviceNotFound)
+		if code := doorlog.ErrorCode(err); code == doorlog.ENOTFOUND || code == doorlog.EINVALID {
+			writeError(w, http.StatusNotFound, ErrDeviceNotFound)
 			return nil, false
 		}
 		h.internalError(w, r, "find device", err)

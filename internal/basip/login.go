@@ -43,17 +43,17 @@ func (h *Handler) loginHandler(perDevice bool) http.Handler {
 		q := r.URL.Query()
 		username, password := q.Get("username"), q.Get("password")
 		if username == "" {
-			writeError(w, http.StatusUnauthorized, errLogIn)
+			writeError(w, http.StatusUnauthorized, ErrLogIn)
 			return
 		}
 		acct, token, err := h.auth.Login(r.Context(), username, password)
 		switch {
 		case err == nil:
 			h.storeLogin(r, dev, KeyLoginSucceeded, acct)
-			writeJSON(w, http.StatusOK, loginResponse{AccountType: acct.Role, Token: token})
+			h.writeJSON(w, r, http.StatusOK, loginResponse{AccountType: acct.Role, Token: token})
 		case doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED:
 			h.storeLogin(r, dev, KeyLoginFailed, acct)
-			writeError(w, http.StatusUnauthorized, errLogIn)
+			writeError(w, http.StatusUnauthorized, ErrLogIn)
 		default:
 			// The store failed: whether the attempt was right is unknown,
 			// so nothing is stored.
@@ -123,6 +123,6 @@ func (h *Handler) infoHandler(perDevice bool) http.Handler {
 			}
 			resp.DeviceModel, resp.DeviceName, resp.FirmwareVersion = dev.Model, dev.Name, ""
 		}
-		writeJSON(w, http.StatusOK, resp)
+		h.writeJSON(w, r, http.StatusOK, resp)
 	})
 }

@@ -14,19 +14,6 @@ import (
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
-// The 400 answers of the log list, exactly as BAS-IP spells them (SPEC §4).
-const (
-	ErrWrongTimeFormat = "Wrong time format"
-	ErrWrongTimeRange  = "Wrong time range: 'to' must be greater then 'from'"
-	ErrWrongLimit      = "Wrong pagination limit"
-	ErrWrongPage       = "Wrong page number"
-	ErrWrongSortType   = "Wrong sort type"
-	ErrWrongField      = "Wrong filter field"
-	ErrWrongType       = "Wrong filter type"
-	ErrWrongFormat     = "Wrong filter format"
-	ErrWrongValue      = "Wrong filter value"
-)
-
 // Limits lists the page sizes a client may ask for: the union of the two
 // lists in the BAS-IP documentation.
 var Limits = []int{10, 20, 25, 30, 50}
@@ -272,20 +259,20 @@ var availableFields = []filterField{
 func (h *Handler) admin(w http.ResponseWriter, r *http.Request) (tok *doorlog.Token, ok bool) {
 	bearer := auth.BearerToken(r)
 	if bearer == "" {
-		writeError(w, http.StatusUnauthorized, errLogIn)
+		writeError(w, http.StatusUnauthorized, ErrLogIn)
 		return nil, false
 	}
 	tok, err := h.auth.Authenticate(r.Context(), bearer)
 	if err != nil {
 		if doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED {
-			writeError(w, http.StatusUnauthorized, errLogIn)
+			writeError(w, http.StatusUnauthorized, ErrLogIn)
 			return nil, false
 		}
 		h.internalError(w, r, "authenticate", err)
 		return nil, false
 	}
 	if tok.Role != doorlog.RoleAdmin {
-		writeError(w, http.StatusForbidden, errAdminRequired)
+		writeError(w, http.StatusForbidden, ErrAdminRequired)
 		return nil, false
 	}
 	return tok, true
@@ -309,7 +296,7 @@ func (h *Handler) logItemsHandler(perDevice bool) http.Handler {
 			// A device outside the token's scope is answered like an
 			// unknown one, so its existence is not disclosed.
 			if !filter.Scope.Allows(dev.SiteID) {
-				writeError(w, http.StatusNotFound, errDeviceNotFound)
+				writeError(w, http.StatusNotFound, ErrDeviceNotFound)
 				return
 			}
 			filter.DeviceIDs = []string{dev.ID}
@@ -341,7 +328,7 @@ func (h *Handler) names(r *http.Request) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := slices.Clip(slices.Clone(keys))
+	names := slices.Clone(keys)
 	known := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		known[k] = true
@@ -421,6 +408,11 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p listParams, fil
 		model := e.Model
 		if len(model) == 0 {
 			model = json.RawMessage("{}")
+		} else if !json.Valid(model) {
+			// Ingest stores valid JSON only; should a row be damaged, one
+			// event must not fail the whole page a poller needs.
+			h.logger.WarnContext(r.Context(), "basip: stored model is not JSON", "event_id", e.ID)
+			model = json.RawMessage("{}")
 		}
 		resp.ListItems = append(resp.ListItems, listItem{
 			Timestamp: e.Time.UnixMilli(),
@@ -430,5 +422,5 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p listParams, fil
 			Info:      itemInfo{Model: model, Text: h.catalog.Text(p.locale, e.Key, model)},
 		})
 	}
-	writeJSON(w, http.StatusOK, resp)
+	h.writeJSON(w, r, http.StatusOK, resp)
 }

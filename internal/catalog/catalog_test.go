@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"unicode/utf8"
@@ -743,4 +744,21 @@ func FuzzDecodeModel(f *testing.F) {
 			t.Fatalf("decodeModel(%q):\ngot  %#v\nwant %#v", model, g, m)
 		}
 	})
+}
+
+// TestConcurrentUse renders from many goroutines at once; run with -race it
+// proves a Catalog needs no locking.
+func TestConcurrentUse(t *testing.T) {
+	c := newCatalog(t)
+	model := json.RawMessage(`{"number":12345,"type":"card","owner":"John Smith","lock":1,"lock_opened_time":22}`)
+	var wg sync.WaitGroup
+	for _, loc := range Locales() {
+		wg.Go(func() {
+			for _, key := range c.Keys() {
+				_ = c.Name(loc, key)
+				_ = c.Text(loc, key, model)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -207,7 +207,7 @@ func writeValue(b *strings.Builder, v *value) {
 // written (exact at any size), anything else as the shortest decimal that
 // reads back as the same float64 (12345.0 → 12345, 1.2345e+04 → 12345).
 func number(s string) string {
-	if strings.IndexAny(s, ".eE") < 0 {
+	if !strings.ContainsAny(s, ".eE") {
 		return s
 	}
 	f, err := strconv.ParseFloat(s, 64)

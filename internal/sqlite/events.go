@@ -66,7 +66,7 @@ func (db *DB) resolve(ctx context.Context, i int, e *doorlog.Event) (eventRow, e
 		return row, err
 	}
 	if !ok {
-		return row, nil
+		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: device %q does not exist", i, id)
 	}
 	if e.SiteID != "" && e.SiteID != d.siteID {
 		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: device %q belongs to site %q, not %q", i, id, d.siteID, e.SiteID)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -254,6 +255,41 @@ func TestSecondProcess(t *testing.T) {
 	}
 	if n := storetest.MustCount(t, server, doorlog.EventFilter{Scope: doorlog.Scope{All: true}}); n != 2+2*20*50 {
 		t.Errorf("after both wrote: got %d events, want %d", n, 2+2*20*50)
+	}
+}
+
+// TestAppendFailsInTransaction makes an insert fail after the batch's new
+// keys were added, and checks that neither the rows nor the key cache keep
+// anything of it: a remembered code of a rolled-back key would later be
+// reused by another key and mislabel events.
+func TestAppendFailsInTransaction(t *testing.T) {
+	db := openTemp(t)
+	if _, err := db.w.ExecContext(t.Context(), `CREATE TEMP TRIGGER boom BEFORE INSERT ON events
+		WHEN NEW.source_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	ev := func(key, src string) doorlog.Event {
+		return doorlog.Event{Time: storetest.T0, Key: key, Category: doorlog.CategoryInfo, Priority: doorlog.PriorityLow, SourceID: src}
+	}
+	_, err := db.AppendEvents(t.Context(), []doorlog.Event{ev("rolled_back", "a"), ev("also_rolled_back", "boom")})
+	if err == nil {
+		t.Fatal("AppendEvents through the failing trigger: got no error")
+	}
+	if msg := doorlog.ErrorMessage(err); strings.Contains(msg, "boom") || strings.Contains(msg, "INSERT") {
+		t.Errorf("error message %q shows internals", msg)
+	}
+	if n := storetest.MustCount(t, db, doorlog.EventFilter{Scope: doorlog.Scope{All: true}}); n != 0 {
+		t.Errorf("after a failed append: got %d events, want 0", n)
+	}
+	storetest.MustAppend(t, db, ev("other", "b"))
+	storetest.MustAppend(t, db, ev("rolled_back", "a"))
+	got := storetest.MustList(t, db, doorlog.EventQuery{Filter: doorlog.EventFilter{Scope: doorlog.Scope{All: true}}})
+	var keys []string
+	for _, e := range got {
+		keys = append(keys, e.Key)
+	}
+	if want := []string{"other", "rolled_back"}; !slices.Equal(keys, want) {
+		t.Errorf("keys of the listed events: got %q, want %q", keys, want)
 	}
 }
 
