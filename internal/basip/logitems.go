@@ -14,9 +14,9 @@ import (
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
-// Limits lists the page sizes a client may ask for: the union of the two
+// limits lists the page sizes a client may ask for: the union of the two
 // lists in the BAS-IP documentation.
-var Limits = []int{10, 20, 25, 30, 50}
+var limits = []int{10, 20, 25, 30, 50}
 
 // DefaultLimit is the page size when limit is absent.
 const DefaultLimit = 10
@@ -97,7 +97,7 @@ func parseListParams(q url.Values) (listParams, error) {
 
 	if s := param(q, "limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || !slices.Contains(Limits, n) {
+		if err != nil || !slices.Contains(limits, n) {
 			return p, paramError(ErrWrongLimit)
 		}
 		p.limit = n

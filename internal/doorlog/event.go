@@ -126,9 +126,12 @@ type EventQuery struct {
 	Order  Order
 	// After, when set, starts the page just past this position in Order
 	// (keyset paging); Offset then still applies after it.
-	After  *EventCursor
+	After *EventCursor
+	// Offset skips that many events; negative is EINVALID.
 	Offset int
-	Limit  int
+	// Limit is the most events returned; 0 means no limit, negative is
+	// EINVALID.
+	Limit int
 }
 
 // Event IDs are the store's arrival sequence written in 13 characters of

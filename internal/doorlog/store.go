@@ -28,8 +28,9 @@ type Store interface {
 	// returns nil, every non-duplicate event is on disk. It returns one
 	// result per event, in order. Events whose (DeviceID, SourceID) is
 	// already stored, or repeated earlier in the same call, are duplicates.
-	// Each event's DeviceID must name an existing device whose site is the
-	// event's SiteID, or be empty for a server event.
+	// Each event's DeviceID must name an existing device, or be empty for a
+	// server event (whose SiteID must be empty too). An empty SiteID is
+	// filled from the device; one that is not the device's is EINVALID.
 	AppendEvents(ctx context.Context, events []Event) ([]AppendResult, error)
 	// ListEvents returns one page ordered by (time, id) in q.Order.
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
