@@ -79,7 +79,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "Created a %s token. It is shown only now; keep it secret.\n", tmpl.Role)
+	fmt.Fprintf(stderr, "Created a new token with role %s. It is shown only now; keep it secret.\n", tmpl.Role)
 	fmt.Fprintln(stdout, secret)
 	return nil
 }

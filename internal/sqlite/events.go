@@ -246,24 +246,14 @@ func (db *DB) filterWhere(ctx context.Context, f doorlog.EventFilter) (w where, 
 		w.in("device", codes)
 	}
 	if len(f.Categories) > 0 {
-		var codes []int64
-		for _, c := range f.Categories {
-			if code, ok := categoryCodes[c]; ok {
-				codes = append(codes, code)
-			}
-		}
+		codes := fixedCodes(f.Categories, categoryCodes)
 		if len(codes) == 0 {
 			return w, false, nil
 		}
 		w.in("category", codes)
 	}
 	if len(f.Priorities) > 0 {
-		var codes []int64
-		for _, p := range f.Priorities {
-			if code, ok := priorityCodes[p]; ok {
-				codes = append(codes, code)
-			}
-		}
+		codes := fixedCodes(f.Priorities, priorityCodes)
 		if len(codes) == 0 {
 			return w, false, nil
 		}
@@ -297,6 +287,18 @@ func (db *DB) filterWhere(ctx context.Context, f doorlog.EventFilter) (w where, 
 		w.add("time_ms <= ?", millis(f.To))
 	}
 	return w, true, nil
+}
+
+// fixedCodes maps values of a fixed set (categories, priorities) to their
+// codes, leaving out values the set does not have.
+func fixedCodes[T comparable](values []T, codes map[T]int64) []int64 {
+	var out []int64
+	for _, v := range values {
+		if code, ok := codes[v]; ok {
+			out = append(out, code)
+		}
+	}
+	return out
 }
 
 // ListEvents returns one page of events ordered by (time, id). A Limit of 0
