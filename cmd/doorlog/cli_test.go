@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
@@ -25,7 +26,7 @@ func lastLine(s string) string {
 func TestTokenCreate(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := openStore(ctx, dir, "")
+	store, err := app.OpenStore(ctx, dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestServeFromEnvironment(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop within 20 s of its context ending")
 	}
-	if matches, _ := filepath.Glob(filepath.Join(dir, dbFileName)); len(matches) != 1 {
+	if matches, _ := filepath.Glob(filepath.Join(dir, app.DBFileName)); len(matches) != 1 {
 		t.Fatalf("got %v, want the store file in DOORLOG_DATA", matches)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/sim"
@@ -119,7 +120,7 @@ func TestDurabilityKillRestart(t *testing.T) {
 	srv.term(t)
 
 	// Check the store file directly, with the server stopped.
-	db, err := sqlite.Open(ctx, filepath.Join(dir, dbFileName))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, app.DBFileName))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -9,18 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/doorlog/doorlog/internal/api"
-	"github.com/doorlog/doorlog/internal/auth"
-	"github.com/doorlog/doorlog/internal/basip"
-	"github.com/doorlog/doorlog/internal/catalog"
-	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/ingest"
-	"github.com/doorlog/doorlog/internal/server"
 )
 
 // serveConfig is everything serve reads from its flags and environment.
@@ -79,46 +73,17 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Logger) error {
-	store, err := openStore(ctx, c.data, c.db)
+	limits := ingest.DefaultLimits
+	limits.MaxBody = c.maxBody
+	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger})
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	cat, err := catalog.New()
-	if err != nil {
-		return fmt.Errorf("load catalog: %w", err)
-	}
-	classify := func(key string) (doorlog.Category, doorlog.Priority) {
-		e := cat.Entry(key)
-		return e.Category, e.Priority
-	}
-	writer := ingest.NewWriter(store, logger, ingest.WriterOptions{})
-	limits := ingest.DefaultLimits
-	limits.MaxBody = c.maxBody
-	ingester := ingest.NewService(store, writer, classify, limits)
-	authSvc := auth.New(store, time.Now)
-
-	srv := server.New(server.Config{
-		Logger: logger,
-		Ping:   store.Ping,
-		APIs: []server.Registrar{
-			api.New(api.Config{Store: store, Auth: authSvc, Ingest: ingester, Logger: logger, Now: time.Now}),
-			basip.New(basip.Config{
-				Store: store, Catalog: cat, Auth: authSvc, Appender: writer, Logger: logger, Now: time.Now,
-				Info: basip.Info{
-					DeviceModel:      "doorlog",
-					DeviceName:       c.name,
-					FirmwareVersion:  buildVersion(),
-					FrameworkVersion: runtime.Version(),
-					APIVersion:       "v1",
-				},
-			}),
-		},
-	})
+	defer a.Close()
+	srv := a.Server
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		writer.Close()
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	baseURL := "http://" + ln.Addr().String()
@@ -136,7 +101,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	defer stopDemo()
 	if c.demo {
-		if err := startDemo(demoCtx, &demoWG, store, authSvc, ingester, c.demoRate, baseURL, stdout, logger); err != nil {
+		if err := startDemo(demoCtx, &demoWG, a.Store, a.Auth, a.Ingest, c.demoRate, baseURL, stdout, logger); err != nil {
 			logger.Error("demo could not start", "err", err)
 		}
 	}
@@ -145,7 +110,6 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	case err := <-serveErr:
 		stopDemo()
 		demoWG.Wait()
-		writer.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -159,8 +123,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 		logger.Warn("shutdown did not finish cleanly", "err", err)
 	}
 	// Every handler has returned, so every batch it queued is committed;
-	// Close lets anything still queued finish before the store closes.
-	writer.Close()
+	// the deferred Close lets anything still queued (the demo's last
+	// batch) finish before the store closes.
 	logger.Info("stopped")
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
@@ -55,7 +56,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return fmt.Errorf("--role must be admin, manager or device, not %q", *role)
 	}
-	store, err := openStore(ctx, *data, *dbURL)
+	store, err := app.OpenStore(ctx, *data, *dbURL)
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,18 @@ type EventFilter struct {
 	// From and To bound Time, both inclusive; the zero time leaves that end
 	// open.
 	From, To time.Time
+	// IdentifierNumbers and IdentifierTypes match the identifier in the
+	// model: "number"/"type", "identifier_number"/"identifier_type", or
+	// the "card" and "qr" fields (whose type is card and qr). Numbers
+	// match as text, so 12345 and "12345" are the same.
+	IdentifierNumbers []string
+	IdentifierTypes   []string
+	// Text, when set, keeps events whose model JSON contains it (case
+	// insensitive for ASCII) or whose key is one of TextKeys. Rendered
+	// texts are not stored, so the caller puts in TextKeys the keys whose
+	// name in any locale contains the text (the catalog knows them).
+	Text     string
+	TextKeys []string
 }
 
 // EventCursor is a position in a (time, id) listing: the last event seen.

@@ -38,6 +38,16 @@ type Store interface {
 	CountEvents(ctx context.Context, f EventFilter) (int64, error)
 	// EventKeys returns every distinct key ever stored, sorted.
 	EventKeys(ctx context.Context) ([]string, error)
+	// EventsAfter returns up to limit events matching f in arrival order
+	// (by id), strictly after the event with id after ("" is before the
+	// first). Live streams resume from a Last-Event-ID with it: ids follow
+	// commit order, so nothing committed later can sort before them.
+	EventsAfter(ctx context.Context, f EventFilter, after string, limit int) ([]Event, error)
+
+	// ServerKey returns the 32-byte random secret stored under name,
+	// creating it on first use. Cursors are signed with it, so they stay
+	// valid across restarts and cannot be forged.
+	ServerKey(ctx context.Context, name string) ([]byte, error)
 
 	// Ping reports whether the store answers, for readiness checks.
 	Ping(ctx context.Context) error

@@ -331,10 +331,46 @@ func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.E
 	if limit == 0 {
 		limit = -1 // SQLite: no limit
 	}
-	query := `SELECT seq, time_ms, device, site, key, category, priority, source_id, model FROM events` +
-		w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ? OFFSET ?`
-	args := append(w.args, limit, q.Offset)
+	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ? OFFSET ?`
+	return db.queryEvents(ctx, "list events", query, append(w.args, limit, q.Offset), q.Limit)
+}
 
+// EventsAfter returns up to limit events matching f in arrival order, after
+// the event with id after ("" for the first). The seq primary key is the
+// arrival order, so this is a range scan of the table itself.
+func (db *DB) EventsAfter(ctx context.Context, f doorlog.EventFilter, after string, limit int) ([]doorlog.Event, error) {
+	if limit < 0 {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "limit must not be negative")
+	}
+	w, ok, err := db.filterWhere(ctx, f)
+	if err != nil {
+		return nil, wrap("events after", err)
+	}
+	if !ok {
+		return []doorlog.Event{}, nil
+	}
+	if after != "" {
+		seq, err := doorlog.ParseEventID(after)
+		if err != nil {
+			return nil, err
+		}
+		w.add("seq > ?", seq)
+	}
+	lim := int64(limit)
+	if lim == 0 {
+		lim = -1
+	}
+	query := eventColumns + w.String() + ` ORDER BY seq LIMIT ?`
+	return db.queryEvents(ctx, "events after", query, append(w.args, lim), limit)
+}
+
+// eventColumns selects every column an Event is made from, in the order
+// queryEvents scans them.
+const eventColumns = `SELECT seq, time_ms, device, site, key, category, priority, source_id, model FROM events`
+
+// queryEvents runs a query selecting eventColumns and turns the rows into
+// events. sizeHint, when positive, is the expected number of rows.
+func (db *DB) queryEvents(ctx context.Context, op, query string, args []any, sizeHint int) ([]doorlog.Event, error) {
 	type raw struct {
 		seq, timeMS, key, category, priority int64
 		device, site                         sql.NullInt64
@@ -342,25 +378,25 @@ func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.E
 		model                                []byte
 	}
 	var raws []raw
-	if q.Limit > 0 {
-		raws = make([]raw, 0, q.Limit)
+	if sizeHint > 0 {
+		raws = make([]raw, 0, sizeHint)
 	}
 	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, wrap("list events", err)
+		return nil, wrap(op, err)
 	}
 	for rows.Next() {
 		var r raw
 		if err := rows.Scan(&r.seq, &r.timeMS, &r.device, &r.site, &r.key, &r.category, &r.priority, &r.sourceID, &r.model); err != nil {
 			rows.Close()
-			return nil, wrap("list events", err)
+			return nil, wrap(op, err)
 		}
 		raws = append(raws, r)
 	}
 	err = rows.Err()
 	rows.Close()
 	if err != nil {
-		return nil, wrap("list events", err)
+		return nil, wrap(op, err)
 	}
 
 	// Codes are resolved after the rows are closed: a cache miss queries
@@ -373,21 +409,21 @@ func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.E
 		e.SourceID = r.sourceID.String
 		e.Model = r.model
 		if r.category < 1 || r.category >= int64(len(categoryByCode)) || r.priority < 1 || r.priority >= int64(len(priorityByCode)) {
-			return nil, fmt.Errorf("list events: event %s has category %d, priority %d", e.ID, r.category, r.priority)
+			return nil, fmt.Errorf("%s: event %s has category %d, priority %d", op, e.ID, r.category, r.priority)
 		}
 		e.Category = categoryByCode[r.category]
 		e.Priority = priorityByCode[r.priority]
 		if e.Key, err = db.keyName(ctx, r.key); err != nil {
-			return nil, wrap("list events", err)
+			return nil, wrap(op, err)
 		}
 		if r.device.Valid {
 			if e.DeviceID, err = db.deviceID(ctx, r.device.Int64); err != nil {
-				return nil, wrap("list events", err)
+				return nil, wrap(op, err)
 			}
 		}
 		if r.site.Valid {
 			if e.SiteID, err = db.siteID(ctx, r.site.Int64); err != nil {
-				return nil, wrap("list events", err)
+				return nil, wrap(op, err)
 			}
 		}
 	}

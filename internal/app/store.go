@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -9,21 +9,21 @@ import (
 	"github.com/doorlog/doorlog/internal/sqlite"
 )
 
-// dbFileName is the SQLite file inside the data directory.
-const dbFileName = "doorlog.db"
+// DBFileName is the SQLite file inside the data directory.
+const DBFileName = "doorlog.db"
 
-// openStore opens the store named by --db (a URL) or, when that is empty,
-// the embedded SQLite store in the --data directory.
-func openStore(ctx context.Context, dataDir, dbURL string) (*sqlite.DB, error) {
-	path := filepath.Join(dataDir, dbFileName)
+// OpenStore opens the store named by dbURL or, when that is empty, the
+// embedded SQLite store in the data directory.
+func OpenStore(ctx context.Context, dataDir, dbURL string) (*sqlite.DB, error) {
+	path := filepath.Join(dataDir, DBFileName)
 	if dbURL != "" {
 		switch {
 		case strings.HasPrefix(dbURL, "sqlite:"):
 			path = strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//")
 		case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
-			return nil, fmt.Errorf("--db %s: this build has only the embedded SQLite store; use --data DIR or --db sqlite:PATH", redactURL(dbURL))
+			return nil, fmt.Errorf("store URL %s: this build has only the embedded SQLite store; use --data DIR or --db sqlite:PATH", redactURL(dbURL))
 		default:
-			return nil, fmt.Errorf("--db %s: want sqlite:PATH", redactURL(dbURL))
+			return nil, fmt.Errorf("store URL %s: want sqlite:PATH", redactURL(dbURL))
 		}
 	}
 	db, err := sqlite.Open(ctx, path)

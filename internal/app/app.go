@@ -1,0 +1,109 @@
+// Package app wires doorlog's parts into one running server: the store,
+// the catalog, auth, the group-commit writer, ingest and every API on one
+// handler. The serve command and the end-to-end tests both build the server
+// through it, so the tests exercise exactly what runs.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/api"
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/basip"
+	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/server"
+	"github.com/doorlog/doorlog/internal/sqlite"
+)
+
+// Config is what a server is built from.
+type Config struct {
+	// Data is the data directory of the embedded store; DB, when set, is a
+	// store URL used instead.
+	Data, DB string
+	// Name is the server's device_name in /api/info.
+	Name string
+	// Version is the build's version, shown in /api/info.
+	Version string
+	// Limits bound ingest requests; the zero value means
+	// ingest.DefaultLimits.
+	Limits ingest.Limits
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// App is a wired server. Its fields are for the serve command (the demo)
+// and for tests; the HTTP side is Handler.
+type App struct {
+	Store   *sqlite.DB
+	Catalog *catalog.Catalog
+	Auth    *auth.Service
+	Writer  *ingest.Writer
+	Ingest  *ingest.Service
+	Server  *server.Server
+}
+
+// Open opens the store and builds every part. Close releases them.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Limits == (ingest.Limits{}) {
+		cfg.Limits = ingest.DefaultLimits
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	store, err := OpenStore(ctx, cfg.Data, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.New()
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("load catalog: %w", err)
+	}
+	classify := func(key string) (doorlog.Category, doorlog.Priority) {
+		e := cat.Entry(key)
+		return e.Category, e.Priority
+	}
+	a := &App{Store: store, Catalog: cat}
+	a.Writer = ingest.NewWriter(store, cfg.Logger, ingest.WriterOptions{})
+	a.Ingest = ingest.NewService(store, a.Writer, classify, cfg.Limits)
+	a.Auth = auth.New(store, cfg.Now)
+	a.Server = server.New(server.Config{
+		Logger: cfg.Logger,
+		Ping:   store.Ping,
+		APIs: []server.Registrar{
+			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Logger: cfg.Logger, Now: cfg.Now}),
+			basip.New(basip.Config{
+				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now,
+				Info: basip.Info{
+					DeviceModel:      "doorlog",
+					DeviceName:       cfg.Name,
+					FirmwareVersion:  cfg.Version,
+					FrameworkVersion: runtime.Version(),
+					APIVersion:       "v1",
+				},
+			}),
+		},
+	})
+	return a, nil
+}
+
+// Handler is the server's HTTP handler.
+func (a *App) Handler() http.Handler { return a.Server }
+
+// Close lets queued writes finish, then closes the store. Call it after the
+// HTTP server has stopped taking requests.
+func (a *App) Close() error {
+	a.Writer.Close()
+	return a.Store.Close()
+}
