@@ -18,6 +18,7 @@ import (
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/metrics"
 	"github.com/doorlog/doorlog/internal/server"
 	"github.com/doorlog/doorlog/internal/sqlite"
 )
@@ -48,6 +49,7 @@ type App struct {
 	Writer  *ingest.Writer
 	Ingest  *ingest.Service
 	Server  *server.Server
+	Metrics *metrics.Metrics
 }
 
 // Open opens the store and builds every part. Close releases them.
@@ -74,14 +76,28 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		e := cat.Entry(key)
 		return e.Category, e.Priority
 	}
-	a := &App{Store: store, Catalog: cat}
-	a.Writer = ingest.NewWriter(store, cfg.Logger, ingest.WriterOptions{})
+	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger)}
+	onCommit := []func([]doorlog.Event){
+		func(evs []doorlog.Event) { a.Metrics.ObserveCommit(len(evs)) },
+	}
+	a.Writer = ingest.NewWriter(store, cfg.Logger, ingest.WriterOptions{OnCommit: func(evs []doorlog.Event) {
+		for _, f := range onCommit {
+			f(evs)
+		}
+	}})
 	a.Ingest = ingest.NewService(store, a.Writer, classify, cfg.Limits)
+	a.Ingest.SetObserver(a.Metrics)
+	a.Metrics.StoreSize(store.SizeBytes)
+	a.Metrics.GaugeFunc("doorlog_writer_queued_requests", "Ingest requests waiting for the group-commit writer.", func() float64 {
+		return float64(a.Writer.Queued())
+	})
 	a.Auth = auth.New(store, cfg.Now)
 	a.Server = server.New(server.Config{
-		Logger: cfg.Logger,
-		Ping:   store.Ping,
+		Logger:  cfg.Logger,
+		Ping:    store.Ping,
+		Observe: a.Metrics.ObserveRequest,
 		APIs: []server.Registrar{
+			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Logger: cfg.Logger, Now: cfg.Now}),
 			basip.New(basip.Config{
 				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now,

@@ -40,6 +40,7 @@ type Service struct {
 	appender Appender
 	classify func(key string) (doorlog.Category, doorlog.Priority)
 	limits   Limits
+	observer Observer
 
 	// known caches devices found once; devices never move between sites
 	// and are never deleted, so an entry never goes stale.
@@ -51,6 +52,15 @@ type Service struct {
 func NewService(devices DeviceFinder, appender Appender, classify func(string) (doorlog.Category, doorlog.Priority), limits Limits) *Service {
 	return &Service{devices: devices, appender: appender, classify: classify, limits: limits}
 }
+
+// Observer is told the outcome of every ingest request, for metrics.
+type Observer interface {
+	ObserveIngest(accepted, duplicates, rejected int)
+}
+
+// SetObserver makes the service report every request's outcome to o. Call
+// it before the service is in use.
+func (s *Service) SetObserver(o Observer) { s.observer = o }
 
 // Limits returns the limits the service enforces.
 func (s *Service) Limits() Limits { return s.limits }
@@ -116,6 +126,14 @@ func (s *Service) IngestItems(ctx context.Context, tok *doorlog.Token, items []I
 }
 
 func (s *Service) ingest(ctx context.Context, tok *doorlog.Token, items []Item, decodeErrs []error) (Result, error) {
+	res, err := s.store(ctx, tok, items, decodeErrs)
+	if err == nil && s.observer != nil {
+		s.observer.ObserveIngest(res.Accepted, res.Duplicates, len(res.Rejected))
+	}
+	return res, err
+}
+
+func (s *Service) store(ctx context.Context, tok *doorlog.Token, items []Item, decodeErrs []error) (Result, error) {
 	res := Result{Rejected: []Rejection{}}
 	events := make([]doorlog.Event, 0, len(items))
 	for i := range items {

@@ -26,6 +26,9 @@ type Config struct {
 	Ping func(ctx context.Context) error
 	// APIs are the route sets to serve.
 	APIs []Registrar
+	// Observe, when set, is told of every answered request with the
+	// ServeMux pattern that matched it (for latency metrics per route).
+	Observe func(route, method string, code int, d time.Duration)
 }
 
 // Server is doorlog's HTTP handler.
@@ -125,13 +128,21 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		elapsed := time.Since(start)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		// ServeMux records the matched pattern on the request it routed.
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(r.Pattern, r.Method, rec.status, elapsed)
+		}
 		level := slog.LevelDebug
 		if rec.status >= 500 {
 			level = slog.LevelWarn
 		}
 		s.cfg.Logger.Log(r.Context(), level, "request",
 			"method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"bytes", rec.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
+			"bytes", rec.bytes, "duration", elapsed, "remote", r.RemoteAddr)
 	})
 }
 

@@ -1,0 +1,101 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/doorlog/doorlog/internal/app"
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// TestMetrics ingests through the real server and reads the figures back
+// from /metrics as Prometheus would.
+func TestMetrics(t *testing.T) {
+	ctx := context.Background()
+	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "test", Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(a.Handler())
+	defer func() {
+		ts.Close()
+		a.Close()
+	}()
+	if err := a.Store.CreateSite(ctx, &doorlog.Site{ID: "a", Name: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	const dev = "0b9a4c1e-5f0e-4c59-9d7e-2f1f6a0b3c11"
+	if err := a.Store.CreateDevice(ctx, &doorlog.Device{ID: dev, SiteID: "a", Name: "Gate"}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&body, `{"device_id":%q,"time":%d,"key":"incoming_call","source_id":"s%d"}`+"\n", dev, 1714557600000+i, i%4)
+	}
+	body.WriteString(`{"device_id":"nope","time":1,"key":"x"}` + "\n")
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/events", strings.NewReader(body.String()))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("got ingest status %d, want 200", resp.StatusCode)
+	}
+
+	resp, err = http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(raw)
+	if resp.StatusCode != 200 {
+		t.Fatalf("got /metrics status %d, want 200", resp.StatusCode)
+	}
+	value := func(series string) float64 {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("got no series %s in /metrics", series)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	tests := []struct {
+		series string
+		check  func(float64) bool
+		want   string
+	}{
+		{`doorlog_ingested_events_total{outcome="accepted"}`, func(v float64) bool { return v == 4 }, "4"},
+		{`doorlog_ingested_events_total{outcome="duplicate"}`, func(v float64) bool { return v == 1 }, "1"},
+		{`doorlog_ingested_events_total{outcome="rejected"}`, func(v float64) bool { return v == 1 }, "1"},
+		{`doorlog_http_request_duration_seconds_count{code="200",method="POST",route="POST /v1/events"}`, func(v float64) bool { return v == 1 }, "1"},
+		{`doorlog_commit_events_sum`, func(v float64) bool { return v == 4 }, "4"},
+		{`doorlog_store_size_bytes`, func(v float64) bool { return v > 0 }, "> 0"},
+		{`doorlog_writer_queued_requests`, func(v float64) bool { return v == 0 }, "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.series, func(t *testing.T) {
+			if got := value(tt.series); !tt.check(got) {
+				t.Fatalf("got %v, want %s", got, tt.want)
+			}
+		})
+	}
+	if !strings.Contains(text, "go_goroutines") || !strings.Contains(text, "process_resident_memory_bytes") {
+		t.Fatalf("got no runtime or process metrics in /metrics")
+	}
+}
