@@ -41,7 +41,7 @@ func (c *Codec) Decode(token string, v any) error {
 	if len(token) > 4096 {
 		return ErrInvalid
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) <= macLen {
 		return ErrInvalid
 	}

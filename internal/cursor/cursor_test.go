@@ -14,6 +14,7 @@ type pos struct {
 
 func TestRoundTripAndTamper(t *testing.T) {
 	c := cursor.New([]byte("0123456789abcdef0123456789abcdef"))
+	c0 := c
 	tok, err := c.Encode(pos{T: 1714557600000, ID: "000000000002A"})
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +39,20 @@ func TestRoundTripAndTamper(t *testing.T) {
 				t.Fatalf("got %v, want ErrInvalid", err)
 			}
 		})
+	}
+	// Every single-character change is caught, the last one included:
+	// strict decoding refuses a final character whose unused bits are set.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range tok {
+		for _, c := range alphabet {
+			if byte(c) == tok[i] {
+				continue
+			}
+			altered := tok[:i] + string(c) + tok[i+1:]
+			if err := c0.Decode(altered, &got); err == nil {
+				t.Fatalf("got no error for %q (position %d changed), want ErrInvalid", altered, i)
+			}
+		}
 	}
 	t.Run("other key", func(t *testing.T) {
 		if err := other.Decode(tok, &got); !errors.Is(err, cursor.ErrInvalid) {

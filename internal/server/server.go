@@ -79,13 +79,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // notFound answers unknown paths in the shape of the API the path belongs
-// to: BAS-IP clients read {"error": ...}, the native API adds a code.
+// to: the native API adds a code, AIPIX (Laravel) says {"message": ...},
+// and BAS-IP clients, the default, read {"error": ...}.
 func notFound(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/v1/") {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/v1/"):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint", "code": "not_found"})
-		return
+	case strings.HasPrefix(r.URL.Path, "/api/admin/"):
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not found"})
 	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not found"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

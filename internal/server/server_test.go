@@ -85,6 +85,7 @@ func TestServer(t *testing.T) {
 		{"readyz", "/readyz", 200, "status", "ready"},
 		{"unknown native path", "/v1/nothing", 404, "code", "not_found"},
 		{"unknown BAS-IP path", "/api/v1/nothing", 404, "error", "Not found"},
+		{"unknown AIPIX path", "/api/admin/v1/intercoms/x/logs/", 404, "message", "Not Found"},
 		{"panic", "/boom", 500, "error", "Internal error"},
 	}
 	for _, tt := range tests {

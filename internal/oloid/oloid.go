@@ -1,0 +1,290 @@
+// Package oloid serves the OLOID cloud's activity log API over doorlog's
+// store: POST /filterActivity lists events newest first, a page at a time,
+// behind an opaque signed nextToken, and POST /login issues the bearer token
+// it takes.
+//
+// Existing OLOID clients must work against it unchanged, so names, units
+// (milliseconds since the Unix epoch) and shapes follow OLOID's "List
+// Activity Logs API" as SPEC §6 reads it. Every error is {"message": "..."}.
+package oloid
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/cursor"
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// Store is what the OLOID API needs of the store; *sqlite.DB satisfies it.
+type Store interface {
+	ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error)
+	FindDevice(ctx context.Context, id string) (*doorlog.Device, error)
+	FindSite(ctx context.Context, id string) (*doorlog.Site, error)
+	ServerKey(ctx context.Context, name string) ([]byte, error)
+}
+
+// Catalog classifies event keys; *catalog.Catalog satisfies it.
+type Catalog interface {
+	// Entry returns what the catalog knows of a key; an unknown key has
+	// activity type catalog.UnknownActivityType.
+	Entry(key string) catalog.Entry
+}
+
+// Authenticator checks bearer tokens and passwords; *auth.Service satisfies
+// it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, bearer string) (*doorlog.Token, error)
+	Login(ctx context.Context, username, password string) (*doorlog.Account, string, error)
+}
+
+// Appender stores events durably; *ingest.Writer (group commit) and the
+// store itself satisfy it. The API stores its login attempts through it.
+type Appender interface {
+	AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error)
+}
+
+var (
+	_ Catalog       = (*catalog.Catalog)(nil)
+	_ Authenticator = (*auth.Service)(nil)
+)
+
+// Config is what a Handler needs.
+type Config struct {
+	Store   Store
+	Catalog Catalog
+	Auth    Authenticator
+	// Appender stores login attempts. When it is nil and Store can append,
+	// the store is used.
+	Appender Appender
+	// Logger receives the causes of internal errors; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock that stamps login events; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the OLOID API. Make one with New and add its routes to a
+// mux with Register.
+type Handler struct {
+	store    Store
+	catalog  Catalog
+	auth     Authenticator
+	appender Appender
+	logger   *slog.Logger
+	now      func() time.Time
+
+	// codec signs nextTokens. It is made on first use from the store's
+	// server key and kept; a failure to read the key is not kept, so the
+	// next request tries again.
+	codecMu sync.Mutex
+	codec   *cursor.Codec
+
+	// deviceNames caches endpointName by device id: devices never change.
+	deviceMu    sync.RWMutex
+	deviceNames map[string]string
+}
+
+// New returns a Handler over cfg.
+func New(cfg Config) *Handler {
+	h := &Handler{
+		store:       cfg.Store,
+		catalog:     cfg.Catalog,
+		auth:        cfg.Auth,
+		appender:    cfg.Appender,
+		logger:      cfg.Logger,
+		now:         cfg.Now,
+		deviceNames: map[string]string{},
+	}
+	if h.appender == nil {
+		if a, ok := cfg.Store.(Appender); ok {
+			h.appender = a
+		}
+	}
+	if h.logger == nil {
+		h.logger = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
+}
+
+// The paths the API serves.
+const (
+	pathFilterActivity = "/filterActivity"
+	pathLogin          = "/login"
+	allowPost          = "POST"
+)
+
+// The fixed messages of the API's answers. The 400 answers carry their own
+// reason instead.
+const (
+	// MessageActivities is the message of a 200 from /filterActivity.
+	MessageActivities = "Activity logs retrieved successfully"
+	// MessageLogin is the message of a 200 from /login.
+	MessageLogin = "Login successful"
+	// MessageUnauthorized is the 401 for a missing, malformed, unknown or
+	// expired bearer token.
+	MessageUnauthorized = "Unauthorized"
+	// MessageInvalidCredentials is the 401 of a failed login.
+	MessageInvalidCredentials = "Invalid credentials"
+	// MessageForbidden is the 403 for a device token.
+	MessageForbidden = "Forbidden"
+	// MessageMethodNotAllowed is the 405 for any method but POST.
+	MessageMethodNotAllowed = "Method not allowed"
+	// MessageInternal is the 500; the cause is only logged.
+	MessageInternal = "Internal server error"
+	// MessageUnavailable is the 503 while the server shuts down.
+	MessageUnavailable = "Service unavailable"
+)
+
+// codeMethodNotAllowed is this package's own error code for a method the
+// path does not serve, so that status maps it with every other code.
+const codeMethodNotAllowed = "method_not_allowed"
+
+var (
+	errUnauthorized       = doorlog.Errorf(doorlog.EUNAUTHORIZED, MessageUnauthorized)
+	errInvalidCredentials = doorlog.Errorf(doorlog.EUNAUTHORIZED, MessageInvalidCredentials)
+	errForbidden          = doorlog.Errorf(doorlog.EFORBIDDEN, MessageForbidden)
+	errMethodNotAllowed   = doorlog.Errorf(codeMethodNotAllowed, MessageMethodNotAllowed)
+)
+
+// maxBody is the largest request body read. A filter request is a few
+// hundred bytes (a nextToken is at most 4 KiB); a login less.
+const maxBody = 64 << 10
+
+// Register adds the API's routes to mux, and the bare path of each, which
+// answers every other method with a JSON 405 and an Allow header (so
+// ServeMux's plain-text 405 never shows).
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.Handle(http.MethodPost+" "+pathFilterActivity, http.HandlerFunc(h.filterActivity))
+	mux.Handle(pathFilterActivity, http.HandlerFunc(h.methodNotAllowed))
+	mux.Handle(http.MethodPost+" "+pathLogin, http.HandlerFunc(h.login))
+	mux.Handle(pathLogin, http.HandlerFunc(h.methodNotAllowed))
+}
+
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", allowPost)
+	h.writeError(w, r, errMethodNotAllowed)
+}
+
+// status maps an error code to the API's HTTP status. It is the one place
+// that decision is made for this API.
+func status(code string) int {
+	switch code {
+	case doorlog.EINVALID:
+		return http.StatusBadRequest
+	case doorlog.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case doorlog.EFORBIDDEN:
+		return http.StatusForbidden
+	case doorlog.ENOTFOUND:
+		return http.StatusNotFound
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case doorlog.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case doorlog.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// messageBody is every error the API answers: {"message": "..."}.
+type messageBody struct {
+	Message string `json:"message"`
+}
+
+// writeError answers err as {"message": "..."} with its status. The
+// message of a caller's error is shown; a 500 or 503 says nothing more than
+// its fixed message and logs the cause.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	st := status(doorlog.ErrorCode(err))
+	msg := doorlog.ErrorMessage(err)
+	switch st {
+	case http.StatusInternalServerError:
+		// The path only: never the body, which may hold a password.
+		h.logger.ErrorContext(r.Context(), "oloid: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = MessageInternal
+	case http.StatusServiceUnavailable:
+		h.logger.WarnContext(r.Context(), "oloid: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = MessageUnavailable
+	}
+	b, _ := encodeJSON(messageBody{Message: msg}) // a string always encodes
+	writeBody(w, st, b)
+}
+
+// writeJSON answers v with status, or a clean 500 when v cannot be encoded,
+// so that nothing half-written goes out.
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := encodeJSON(v)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeBody(w, status, b)
+}
+
+// encodeJSON encodes v whole. HTML is not escaped, so stored models go out
+// byte for byte.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// readBody reads a request body of at most maxBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, doorlog.Errorf(doorlog.ETOOLARGE, "Request body is larger than %d KiB", maxBody>>10)
+		}
+		return nil, doorlog.Errorf(doorlog.EINVALID, "Could not read the request body")
+	}
+	return body, nil
+}
+
+// authenticate returns the caller's token: errUnauthorized without a valid
+// one, errForbidden for a device token, which reads nothing.
+func (h *Handler) authenticate(r *http.Request) (*doorlog.Token, error) {
+	bearer := auth.BearerToken(r)
+	if bearer == "" {
+		return nil, errUnauthorized
+	}
+	tok, err := h.auth.Authenticate(r.Context(), bearer)
+	if err != nil {
+		if doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED {
+			return nil, errUnauthorized
+		}
+		return nil, err
+	}
+	if tok.Role != doorlog.RoleAdmin && tok.Role != doorlog.RoleManager {
+		return nil, errForbidden
+	}
+	return tok, nil
+}
