@@ -27,6 +27,18 @@ type Store interface {
 	FindDevice(ctx context.Context, id string) (*doorlog.Device, error)
 	ListDevices(ctx context.Context, f doorlog.DeviceFilter) ([]*doorlog.Device, error)
 	CreateAccount(ctx context.Context, a *doorlog.Account) error
+	ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error)
+	CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error)
+	EventKeys(ctx context.Context) ([]string, error)
+	ServerKey(ctx context.Context, name string) ([]byte, error)
+}
+
+// Catalog renders events in the reader's locale and finds the keys a free
+// text names (see package catalog).
+type Catalog interface {
+	Name(locale, key string) string
+	Text(locale, key string, model json.RawMessage) string
+	KeysMatching(text string) []string
 }
 
 // Authenticator checks bearer tokens and issues new ones.
@@ -50,8 +62,14 @@ type Config struct {
 	Store  Store
 	Auth   Authenticator
 	Ingest Ingester
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Catalog renders names and texts of listed events; it also decides
+	// which keys a free-text filter names.
+	Catalog Catalog
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Stream wires the live stream, GET /v1/events/stream; see
+	// StreamConfig.
+	Stream StreamConfig
 }
 
 // Handler serves the native API.
@@ -67,6 +85,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	authed := h.cfg.Auth.Middleware(h.writeError)
 	route := func(pattern string, fn http.HandlerFunc) { mux.Handle(pattern, authed(fn)) }
 	route("POST /v1/events", h.postEvents)
+	route("GET /v1/events", h.listEvents)
+	route("GET /v1/events/export", h.exportEvents)
+	route("GET /v1/events/stream", h.streamEvents)
 	route("GET /v1/sites", h.listSites)
 	route("POST /v1/sites", h.createSite)
 	route("GET /v1/devices", h.listDevices)
@@ -74,11 +95,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("POST /v1/accounts", h.createAccount)
 	route("POST /v1/tokens", h.createToken)
 	for path, allow := range map[string]string{
-		"/v1/events":   "POST",
-		"/v1/sites":    "GET, POST",
-		"/v1/devices":  "GET, POST",
-		"/v1/accounts": "POST",
-		"/v1/tokens":   "POST",
+		"/v1/events":        "GET, POST",
+		"/v1/events/export": "GET",
+		"/v1/events/stream": "GET",
+		"/v1/sites":         "GET, POST",
+		"/v1/devices":       "GET, POST",
+		"/v1/accounts":      "POST",
+		"/v1/tokens":        "POST",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/aipix"
 	"github.com/doorlog/doorlog/internal/api"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/basip"
@@ -19,8 +20,11 @@ import (
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/metrics"
+	"github.com/doorlog/doorlog/internal/oloid"
+	"github.com/doorlog/doorlog/internal/openapi"
 	"github.com/doorlog/doorlog/internal/server"
 	"github.com/doorlog/doorlog/internal/sqlite"
+	"github.com/doorlog/doorlog/internal/stream"
 )
 
 // Config is what a server is built from.
@@ -50,6 +54,11 @@ type App struct {
 	Ingest  *ingest.Service
 	Server  *server.Server
 	Metrics *metrics.Metrics
+	// Broker fans committed events out to live streams. Close it when the
+	// HTTP server starts shutting down (http.Server.RegisterOnShutdown), so
+	// that open streams end instead of holding Shutdown up; Close closes
+	// it too.
+	Broker *stream.Broker
 }
 
 // Open opens the store and builds every part. Close releases them.
@@ -76,9 +85,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		e := cat.Entry(key)
 		return e.Category, e.Priority
 	}
-	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger)}
+	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, stream.Options{})}
 	onCommit := []func([]doorlog.Event){
 		func(evs []doorlog.Event) { a.Metrics.ObserveCommit(len(evs)) },
+		a.Broker.Publish,
 	}
 	a.Writer = ingest.NewWriter(store, cfg.Logger, ingest.WriterOptions{OnCommit: func(evs []doorlog.Event) {
 		for _, f := range onCommit {
@@ -91,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Metrics.GaugeFunc("doorlog_writer_queued_requests", "Ingest requests waiting for the group-commit writer.", func() float64 {
 		return float64(a.Writer.Queued())
 	})
+	a.Metrics.GaugeFunc("doorlog_stream_subscribers", "Live event streams open.", func() float64 {
+		return float64(a.Broker.Subscribers())
+	})
 	a.Auth = auth.New(store, cfg.Now)
 	a.Server = server.New(server.Config{
 		Logger:  cfg.Logger,
@@ -98,7 +111,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Observe: a.Metrics.ObserveRequest,
 		APIs: []server.Registrar{
 			a.Metrics,
-			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Logger: cfg.Logger, Now: cfg.Now}),
+			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,
+				Stream: api.StreamConfig{Broker: a.Broker, Store: store}}),
 			basip.New(basip.Config{
 				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now,
 				Info: basip.Info{
@@ -109,6 +123,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 					APIVersion:       "v1",
 				},
 			}),
+			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now}),
+			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger}),
+			openapi.New(),
 		},
 	})
 	return a, nil
@@ -117,9 +134,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 // Handler is the server's HTTP handler.
 func (a *App) Handler() http.Handler { return a.Server }
 
-// Close lets queued writes finish, then closes the store. Call it after the
-// HTTP server has stopped taking requests.
+// Close ends the live streams, lets queued writes finish, then closes the
+// store. Call it after the HTTP server has stopped taking requests.
 func (a *App) Close() error {
+	a.Broker.Close()
 	a.Writer.Close()
 	return a.Store.Close()
 }

@@ -78,6 +78,9 @@ type Catalog struct {
 	entries map[string]Entry
 	locales map[string]*locale
 	en      *locale
+	// folded holds, per key, its names in every locale case-folded for
+	// KeysMatching, computed once here rather than on every search.
+	folded map[string][]string
 }
 
 // locale is one locale file, with its templates compiled.
@@ -224,6 +227,7 @@ func load(fsys fs.FS) (*Catalog, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
+	c.foldNames()
 	return c, nil
 }
 

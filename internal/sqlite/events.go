@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -275,6 +276,25 @@ func (db *DB) filterWhere(ctx context.Context, f doorlog.EventFilter) (w where, 
 		}
 		w.in("key", codes)
 	}
+	if len(f.IdentifierNumbers) > 0 {
+		w.identifierNumbers(f.IdentifierNumbers)
+	}
+	if len(f.IdentifierTypes) > 0 {
+		w.identifierTypes(f.IdentifierTypes)
+	}
+	if f.Text != "" {
+		var codes []int64
+		for _, k := range f.TextKeys {
+			code, ok, err := db.keyCode(ctx, k)
+			if err != nil {
+				return w, false, err
+			}
+			if ok {
+				codes = append(codes, code)
+			}
+		}
+		w.text(f.Text, codes)
+	}
 	if !f.From.IsZero() {
 		// Inclusive: the first whole millisecond at or after From.
 		ms := millis(f.From)
@@ -287,6 +307,78 @@ func (db *DB) filterWhere(ctx context.Context, f doorlog.EventFilter) (w where, 
 		w.add("time_ms <= ?", millis(f.To))
 	}
 	return w, true, nil
+}
+
+// modelText is the stored model as text. The model column is a BLOB, and
+// SQLite's JSON functions take a BLOB for its binary JSONB format first
+// (falling back to text only when it is not valid JSONB); the cast makes
+// them read the JSON text that was stored, always.
+const modelText = `CAST(model AS TEXT)`
+
+// validModel guards the JSON functions: json_extract fails the whole query
+// on a model that is not JSON, and CASE evaluates its THEN branch only for
+// rows that pass. Ingest stores only JSON objects, but a model written by
+// an older or another program must not break every listing.
+func validModel(cond string) string {
+	return `(CASE WHEN json_valid(` + modelText + `) THEN ` + cond + ` ELSE 0 END)`
+}
+
+// identifierNumbers keeps events whose model has one of numbers as its
+// identifier number: the top-level "number", "identifier_number", "card"
+// or "qr" field. A string counts as its text and a number as its JSON
+// literal, so 12345 and "12345" are the same; json_extract alone would turn
+// a number past int64 into a float's text, and true into 1. Anything else
+// is no number.
+func (w *where) identifierNumbers(numbers []string) {
+	list := placeholders(len(numbers))
+	var ors []string
+	var args []any
+	for _, path := range []string{"$.number", "$.identifier_number", "$.card", "$.qr"} {
+		p := modelText + `, '` + path + `'`
+		ors = append(ors, `(CASE json_type(`+p+`) WHEN 'text' THEN json_extract(`+p+`)`+
+			` WHEN 'integer' THEN `+modelText+` -> '`+path+`' WHEN 'real' THEN `+modelText+` -> '`+path+`' END) IN (`+list+`)`)
+		for _, n := range numbers {
+			args = append(args, n)
+		}
+	}
+	w.add(validModel("("+strings.Join(ors, " OR ")+")"), args...)
+}
+
+// identifierTypes keeps events whose model names one of types as its
+// identifier type: a top-level "type" or "identifier_type" string, or a
+// non-null "card" or "qr" field, which are identifiers of those types.
+func (w *where) identifierTypes(types []string) {
+	list := placeholders(len(types))
+	var ors []string
+	var args []any
+	for _, path := range []string{"$.type", "$.identifier_type"} {
+		p := modelText + `, '` + path + `'`
+		ors = append(ors, `(CASE json_type(`+p+`) WHEN 'text' THEN json_extract(`+p+`) END) IN (`+list+`)`)
+		for _, t := range types {
+			args = append(args, t)
+		}
+	}
+	for _, field := range []string{"card", "qr"} {
+		if slices.Contains(types, field) {
+			ors = append(ors, `json_extract(`+modelText+`, '$.`+field+`') IS NOT NULL`)
+		}
+	}
+	w.add(validModel("("+strings.Join(ors, " OR ")+")"), args...)
+}
+
+// text keeps events whose model contains text, ignoring ASCII case (what
+// SQLite's lower does), or whose key has one of keyCodes. instr has no
+// wildcards, so text needs no escaping, unlike LIKE.
+func (w *where) text(text string, keyCodes []int64) {
+	cond := `instr(lower(` + modelText + `), lower(?)) > 0`
+	args := []any{text}
+	if len(keyCodes) > 0 {
+		cond += ` OR key IN (` + placeholders(len(keyCodes)) + `)`
+		for _, c := range keyCodes {
+			args = append(args, c)
+		}
+	}
+	w.add("("+cond+")", args...)
 }
 
 // fixedCodes maps values of a fixed set (categories, priorities) to their
@@ -337,7 +429,8 @@ func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.E
 
 // EventsAfter returns up to limit events matching f in arrival order, after
 // the event with id after ("" for the first). The seq primary key is the
-// arrival order, so this is a range scan of the table itself.
+// arrival order, so this is a range scan of the table itself. An id that
+// does not parse, or that is past the newest id ever assigned, is EINVALID.
 func (db *DB) EventsAfter(ctx context.Context, f doorlog.EventFilter, after string, limit int) ([]doorlog.Event, error) {
 	if limit < 0 {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "limit must not be negative")
@@ -353,6 +446,19 @@ func (db *DB) EventsAfter(ctx context.Context, f doorlog.EventFilter, after stri
 		seq, err := doorlog.ParseEventID(after)
 		if err != nil {
 			return nil, err
+		}
+		// An id this store never handed out is refused rather than
+		// waited on: it comes from another server or a rebuilt store,
+		// and resuming after it would skip every event until the
+		// sequence caught up. sqlite_sequence keeps the newest seq ever
+		// assigned even when those events are gone.
+		var newest int64
+		err = db.r.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&newest)
+		if err != nil {
+			return nil, wrap("events after", err)
+		}
+		if seq > newest {
+			return nil, doorlog.Errorf(doorlog.EINVALID, "unknown event id %q", after)
 		}
 		w.add("seq > ?", seq)
 	}

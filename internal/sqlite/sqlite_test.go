@@ -39,6 +39,10 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t testing.TB) doorlog.Store { return openTemp(t) })
 }
 
+func TestStoreMatch(t *testing.T) {
+	storetest.RunMatch(t, func(t testing.TB) doorlog.Store { return openTemp(t) })
+}
+
 func TestOpenCreatesDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "doorlog.db")
 	db := openAt(t, path)
@@ -474,4 +478,104 @@ func BenchmarkListPage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestServerKeyReopen checks that a server key survives a restart, so the
+// cursors signed with it stay valid, and that each name has its own key.
+func TestServerKeyReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "doorlog.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := db.ServerKey(t.Context(), "native-cursor")
+	if err != nil {
+		t.Fatalf("ServerKey: %v", err)
+	}
+	other, err := db.ServerKey(t.Context(), "other")
+	if err != nil {
+		t.Fatalf("ServerKey(other): %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db = openAt(t, path)
+	for _, tt := range []struct {
+		name string
+		want []byte
+	}{{"native-cursor", first}, {"other", other}} {
+		got, err := db.ServerKey(t.Context(), tt.name)
+		if err != nil {
+			t.Fatalf("ServerKey(%q) after reopening: %v", tt.name, err)
+		}
+		if len(got) != 32 || string(got) != string(tt.want) {
+			t.Errorf("ServerKey(%q) after reopening: got %x, want %x", tt.name, got, tt.want)
+		}
+	}
+	if string(first) == string(other) {
+		t.Errorf("two names share the key %x", first)
+	}
+}
+
+// TestMalformedStoredModel checks that a stored model that is not JSON (a
+// row written by another program, or a future bug) never makes a listing
+// with model filters fail: the JSON filters skip it and the text filter
+// still searches its bytes.
+func TestMalformedStoredModel(t *testing.T) {
+	db := openTemp(t)
+	storetest.MustCreateSite(t, db, "s1")
+	storetest.MustCreateDevice(t, db, "s1", 1)
+	ev := func(model string) doorlog.Event {
+		return doorlog.Event{DeviceID: storetest.DeviceID(1), Time: storetest.T0, Key: "access_granted_by_valid_identifier",
+			Category: doorlog.CategoryAccess, Priority: doorlog.PriorityMedium, Model: []byte(model)}
+	}
+	res := storetest.MustAppend(t, db,
+		ev(`{"number":12345,"type":"card"}`),
+		ev(`{"number":1}`),
+		ev(`{"number":2}`),
+		ev(`{"number":3}`),
+		ev(`{"number":4}`),
+		ev(`{"number":5}`),
+	)
+	bad := []string{`not json at all, number 12345`, `{"number":12345,"type":"card"`, "", "\x00\x01\x02", `{"a":12}`}
+	for i, model := range bad {
+		seq, _ := doorlog.ParseEventID(res[i+1].ID)
+		// As a BLOB, the way the store writes models. {"a":12} is valid
+		// JSON text whose first byte and length also form a JSONB array
+		// header: the store must read models as text, never as JSONB.
+		if _, err := db.w.ExecContext(t.Context(), `UPDATE events SET model = ? WHERE seq = ?`, []byte(model), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := doorlog.Scope{All: true}
+	tests := []struct {
+		name   string
+		filter doorlog.EventFilter
+		want   []string
+	}{
+		{"number", doorlog.EventFilter{Scope: all, IdentifierNumbers: []string{"12345"}}, []string{res[0].ID}},
+		{"type", doorlog.EventFilter{Scope: all, IdentifierTypes: []string{"card"}}, []string{res[0].ID}},
+		{"text", doorlog.EventFilter{Scope: all, Text: "NUMBER 12345"}, []string{res[1].ID}},
+		{"text and type", doorlog.EventFilter{Scope: all, Text: "12345", IdentifierTypes: []string{"card", "qr"}}, []string{res[0].ID}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := storetest.MustList(t, db, doorlog.EventQuery{Filter: tt.filter})
+			var ids []string
+			for _, e := range got {
+				ids = append(ids, e.ID)
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Errorf("ListEvents: got %q, want %q", ids, tt.want)
+			}
+			if n := storetest.MustCount(t, db, tt.filter); n != int64(len(tt.want)) {
+				t.Errorf("CountEvents: got %d, want %d", n, len(tt.want))
+			}
+			after := storetest.MustEventsAfter(t, db, tt.filter, "", 0)
+			if len(after) != len(tt.want) {
+				t.Errorf("EventsAfter: got %d events, want %d", len(after), len(tt.want))
+			}
+		})
+	}
 }

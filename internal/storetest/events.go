@@ -151,7 +151,7 @@ func matches(f doorlog.EventFilter, e doorlog.Event) bool {
 	if !f.To.IsZero() && e.Time.After(f.To) {
 		return false
 	}
-	return true
+	return matchesModel(f, e)
 }
 
 // before reports whether a comes before b in ascending (time, id) order.

@@ -22,6 +22,22 @@
 //   - EventQuery.Limit 0 means no limit; a negative Limit or Offset, or an
 //     After cursor whose ID does not parse, is EINVALID. After is a position
 //     (time, id) and need not be a stored event.
+//   - IdentifierNumbers and IdentifierTypes read top-level model fields
+//     only ("number", "identifier_number", "card", "qr"; "type",
+//     "identifier_type"); a nested {"identifier": {...}} is not an
+//     identifier. A number matches a JSON string's text or a JSON number's
+//     literal exactly (no trimming, no case folding; true is no number); a
+//     type matches a JSON string exactly, and a non-null "card" or "qr"
+//     field is of that type. Text
+//     matches the stored model bytes, folding ASCII case only, with no
+//     wildcards; TextKeys count only when Text is set. A model that is not
+//     JSON never makes a query fail.
+//   - EventsAfter's after is "" (from the first event) or an id this store
+//     handed out; an id that does not parse, or is past the newest id ever
+//     assigned, is EINVALID, and a negative limit is EINVALID. The event it
+//     names need not match the filter.
+//   - ServerKey returns 32 random bytes per name, the same on every call,
+//     also to callers racing on first use.
 package storetest
 
 import (
@@ -63,6 +79,13 @@ func Run(t *testing.T, open Opener) {
 		{"ListEventsFilters", testListEventsFilters},
 		{"ListEventsCursor", testListEventsCursor},
 		{"ListEventsInvalid", testListEventsInvalid},
+		{"ListEventsIdentifier", testListEventsIdentifier},
+		{"ListEventsText", testListEventsText},
+		{"ListEventsModelCombined", testListEventsModelCombined},
+		{"EventsAfter", testEventsAfter},
+		{"EventsAfterInvalid", testEventsAfterInvalid},
+		{"EventsAfterLaterAppends", testEventsAfterLaterAppends},
+		{"ServerKey", testServerKey},
 		{"EventKeys", testEventKeys},
 		{"Concurrent", testConcurrent},
 	}

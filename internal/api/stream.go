@@ -1,0 +1,262 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/stream"
+)
+
+// Subscriber hands out live subscriptions to committed events;
+// *stream.Broker is one.
+type Subscriber interface {
+	Subscribe(f doorlog.EventFilter) *stream.Subscription
+}
+
+var _ Subscriber = (*stream.Broker)(nil)
+
+// EventReplayer reads the events a resuming stream missed, in arrival
+// order; the store is one.
+type EventReplayer interface {
+	EventsAfter(ctx context.Context, f doorlog.EventFilter, after string, limit int) ([]doorlog.Event, error)
+}
+
+// StreamConfig wires the live stream, GET /v1/events/stream. Without a
+// Broker the endpoint answers 503.
+type StreamConfig struct {
+	// Broker hands out the subscriptions; the writer publishes every
+	// commit to it.
+	Broker Subscriber
+	// Store replays what a client resuming with Last-Event-ID missed.
+	Store EventReplayer
+	// Heartbeat is how often a comment is sent, so that proxies keep the
+	// connection open and a vanished client is noticed. Default 15 s.
+	Heartbeat time.Duration
+	// WriteTimeout is the longest one write to the client may take before
+	// the stream is given up. Default 10 s.
+	WriteTimeout time.Duration
+	// ReplayPage is how many events are read from the store at a time when
+	// resuming. Default 500.
+	ReplayPage int
+}
+
+// The stream's defaults, and the reconnection delay it advises clients.
+const (
+	defaultHeartbeat    = 15 * time.Second
+	defaultWriteTimeout = 10 * time.Second
+	defaultReplayPage   = 500
+	streamRetry         = "retry: 2000\n\n"
+	// streamChunk is how much encoded text is gathered before a write.
+	streamChunk = 64 << 10
+)
+
+func (c StreamConfig) withDefaults() StreamConfig {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = defaultHeartbeat
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = defaultWriteTimeout
+	}
+	if c.ReplayPage <= 0 {
+		c.ReplayPage = defaultReplayPage
+	}
+	return c
+}
+
+// streamEvents serves GET /v1/events/stream: the events matching the same
+// filters as GET /v1/events, as Server-Sent Events, from now on or, with a
+// Last-Event-ID (header, or last_event_id parameter), from just after that
+// event.
+//
+// To resume without a gap or a repeat, it subscribes first, so that live
+// events are kept from then on, then replays the store after the client's
+// last id page by page until a page comes back short, and only then
+// forwards the kept live events, skipping those the replay already sent.
+// Ids follow commit order and sort as strings, so "already sent" is "not
+// after the last id sent".
+func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
+	f, err := h.parseEventFilter(r, auth.FromContext(r.Context()))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	locale, err := localeParam(r.URL.Query())
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	// The parameter is for clients that cannot set headers; a browser's
+	// EventSource sends the header when it reconnects, and it wins.
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		if last, err = singleParam(r.URL.Query(), "last_event_id"); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	if last != "" {
+		if _, err := doorlog.ParseEventID(last); err != nil {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "Last-Event-ID %q is not an event id", last))
+			return
+		}
+	}
+	cfg := h.cfg.Stream.withDefaults()
+	if cfg.Broker == nil || last != "" && cfg.Store == nil {
+		h.writeError(w, r, doorlog.Errorf(doorlog.EUNAVAILABLE, "the live stream is not available"))
+		return
+	}
+
+	sub := cfg.Broker.Subscribe(f)
+	defer func() { sub.Close() }()
+	// The first page of the replay is read before the response starts, so
+	// that a refused id (one this store never issued) is still a 400.
+	var page []doorlog.Event
+	if last != "" {
+		if page, err = cfg.Store.EventsAfter(r.Context(), f, last, cfg.ReplayPage); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+
+	s := &sse{w: w, rc: http.NewResponseController(w), timeout: cfg.WriteTimeout, h: h, locale: locale}
+	defer s.rc.SetWriteDeadline(time.Time{}) // the connection may serve another request
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
+	w.WriteHeader(http.StatusOK)
+	s.add(streamRetry)
+
+	if last != "" {
+		for {
+			for i := range page {
+				if err := s.event(&page[i]); err != nil {
+					return
+				}
+			}
+			if len(page) > 0 {
+				last = page[len(page)-1].ID
+			}
+			if err := s.flush(); err != nil {
+				return
+			}
+			if len(page) < cfg.ReplayPage {
+				break
+			}
+			// Live events kept during a long replay may overflow the
+			// buffer. They are not needed yet: a fresh subscription taken
+			// before the next page keeps the replay gapless.
+			switch sub.Err() {
+			case nil:
+			case stream.ErrOverflow:
+				sub.Close()
+				sub = cfg.Broker.Subscribe(f)
+			default:
+				return // shutting down
+			}
+			if page, err = cfg.Store.EventsAfter(r.Context(), f, last, cfg.ReplayPage); err != nil {
+				if r.Context().Err() == nil {
+					h.cfg.Logger.Warn("live stream replay failed", "err", err)
+				}
+				return
+			}
+		}
+	} else if err := s.flush(); err != nil {
+		return
+	}
+
+	heartbeat := time.NewTicker(cfg.Heartbeat)
+	defer heartbeat.Stop()
+	var events []doorlog.Event
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-heartbeat.C:
+			s.add(": ping\n\n")
+		case <-sub.Ready():
+			events, err = sub.Take(events)
+			if errors.Is(err, stream.ErrOverflow) {
+				// The client fell too far behind. It reconnects with its
+				// Last-Event-ID and catches up from the store.
+				h.cfg.Logger.Info("live stream client fell behind, disconnected", "remote", r.RemoteAddr)
+				s.add("event: overflow\ndata: {}\n\n")
+				_ = s.flush()
+				return
+			}
+			if err != nil {
+				return // the broker closed: the server is shutting down
+			}
+			for i := range events {
+				if e := &events[i]; e.ID > last {
+					if err := s.event(e); err != nil {
+						return
+					}
+					last = e.ID
+				}
+			}
+		}
+		if err := s.flush(); err != nil {
+			return
+		}
+	}
+}
+
+// sse writes Server-Sent Events to one client, each write bounded by a
+// deadline so that a client that stops reading cannot hold the handler.
+type sse struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	// h renders events, in locale, with the native API's encoder.
+	h      *Handler
+	locale string
+	buf    []byte
+}
+
+// event adds one event message to the buffer, and writes the buffer out
+// once it holds streamChunk bytes. The encoder writes JSON on one line, as
+// a data field needs.
+func (s *sse) event(e *doorlog.Event) error {
+	s.buf = append(s.buf, "id: "...)
+	s.buf = append(s.buf, e.ID...)
+	s.buf = append(s.buf, "\nevent: event\ndata: "...)
+	s.buf = s.h.appendEvent(s.buf, e, s.locale)
+	s.buf = append(s.buf, "\n\n"...)
+	if len(s.buf) >= streamChunk {
+		return s.write()
+	}
+	return nil
+}
+
+// add adds raw text (a comment, a field) to the buffer.
+func (s *sse) add(text string) { s.buf = append(s.buf, text...) }
+
+// write sends what the buffer holds.
+func (s *sse) write() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	_, err := s.w.Write(s.buf)
+	s.buf = s.buf[:0]
+	return err
+}
+
+// flush sends what the buffer holds and pushes it out of the server's own
+// buffers to the client.
+func (s *sse) flush() error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return s.rc.Flush()
+}

@@ -1,0 +1,314 @@
+package stream_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/stream"
+)
+
+var all = doorlog.Scope{All: true}
+
+// events returns n events with ids from, from+1, ... alternating between
+// sites a and b and between the access and emergency categories.
+func events(from, n int) []doorlog.Event {
+	out := make([]doorlog.Event, n)
+	for i := range out {
+		seq := from + i
+		out[i] = doorlog.Event{
+			ID:       doorlog.FormatEventID(int64(seq)),
+			DeviceID: fmt.Sprintf("00000000-0000-4000-8000-%012x", seq%2),
+			SiteID:   []string{"a", "b"}[seq%2],
+			Time:     time.UnixMilli(int64(seq)).UTC(),
+			Key:      "door_was_opened",
+			Category: []doorlog.Category{doorlog.CategoryAccess, doorlog.CategoryEmergency}[seq%2],
+			Priority: doorlog.PriorityLow,
+			Model:    []byte(`{}`),
+		}
+	}
+	return out
+}
+
+// take waits up to a few seconds for sub to be ready and takes what waits.
+func take(t testing.TB, sub *stream.Subscription) ([]doorlog.Event, error) {
+	t.Helper()
+	select {
+	case <-sub.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription never became ready")
+	}
+	return sub.Take(nil)
+}
+
+func ids(events []doorlog.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func TestDeliveryFollowsFilters(t *testing.T) {
+	b := stream.New(nil, stream.Options{})
+	defer b.Close()
+	everything := b.Subscribe(doorlog.EventFilter{Scope: all})
+	siteA := b.Subscribe(doorlog.EventFilter{Scope: doorlog.Scope{SiteIDs: []string{"a"}}})
+	emergency := b.Subscribe(doorlog.EventFilter{Scope: all, Categories: []doorlog.Category{doorlog.CategoryEmergency}})
+	nothing := b.Subscribe(doorlog.EventFilter{})
+	if got := b.Subscribers(); got != 4 {
+		t.Fatalf("Subscribers: got %d, want 4", got)
+	}
+	b.Publish(events(1, 3))
+	b.Publish(events(4, 3))
+
+	tests := []struct {
+		name string
+		sub  *stream.Subscription
+		want []int
+	}{
+		{"everything", everything, []int{1, 2, 3, 4, 5, 6}},
+		{"site a", siteA, []int{2, 4, 6}},
+		{"emergency", emergency, []int{1, 3, 5}},
+	}
+	for _, tt := range tests {
+		got, err := take(t, tt.sub)
+		if err != nil {
+			t.Fatalf("%s: Take: %v", tt.name, err)
+		}
+		var want []string
+		for _, n := range tt.want {
+			want = append(want, doorlog.FormatEventID(int64(n)))
+		}
+		if fmt.Sprint(ids(got)) != fmt.Sprint(want) {
+			t.Errorf("%s: got %v, want %v", tt.name, ids(got), want)
+		}
+	}
+	select {
+	case <-nothing.Ready():
+		t.Errorf("a subscription matching nothing was woken")
+	default:
+	}
+	// Nothing new: Take returns nothing and no error.
+	if got, err := everything.Take(nil); len(got) != 0 || err != nil {
+		t.Errorf("Take with nothing waiting: got %d events, %v; want none, nil", len(got), err)
+	}
+}
+
+func TestStuckSubscriberIsDropped(t *testing.T) {
+	const buffer = 100
+	b := stream.New(nil, stream.Options{Buffer: buffer})
+	defer b.Close()
+	stuck := b.Subscribe(doorlog.EventFilter{Scope: all})
+	fast := b.Subscribe(doorlog.EventFilter{Scope: all})
+
+	// The stuck subscriber never takes; Publish must go on at full speed
+	// and the fast one must still get everything.
+	var got []doorlog.Event
+	var buf []doorlog.Event
+	start := time.Now()
+	for i := range 1000 {
+		b.Publish(events(1+i*10, 10))
+		var err error
+		buf, err = fast.Take(buf)
+		if err != nil {
+			t.Fatalf("fast subscriber: Take: %v", err)
+		}
+		got = append(got, buf...)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("publishing 10000 events took %v", d)
+	}
+	if len(got) != 10000 {
+		t.Errorf("fast subscriber: got %d events, want 10000", len(got))
+	}
+	if _, err := take(t, stuck); !errors.Is(err, stream.ErrOverflow) {
+		t.Errorf("stuck subscriber: got %v, want ErrOverflow", err)
+	}
+	if err := stuck.Err(); !errors.Is(err, stream.ErrOverflow) {
+		t.Errorf("stuck subscriber: Err: got %v, want ErrOverflow", err)
+	}
+	if n := b.Subscribers(); n != 1 {
+		t.Errorf("Subscribers after the overflow: got %d, want 1", n)
+	}
+	if n := b.Overflows(); n != 1 {
+		t.Errorf("Overflows: got %d, want 1", n)
+	}
+	stuck.Close() // after the overflow, harmless
+	if err := stuck.Err(); !errors.Is(err, stream.ErrOverflow) {
+		t.Errorf("Close after the overflow changed the reason to %v", err)
+	}
+}
+
+func TestBufferBound(t *testing.T) {
+	const buffer = 10
+	tests := []struct {
+		name     string
+		batches  []int
+		overflow bool
+	}{
+		{"fills the buffer", []int{4, 6}, false},
+		{"one over the buffer", []int{4, 6, 1}, true},
+		{"a big commit into an empty queue", []int{25}, false},
+		{"anything after a big commit", []int{25, 1}, true},
+		{"a big commit into a queue with events", []int{1, 25}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := stream.New(nil, stream.Options{Buffer: buffer})
+			defer b.Close()
+			sub := b.Subscribe(doorlog.EventFilter{Scope: all})
+			n := 1
+			for _, size := range tt.batches {
+				b.Publish(events(n, size))
+				n += size
+			}
+			got, err := sub.Take(nil)
+			if tt.overflow {
+				if !errors.Is(err, stream.ErrOverflow) || len(got) != 0 {
+					t.Fatalf("got %d events, %v; want none, ErrOverflow", len(got), err)
+				}
+				return
+			}
+			if err != nil || len(got) != n-1 {
+				t.Fatalf("got %d events, %v; want %d, nil", len(got), err, n-1)
+			}
+		})
+	}
+}
+
+func TestCloseEndsEverySubscription(t *testing.T) {
+	b := stream.New(nil, stream.Options{})
+	s1 := b.Subscribe(doorlog.EventFilter{Scope: all})
+	s2 := b.Subscribe(doorlog.EventFilter{Scope: all})
+	s2.Close()
+	if n := b.Subscribers(); n != 1 {
+		t.Errorf("Subscribers after one Close: got %d, want 1", n)
+	}
+	if _, err := s2.Take(nil); !errors.Is(err, stream.ErrClosed) {
+		t.Errorf("Take after Close: got %v, want ErrClosed", err)
+	}
+	b.Publish(events(1, 2))
+	b.Close()
+	b.Close()
+	if _, err := take(t, s1); !errors.Is(err, stream.ErrClosed) {
+		t.Errorf("Take after the broker closed: got %v, want ErrClosed", err)
+	}
+	if n := b.Subscribers(); n != 0 {
+		t.Errorf("Subscribers after Close: got %d, want 0", n)
+	}
+	late := b.Subscribe(doorlog.EventFilter{Scope: all})
+	b.Publish(events(3, 2))
+	if _, err := take(t, late); !errors.Is(err, stream.ErrClosed) {
+		t.Errorf("a subscription after Close: got %v, want ErrClosed", err)
+	}
+	if n := b.Subscribers(); n != 0 {
+		t.Errorf("Subscribers after a late Subscribe: got %d, want 0", n)
+	}
+}
+
+// TestConcurrent has one publisher, like the writer, and subscribers coming
+// and going; each must see a gapless run of the events in commit order from
+// its first one on. Run with -race.
+func TestConcurrent(t *testing.T) {
+	b := stream.New(nil, stream.Options{Buffer: 1 << 20})
+	defer b.Close()
+	const total = 20000
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; ; round++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sub := b.Subscribe(doorlog.EventFilter{Scope: all})
+				var buf, seen []doorlog.Event
+				for len(seen) < 50*(w+1) {
+					select {
+					case <-sub.Ready():
+					case <-stop:
+						sub.Close()
+						return
+					}
+					var err error
+					if buf, err = sub.Take(buf); err != nil {
+						t.Errorf("Take: %v", err)
+						sub.Close()
+						return
+					}
+					seen = append(seen, buf...)
+				}
+				sub.Close()
+				for i := 1; i < len(seen); i++ {
+					a, _ := doorlog.ParseEventID(seen[i-1].ID)
+					c, _ := doorlog.ParseEventID(seen[i].ID)
+					if c != a+1 {
+						t.Errorf("subscriber %d round %d: event %d follows %d", w, round, c, a)
+						return
+					}
+				}
+				_ = b.Subscribers()
+			}
+		}()
+	}
+	for i := 0; i < total; i += 5 {
+		b.Publish(events(1+i, 5))
+		if i%1000 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := b.Subscribers(); n != 0 {
+		t.Errorf("Subscribers after every subscriber closed: got %d, want 0", n)
+	}
+}
+
+// TestPublishAllocations holds the steady state of Publish and Take to no
+// allocations: the queues are reused.
+func TestPublishAllocations(t *testing.T) {
+	b := stream.New(nil, stream.Options{})
+	defer b.Close()
+	var subs []*stream.Subscription
+	for i := range 10 {
+		subs = append(subs, b.Subscribe(doorlog.EventFilter{Scope: doorlog.Scope{SiteIDs: []string{[]string{"a", "b"}[i%2]}}}))
+	}
+	batch := events(1, 20)
+	bufs := make([][]doorlog.Event, len(subs))
+	round := func() {
+		b.Publish(batch)
+		for i, s := range subs {
+			var err error
+			if bufs[i], err = s.Take(bufs[i]); err != nil || len(bufs[i]) != 10 {
+				t.Fatalf("Take: got %d events, %v; want 10, nil", len(bufs[i]), err)
+			}
+		}
+	}
+	round()
+	round()
+	if n := testing.AllocsPerRun(100, round); n != 0 {
+		t.Errorf("got %v allocations per Publish and Take round, want 0", n)
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	br := stream.New(nil, stream.Options{})
+	defer br.Close()
+	var subs []*stream.Subscription
+	for i := range 100 {
+		subs = append(subs, br.Subscribe(doorlog.EventFilter{Scope: doorlog.Scope{SiteIDs: []string{fmt.Sprint(i)}}}))
+	}
+	batch := events(1, 100)
+	for b.Loop() {
+		br.Publish(batch)
+	}
+	_ = subs
+}
