@@ -93,6 +93,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Live streams end only when the broker closes; Shutdown waits for
+	// them, so close it as soon as shutdown begins.
+	httpSrv.RegisterOnShutdown(a.Broker.Close)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("listening on "+baseURL, "data", c.data, "version", buildVersion())

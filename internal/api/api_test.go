@@ -188,6 +188,7 @@ func TestScopedListings(t *testing.T) {
 		{"restricted admin sites", restricted, "/v1/sites", "sites", []string{"b"}},
 		{"admin devices", e.admin, "/v1/devices", "devices", []string{devA, devB}},
 		{"admin devices of b", e.admin, "/v1/devices?site_id=b", "devices", []string{devB}},
+		{"admin devices of a and b, comma-separated", e.admin, "/v1/devices?site_id=a,b", "devices", []string{devA, devB}},
 		{"manager devices", manager, "/v1/devices", "devices", []string{devA}},
 		{"manager asks for b", manager, "/v1/devices?site_id=b", "devices", nil},
 	}

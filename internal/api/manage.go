@@ -114,7 +114,12 @@ func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	f := doorlog.DeviceFilter{Scope: tok.Scope(), SiteIDs: r.URL.Query()["site_id"]}
+	siteIDs, err := listParam(r.URL.Query(), "site_id")
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	f := doorlog.DeviceFilter{Scope: tok.Scope(), SiteIDs: siteIDs}
 	devices, err := h.cfg.Store.ListDevices(r.Context(), f)
 	if err != nil {
 		h.writeError(w, r, err)

@@ -53,6 +53,8 @@ func TestTransport(t *testing.T) {
 		auth    string
 		ctype   string
 		body    string
+		// onPurpose marks the request with InvalidOnPurpose.
+		onPurpose bool
 		// wantErr lists what each reported failure must contain, in order;
 		// none means the exchange matches the document.
 		wantErr []string
@@ -140,6 +142,13 @@ func TestTransport(t *testing.T) {
 			body:    `{"device_id":"` + device + `","time":1,"key":"tamper_event"}` + "\n" + `{"device_id":"` + device + `","key":"tamper_event"}` + "\n",
 			wantErr: []string{"NDJSON line 2"},
 		},
+		{
+			name:    "accepted bad item sent on purpose",
+			handler: canned(200, "application/json", `{"accepted":0,"duplicates":0,"rejected":[{"index":0,"error":"time is required"}]}`),
+			method:  "POST", path: "/v1/events", auth: token, ctype: "application/json",
+			body:      `{"device_id":"` + device + `","key":"tamper_event"}`,
+			onPurpose: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +169,9 @@ func TestTransport(t *testing.T) {
 			}
 			if tt.ctype != "" {
 				req.Header.Set("Content-Type", tt.ctype)
+			}
+			if tt.onPurpose {
+				req = openapitest.InvalidOnPurpose(req)
 			}
 			resp, err := client.Do(req)
 			if err != nil {
