@@ -17,6 +17,7 @@ import (
 
 	"github.com/doorlog/doorlog/internal/aipix"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/golden"
 )
 
 // caller picks the credential of a request.
@@ -192,11 +193,11 @@ func TestSeedExample(t *testing.T) {
 	if strings.Count(adapted, base) != 4 {
 		t.Fatalf("adapting the seed's links: got %d absolute URLs, want 4 (first, last, page 1, path)", strings.Count(adapted, base))
 	}
-	want, err := decodeExact([]byte(adapted))
+	want, err := golden.DecodeExact([]byte(adapted))
 	if err != nil {
 		t.Fatalf("decode adapted seed: %v", err)
 	}
-	compareJSON(t, r.body, want, "seed 000's example")
+	golden.Compare(t, r.body, want, "seed 000's example")
 }
 
 // TestDataBytes checks the data object byte for byte: "action" first, the

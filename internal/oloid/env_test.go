@@ -5,16 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +21,7 @@ import (
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/golden"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/oloid"
 	"github.com/doorlog/doorlog/internal/sqlite"
@@ -428,118 +426,9 @@ func replaceOnce(tb testing.TB, body []byte, old, new string) []byte {
 	return bytes.Replace(body, []byte(old), []byte(new), 1)
 }
 
-// checkGolden compares a JSON body with testdata/<name>.json by meaning
-// (both decoded, numbers kept exact), or rewrites the file with -update.
+// checkGolden compares a JSON body with testdata/<name>.json by meaning,
+// or rewrites the file with -update.
 func checkGolden(tb testing.TB, name string, body []byte) {
 	tb.Helper()
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, bytes.TrimSpace(body), "", "  "); err != nil {
-			tb.Fatalf("indent %s: %v (body %s)", name, err, body)
-		}
-		buf.WriteByte('\n')
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			tb.Fatalf("make testdata: %v", err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			tb.Fatalf("write golden: %v", err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatalf("read golden (run go test ./internal/oloid -update to create it): %v", err)
-	}
-	gotV, err := decodeExact(body)
-	if err != nil {
-		tb.Fatalf("decode response: %v (body %s)", err, body)
-	}
-	wantV, err := decodeExact(want)
-	if err != nil {
-		tb.Fatalf("decode %s: %v", path, err)
-	}
-	if diffs := diffJSON("$", gotV, wantV, nil); len(diffs) > 0 {
-		const most = 40
-		more := ""
-		if len(diffs) > most {
-			more = fmt.Sprintf("\n... and %d more", len(diffs)-most)
-			diffs = diffs[:most]
-		}
-		tb.Errorf("response differs from %s (go test ./internal/oloid -update rewrites it):\n%s%s", path, strings.Join(diffs, "\n"), more)
-	}
-}
-
-func decodeExact(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-// diffJSON lists the paths where got and want differ, as "path: got X,
-// want Y".
-func diffJSON(path string, got, want any, out []string) []string {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return append(out, fmt.Sprintf("%s: got %s, want an object", path, short(got)))
-		}
-		keys := make([]string, 0, len(w)+len(g))
-		for k := range w {
-			keys = append(keys, k)
-		}
-		for k := range g {
-			if _, ok := w[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			gv, gok := g[k]
-			wv, wok := w[k]
-			switch {
-			case !gok:
-				out = append(out, fmt.Sprintf("%s.%s: missing, want %s", path, k, short(wv)))
-			case !wok:
-				out = append(out, fmt.Sprintf("%s.%s: got %s, want no such field", path, k, short(gv)))
-			default:
-				out = diffJSON(path+"."+k, gv, wv, out)
-			}
-		}
-		return out
-	case []any:
-		g, ok := got.([]any)
-		if !ok {
-			return append(out, fmt.Sprintf("%s: got %s, want an array", path, short(got)))
-		}
-		if len(g) != len(w) {
-			out = append(out, fmt.Sprintf("%s: got %d elements, want %d", path, len(g), len(w)))
-		}
-		for i := range min(len(g), len(w)) {
-			out = diffJSON(fmt.Sprintf("%s[%d]", path, i), g[i], w[i], out)
-		}
-		return out
-	default:
-		if !reflect.DeepEqual(got, want) {
-			out = append(out, fmt.Sprintf("%s: got %s, want %s", path, short(got), short(want)))
-		}
-		return out
-	}
-}
-
-// short renders a JSON value for a diff line.
-func short(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	if len(b) > 120 {
-		return string(b[:117]) + "..."
-	}
-	return string(b)
+	golden.Check(tb, filepath.Join("testdata", name+".json"), body, *update)
 }
