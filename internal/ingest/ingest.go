@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -107,13 +106,23 @@ func (s *Service) Ingest(ctx context.Context, tok *doorlog.Token, body []byte, n
 		return Result{}, doorlog.Errorf(doorlog.ETOOLARGE, "at most %d events per request", s.limits.MaxItems)
 	}
 	items := make([]Item, len(raws))
-	decodeErrs := make([]error, len(raws))
+	compact := make([]bool, len(raws))
+	var decodeErrs []error
+	d := newDecoder(len(body))
 	for i, raw := range raws {
+		var ok bool
+		if compact[i], ok = d.decode(raw, &items[i]); ok {
+			continue
+		}
+		items[i] = Item{}
 		if err := json.Unmarshal(raw, &items[i]); err != nil {
+			if decodeErrs == nil {
+				decodeErrs = make([]error, len(raws))
+			}
 			decodeErrs[i] = doorlog.Errorf(doorlog.EINVALID, "not a valid event object: %s", jsonErrorText(err))
 		}
 	}
-	return s.ingest(ctx, tok, items, decodeErrs)
+	return s.ingest(ctx, tok, items, compact, decodeErrs)
 }
 
 // IngestItems stores already decoded items, as Ingest does; the in-process
@@ -122,18 +131,21 @@ func (s *Service) IngestItems(ctx context.Context, tok *doorlog.Token, items []I
 	if tok == nil || (tok.Role != doorlog.RoleAdmin && tok.Role != doorlog.RoleDevice) {
 		return Result{}, doorlog.Errorf(doorlog.EFORBIDDEN, "only admin and device tokens may ingest events")
 	}
-	return s.ingest(ctx, tok, items, nil)
+	return s.ingest(ctx, tok, items, nil, nil)
 }
 
-func (s *Service) ingest(ctx context.Context, tok *doorlog.Token, items []Item, decodeErrs []error) (Result, error) {
-	res, err := s.store(ctx, tok, items, decodeErrs)
+// ingest stores items; compact, when not nil, says which items' models the
+// decoder found compact already, and decodeErrs, when not nil, which items
+// did not decode.
+func (s *Service) ingest(ctx context.Context, tok *doorlog.Token, items []Item, compact []bool, decodeErrs []error) (Result, error) {
+	res, err := s.store(ctx, tok, items, compact, decodeErrs)
 	if err == nil && s.observer != nil {
 		s.observer.ObserveIngest(res.Accepted, res.Duplicates, len(res.Rejected))
 	}
 	return res, err
 }
 
-func (s *Service) store(ctx context.Context, tok *doorlog.Token, items []Item, decodeErrs []error) (Result, error) {
+func (s *Service) store(ctx context.Context, tok *doorlog.Token, items []Item, compact []bool, decodeErrs []error) (Result, error) {
 	res := Result{Rejected: []Rejection{}}
 	events := make([]doorlog.Event, 0, len(items))
 	for i := range items {
@@ -144,7 +156,7 @@ func (s *Service) store(ctx context.Context, tok *doorlog.Token, items []Item, d
 		if decodeErrs != nil && decodeErrs[i] != nil {
 			err = decodeErrs[i]
 		} else {
-			ev, err = s.validate(ctx, tok, &items[i])
+			ev, err = s.validate(ctx, tok, &items[i], compact != nil && compact[i])
 		}
 		if err != nil {
 			if doorlog.ErrorCode(err) == doorlog.EINTERNAL {
@@ -179,7 +191,9 @@ func splitBody(body []byte, ndjson bool) ([]json.RawMessage, error) {
 		return nil, nil
 	}
 	if ndjson {
-		var out []json.RawMessage
+		// One item a line: counting the lines first spares growing the
+		// slice.
+		out := make([]json.RawMessage, 0, bytes.Count(trimmed, []byte("\n"))+1)
 		for line := range bytes.SplitSeq(trimmed, []byte("\n")) {
 			line = bytes.TrimSpace(line)
 			if len(line) == 0 {
@@ -228,11 +242,31 @@ func jsonErrorText(err error) string {
 	}
 }
 
-var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
+// validKey reports whether key is 1 to 100 bytes of letters, digits, '_',
+// '.', ':' and '-', starting with a letter or digit: the regular expression
+// ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$ checked by hand, since it runs for
+// every event.
+func validKey(key string) bool {
+	if len(key) == 0 || len(key) > 100 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 const maxSourceID = 200
 
-func (s *Service) validate(ctx context.Context, tok *doorlog.Token, it *Item) (doorlog.Event, error) {
+// validate checks an item and makes it an event. compact says the model is
+// known to be compact JSON already (see decoder).
+func (s *Service) validate(ctx context.Context, tok *doorlog.Token, it *Item, compact bool) (doorlog.Event, error) {
 	dev, err := s.device(ctx, tok, it.DeviceID)
 	if err != nil {
 		return doorlog.Event{}, err
@@ -241,10 +275,10 @@ func (s *Service) validate(ctx context.Context, tok *doorlog.Token, it *Item) (d
 	if err != nil {
 		return doorlog.Event{}, err
 	}
-	if !keyPattern.MatchString(it.Key) {
+	if !validKey(it.Key) {
 		return doorlog.Event{}, doorlog.Errorf(doorlog.EINVALID, "key must be 1 to 100 letters, digits, '_', '.', ':' or '-'")
 	}
-	model, err := s.model(it.Model)
+	model, err := s.model(it.Model, compact)
 	if err != nil {
 		return doorlog.Event{}, err
 	}
@@ -279,14 +313,22 @@ func (s *Service) device(ctx context.Context, tok *doorlog.Token, id string) (*d
 	if id == "" {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "device_id is required")
 	}
-	canon, err := doorlog.CanonicalDeviceID(id)
-	if err != nil {
-		return nil, doorlog.Errorf(doorlog.EINVALID, "device_id must be a UUID")
+	// The cache is keyed by canonical id, so an id found in it as sent is
+	// canonical already and need not be parsed.
+	canon := id
+	v, ok := s.known.Load(id)
+	if !ok {
+		var err error
+		if canon, err = doorlog.CanonicalDeviceID(id); err != nil {
+			return nil, doorlog.Errorf(doorlog.EINVALID, "device_id must be a UUID")
+		}
+		v, ok = s.known.Load(canon)
 	}
 	var dev *doorlog.Device
-	if v, ok := s.known.Load(canon); ok {
+	if ok {
 		dev = v.(*doorlog.Device)
 	} else {
+		var err error
 		dev, err = s.devices.FindDevice(ctx, canon)
 		if err != nil {
 			if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
@@ -302,7 +344,9 @@ func (s *Service) device(ctx context.Context, tok *doorlog.Token, id string) (*d
 	return dev, nil
 }
 
-func (s *Service) model(raw json.RawMessage) (json.RawMessage, error) {
+// model checks a model and returns it in compact form; compact says it is
+// known to be compact and valid JSON already.
+func (s *Service) model(raw json.RawMessage, compact bool) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return json.RawMessage("{}"), nil
@@ -310,8 +354,11 @@ func (s *Service) model(raw json.RawMessage) (json.RawMessage, error) {
 	if raw[0] != '{' {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "model must be a JSON object")
 	}
-	if len(raw) > 4*s.limits.MaxModel {
+	if len(raw) > 4*s.limits.MaxModel || compact && len(raw) > s.limits.MaxModel {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "model is larger than %d bytes", s.limits.MaxModel)
+	}
+	if compact {
+		return raw, nil
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(raw))
@@ -335,7 +382,12 @@ func ParseTime(raw json.RawMessage) (time.Time, error) {
 	}
 	if raw[0] == '"' {
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+			// Without escapes the string is its bytes; time.Parse refuses
+			// whatever json.Unmarshal would have refused or changed
+			// (control characters, invalid UTF-8).
+			s = string(raw[1 : len(raw)-1])
+		} else if err := json.Unmarshal(raw, &s); err != nil {
 			return time.Time{}, bad
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,8 +78,37 @@ func (db *DB) resolve(ctx context.Context, i int, e *doorlog.Event) (eventRow, e
 	return row, nil
 }
 
-const insertEvent = `INSERT INTO events (time_ms, device, site, key, category, priority, source_id, model)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+// insertChunk is how many rows one INSERT statement carries. One statement
+// per row costs a statement start and end each time (cursors on the table
+// and its five indexes, the AUTOINCREMENT bookkeeping in sqlite_sequence, a
+// trip through database/sql and the driver); a few hundred rows share that
+// cost while staying far below SQLite's limit of 32766 parameters.
+const insertChunk = 200
+
+// eventParams is the number of parameters of one row of insertEvents.
+const eventParams = 8
+
+// insertEvents returns the INSERT statement of n rows.
+func insertEvents(n int) string {
+	var b strings.Builder
+	b.Grow(100 + n*len("(?, ?, ?, ?, ?, ?, ?, ?), "))
+	// OR IGNORE rather than ON CONFLICT DO NOTHING: with no constraint
+	// left that aborts the statement (foreign keys are off for appends,
+	// see AppendEvents, and resolve has checked what the CHECK and NOT
+	// NULL constraints check), SQLite keeps no statement journal, which
+	// otherwise copies every page the statement changes.
+	b.WriteString("INSERT OR IGNORE INTO events (time_ms, device, site, key, category, priority, source_id, model) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
+}
+
+// insertChunkSQL is the statement of a full chunk, built once.
+var insertChunkSQL = insertEvents(insertChunk)
 
 // AppendEvents stores the events in one transaction that is on disk
 // (synchronous=FULL) when it returns nil; on an error nothing of the call is
@@ -98,7 +128,12 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		rows[i] = row
 	}
 
-	tx, err := db.w.BeginTx(ctx, nil)
+	conn, err := db.appendConn(ctx)
+	if err != nil {
+		return nil, wrap("append events", err)
+	}
+	defer conn.release()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrap("append events", err)
 	}
@@ -125,14 +160,38 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		r.keyCode = code
 	}
 
-	stmt, err := tx.PrepareContext(ctx, insertEvent)
-	if err != nil {
+	// The newest seq before this call's rows: the transaction holds the
+	// write lock, so every row above it is one this call inserted.
+	var newest int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&newest); err != nil {
 		return nil, wrap("append events", err)
 	}
-	defer stmt.Close()
 	results := make([]doorlog.AppendResult, len(rows))
-	for i, r := range rows {
-		res, err := stmt.ExecContext(ctx, r.timeMS, r.device, r.site, r.keyCode, r.category, r.priority, r.sourceID, r.model)
+	var full *sql.Stmt
+	args := make([]any, 0, min(len(rows), insertChunk)*eventParams)
+	for off := 0; off < len(rows); off += insertChunk {
+		chunk := rows[off:min(off+insertChunk, len(rows))]
+		var stmt *sql.Stmt
+		if len(chunk) == insertChunk {
+			if full == nil {
+				// Prepared once by Open: parsing a statement of 1,600
+				// parameters takes as long as inserting dozens of rows.
+				full = tx.StmtContext(ctx, db.insert)
+				defer full.Close()
+			}
+			stmt = full
+		} else {
+			// The one short chunk of a call is prepared for itself.
+			if stmt, err = tx.PrepareContext(ctx, insertEvents(len(chunk))); err != nil {
+				return nil, wrap("append events", err)
+			}
+			defer stmt.Close()
+		}
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r.timeMS, r.device, r.site, r.keyCode, r.category, r.priority, r.sourceID, r.model)
+		}
+		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			return nil, wrap("append events", err)
 		}
@@ -140,15 +199,22 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		if err != nil {
 			return nil, wrap("append events", err)
 		}
-		if n == 0 {
-			results[i].Duplicate = true
+		if n == int64(len(chunk)) {
+			// No row was skipped, so the rows took consecutive sequence
+			// numbers in VALUES order, ending with the last insert id.
+			last, err := res.LastInsertId()
+			if err != nil {
+				return nil, wrap("append events", err)
+			}
+			for i := range chunk {
+				results[off+i].ID = doorlog.FormatEventID(last - n + 1 + int64(i))
+			}
+			newest = last
 			continue
 		}
-		seq, err := res.LastInsertId()
-		if err != nil {
+		if newest, err = matchInserted(ctx, tx, chunk, results[off:off+len(chunk)], newest, n); err != nil {
 			return nil, wrap("append events", err)
 		}
-		results[i].ID = doorlog.FormatEventID(seq)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, wrap("append events", err)
@@ -157,6 +223,94 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		db.rememberKey(code, key)
 	}
 	return results, nil
+}
+
+// appendConn is the writer connection with foreign key checks off, for one
+// append. The checks cost three lookups per event and make SQLite keep a
+// statement journal for a multi-row INSERT; an append needs neither, since
+// resolve takes every device and site code from the store, key codes come
+// from the same transaction, and nothing deletes devices, sites or keys.
+// foreign_keys cannot change inside a transaction, so it is switched around
+// the append's one and switched back on by release.
+type appendConn struct {
+	*sql.Conn
+}
+
+func (db *DB) appendConn(ctx context.Context) (appendConn, error) {
+	c, err := db.w.Conn(ctx)
+	if err != nil {
+		return appendConn{}, err
+	}
+	if _, err := c.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		c.Close()
+		return appendConn{}, err
+	}
+	return appendConn{c}, nil
+}
+
+// release turns foreign key checks back on and returns the connection to
+// the pool; a connection on which that fails is closed for good, so that
+// no other write runs without the checks.
+func (c appendConn) release() {
+	_, err := c.ExecContext(context.Background(), `PRAGMA foreign_keys = ON`)
+	if err != nil {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	c.Close()
+}
+
+// matchInserted finds out which rows of a chunk were inserted and which
+// were skipped as duplicates, after an insert that stored n of them: it
+// reads back the rows above newest (exactly those the chunk inserted, in
+// VALUES order) and walks the chunk alongside. A row the walk does not meet
+// next was skipped: its (device, source_id) was already stored before it, so
+// no later row of the chunk can have that pair either, and the greedy match
+// is exact. It returns the new newest seq.
+func matchInserted(ctx context.Context, tx *sql.Tx, chunk []eventRow, results []doorlog.AppendResult, newest, n int64) (int64, error) {
+	type stored struct {
+		seq      int64
+		device   sql.NullInt64
+		sourceID sql.NullString
+	}
+	got := make([]stored, 0, n)
+	q, err := tx.QueryContext(ctx, `SELECT seq, device, source_id FROM events WHERE seq > ? ORDER BY seq`, newest)
+	if err != nil {
+		return 0, err
+	}
+	for q.Next() {
+		var s stored
+		if err := q.Scan(&s.seq, &s.device, &s.sourceID); err != nil {
+			q.Close()
+			return 0, err
+		}
+		got = append(got, s)
+	}
+	err = q.Err()
+	q.Close()
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(got)) != n {
+		return 0, fmt.Errorf("insert stored %d rows, found %d", n, len(got))
+	}
+	j := 0
+	for i, r := range chunk {
+		if j < len(got) && got[j].device == r.device && got[j].sourceID == r.sourceID {
+			results[i].ID = doorlog.FormatEventID(got[j].seq)
+			newest = got[j].seq
+			j++
+			continue
+		}
+		if !r.sourceID.Valid {
+			// Rows without a source id are never duplicates.
+			return 0, fmt.Errorf("insert skipped an event without a source id")
+		}
+		results[i].Duplicate = true
+	}
+	if j != len(got) {
+		return 0, fmt.Errorf("insert stored %d rows, matched %d", len(got), j)
+	}
+	return newest, nil
 }
 
 // keyCodeTx returns the code of key, adding it inside tx when new. The

@@ -395,7 +395,7 @@ func benchBatch(b, n int) []doorlog.Event {
 	return events
 }
 
-func benchStore(b *testing.B) *DB {
+func benchStore(b testing.TB) *DB {
 	db := openTemp(b)
 	storetest.MustCreateSite(b, db, "s1")
 	storetest.MustCreateSite(b, db, "s2")
@@ -577,5 +577,89 @@ func TestMalformedStoredModel(t *testing.T) {
 				t.Errorf("EventsAfter: got %d events, want %d", len(after), len(tt.want))
 			}
 		})
+	}
+}
+
+// TestAppendChunks appends more events than one INSERT statement carries,
+// with duplicates of stored events and of events earlier in the call (in
+// the same chunk and across chunks) and events without a source id, and
+// checks every result against a row-by-row model of the store.
+func TestAppendChunks(t *testing.T) {
+	db := benchStore(t)
+	ctx := context.Background()
+	if _, err := db.AppendEvents(ctx, benchBatch(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	events := benchBatch(1, 3*insertChunk+57)
+	seen := map[string]bool{}
+	for i := range 10 {
+		seen[storetest.DeviceID(i%10+1)+"/"+fmt.Sprint(i)] = true
+	}
+	for i := range events {
+		switch {
+		case i%7 == 0:
+			events[i].SourceID = "" // never a duplicate
+		case i%11 == 0:
+			events[i].SourceID = fmt.Sprint(i % 10) // stored before, same device
+		case i%13 == 0 && i > 300:
+			events[i].SourceID = events[i-insertChunk-13].SourceID // earlier in the call
+			events[i].DeviceID = events[i-insertChunk-13].DeviceID
+		case i%17 == 0 && i > 0:
+			events[i].SourceID = events[i-1].SourceID // earlier in the same chunk
+			events[i].DeviceID = events[i-1].DeviceID
+		}
+	}
+	want := make([]bool, len(events))
+	for i, e := range events {
+		if e.SourceID == "" {
+			continue
+		}
+		k := e.DeviceID + "/" + e.SourceID
+		want[i] = seen[k]
+		seen[k] = true
+	}
+	res, err := db.AppendEvents(ctx, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	stored := 0
+	for i, r := range res {
+		if r.Duplicate != want[i] {
+			t.Fatalf("event %d: got duplicate %v, want %v", i, r.Duplicate, want[i])
+		}
+		if r.Duplicate {
+			if r.ID != "" {
+				t.Fatalf("event %d: got id %q for a duplicate", i, r.ID)
+			}
+			continue
+		}
+		stored++
+		seq, err := doorlog.ParseEventID(r.ID)
+		if err != nil || seq <= last {
+			t.Fatalf("event %d: got id %q (seq %d) after seq %d, want increasing ids", i, r.ID, seq, last)
+		}
+		last = seq
+	}
+	// Every id must name the event it was given for.
+	got, err := db.EventsAfter(ctx, doorlog.EventFilter{Scope: doorlog.Scope{All: true}}, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10+stored {
+		t.Fatalf("got %d events stored, want %d", len(got), 10+stored)
+	}
+	byID := map[string]doorlog.Event{}
+	for _, e := range got {
+		byID[e.ID] = e
+	}
+	for i, r := range res {
+		if r.Duplicate {
+			continue
+		}
+		e, ok := byID[r.ID]
+		if !ok || e.DeviceID != events[i].DeviceID || e.SourceID != events[i].SourceID || !e.Time.Equal(events[i].Time) {
+			t.Fatalf("event %d: id %s names %+v, want %+v", i, r.ID, e, events[i])
+		}
 	}
 }
