@@ -184,3 +184,30 @@ func TestBearerToken(t *testing.T) {
 		})
 	}
 }
+
+func TestLoginEvent(t *testing.T) {
+	at := time.Date(2025, 1, 1, 12, 0, 0, 123456789, time.UTC)
+	dev := &doorlog.Device{ID: "0b9a4c1e-5f0e-4c59-9d7e-2f1f6a0b3c11", SiteID: "north"}
+	tests := []struct {
+		name                 string
+		ok                   bool
+		acct                 *doorlog.Account
+		dev                  *doorlog.Device
+		key, model, deviceID string
+	}{
+		{"success at the root", true, &doorlog.Account{Username: "ann", Role: doorlog.RoleAdmin}, nil, auth.KeyLoginSucceeded, `{"account_type":"admin"}`, ""},
+		{"wrong password on a device", false, &doorlog.Account{Username: "bob", Role: doorlog.RoleManager}, dev, auth.KeyLoginFailed, `{"account_type":"manager"}`, dev.ID},
+		{"unknown user", false, nil, nil, auth.KeyLoginFailed, `{}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := auth.LoginEvent(at, tt.ok, tt.acct, tt.dev)
+			if ev.Key != tt.key || string(ev.Model) != tt.model || ev.DeviceID != tt.deviceID || !ev.Time.Equal(at.Truncate(time.Millisecond)) {
+				t.Fatalf("got %v model %s, want key %s model %s device %q at the millisecond", ev, ev.Model, tt.key, tt.model, tt.deviceID)
+			}
+			if tt.acct != nil && strings.Contains(string(ev.Model), tt.acct.Username) {
+				t.Fatalf("got model %s, which names the user", ev.Model)
+			}
+		})
+	}
+}

@@ -1,29 +1,22 @@
 package basip
 
 import (
-	"encoding/json"
 	"net/http"
 
+	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
 // The keys of the events a login through this API stores.
 const (
-	KeyLoginSucceeded = "successful_login_api_call"
-	KeyLoginFailed    = "incorrect_login_api_call"
+	KeyLoginSucceeded = auth.KeyLoginSucceeded
+	KeyLoginFailed    = auth.KeyLoginFailed
 )
 
 // loginResponse is the 200 answer of GET /api/v1/login.
 type loginResponse struct {
 	AccountType doorlog.Role `json:"account_type"`
 	Token       string       `json:"token"`
-}
-
-// loginModel is the model of a stored login attempt. It never holds the
-// username or the password; AccountType is empty (and the model {}) for a
-// username that does not exist.
-type loginModel struct {
-	AccountType doorlog.Role `json:"account_type,omitempty"`
 }
 
 // loginHandler serves GET /api/v1/login?username=U&password=P, or its
@@ -49,10 +42,10 @@ func (h *Handler) loginHandler(perDevice bool) http.Handler {
 		acct, token, err := h.auth.Login(r.Context(), username, password)
 		switch {
 		case err == nil:
-			h.storeLogin(r, dev, KeyLoginSucceeded, acct)
+			h.storeLogin(r, dev, true, acct)
 			h.writeJSON(w, r, http.StatusOK, loginResponse{AccountType: acct.Role, Token: token})
 		case doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED:
-			h.storeLogin(r, dev, KeyLoginFailed, acct)
+			h.storeLogin(r, dev, false, acct)
 			writeError(w, http.StatusUnauthorized, ErrLogIn)
 		default:
 			// The store failed: whether the attempt was right is unknown,
@@ -65,33 +58,16 @@ func (h *Handler) loginHandler(perDevice bool) http.Handler {
 // storeLogin stores a login attempt as an event: the server's own at the
 // root (dev nil), the device's under /devices/{device_id}/. A failure is
 // logged and does not change the answer.
-func (h *Handler) storeLogin(r *http.Request, dev *doorlog.Device, key string, acct *doorlog.Account) {
-	var m loginModel
-	if acct != nil {
-		m.AccountType = acct.Role
-	}
-	model, err := json.Marshal(m)
-	if err != nil {
-		h.logger.ErrorContext(r.Context(), "basip: encode login event", "err", err)
-		return
-	}
-	entry := h.catalog.Entry(key)
-	ev := doorlog.Event{
-		Time:     doorlog.TruncateMillis(h.now()),
-		Key:      key,
-		Category: entry.Category,
-		Priority: entry.Priority,
-		Model:    model,
-	}
-	if dev != nil {
-		ev.DeviceID, ev.SiteID = dev.ID, dev.SiteID
-	}
+func (h *Handler) storeLogin(r *http.Request, dev *doorlog.Device, ok bool, acct *doorlog.Account) {
+	ev := auth.LoginEvent(h.now(), ok, acct, dev)
+	entry := h.catalog.Entry(ev.Key)
+	ev.Category, ev.Priority = entry.Category, entry.Priority
 	if h.appender == nil {
-		h.logger.ErrorContext(r.Context(), "basip: no appender, login event not stored", "key", key, "device_id", ev.DeviceID)
+		h.logger.ErrorContext(r.Context(), "basip: no appender, login event not stored", "key", ev.Key, "device_id", ev.DeviceID)
 		return
 	}
 	if _, err := h.appender.AppendEvents(r.Context(), []doorlog.Event{ev}); err != nil {
-		h.logger.ErrorContext(r.Context(), "basip: store login event", "key", key, "device_id", ev.DeviceID, "err", err)
+		h.logger.ErrorContext(r.Context(), "basip: store login event", "key", ev.Key, "device_id", ev.DeviceID, "err", err)
 	}
 }
 

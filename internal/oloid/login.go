@@ -16,8 +16,8 @@ import (
 // The keys of the events a login through this API stores: the same as
 // BAS-IP's, since it is the same thing that happened.
 const (
-	KeyLoginSucceeded = "successful_login_api_call"
-	KeyLoginFailed    = "incorrect_login_api_call"
+	KeyLoginSucceeded = auth.KeyLoginSucceeded
+	KeyLoginFailed    = auth.KeyLoginFailed
 )
 
 // loginRequest is the body of POST /login. Names match case-insensitively
@@ -39,13 +39,6 @@ type loginData struct {
 	TokenType   string `json:"tokenType"`
 	// ExpiresIn is the token's lifetime in seconds.
 	ExpiresIn int64 `json:"expiresIn"`
-}
-
-// loginModel is the model of a stored login attempt. It never holds the
-// username or the password; AccountType is empty (and the model {}) for a
-// username that does not exist.
-type loginModel struct {
-	AccountType doorlog.Role `json:"account_type,omitempty"`
 }
 
 // parseLogin checks a login body: JSON, an object, strings. An empty body
@@ -103,13 +96,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case err == nil:
-		h.storeLogin(r, KeyLoginSucceeded, acct)
+		h.storeLogin(r, true, acct)
 		h.writeJSON(w, r, http.StatusOK, loginResponse{
 			Data:    loginData{AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(auth.LoginTTL / time.Second)},
 			Message: MessageLogin,
 		})
 	case doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED:
-		h.storeLogin(r, KeyLoginFailed, acct)
+		h.storeLogin(r, false, acct)
 		h.writeError(w, r, errInvalidCredentials)
 	default:
 		// The store failed: whether the attempt was right is unknown, so
@@ -137,29 +130,15 @@ func (h *Handler) tenantAllowed(ctx context.Context, acct *doorlog.Account, tena
 
 // storeLogin stores a login attempt as a server event. A failure is logged
 // and does not change the answer.
-func (h *Handler) storeLogin(r *http.Request, key string, acct *doorlog.Account) {
-	var m loginModel
-	if acct != nil {
-		m.AccountType = acct.Role
-	}
-	model, err := json.Marshal(m)
-	if err != nil {
-		h.logger.ErrorContext(r.Context(), "oloid: encode login event", "err", err)
-		return
-	}
-	entry := h.catalog.Entry(key)
-	ev := doorlog.Event{
-		Time:     doorlog.TruncateMillis(h.now()),
-		Key:      key,
-		Category: entry.Category,
-		Priority: entry.Priority,
-		Model:    model,
-	}
+func (h *Handler) storeLogin(r *http.Request, ok bool, acct *doorlog.Account) {
+	ev := auth.LoginEvent(h.now(), ok, acct, nil)
+	entry := h.catalog.Entry(ev.Key)
+	ev.Category, ev.Priority = entry.Category, entry.Priority
 	if h.appender == nil {
-		h.logger.ErrorContext(r.Context(), "oloid: no appender, login event not stored", "key", key)
+		h.logger.ErrorContext(r.Context(), "oloid: no appender, login event not stored", "key", ev.Key)
 		return
 	}
 	if _, err := h.appender.AppendEvents(r.Context(), []doorlog.Event{ev}); err != nil {
-		h.logger.ErrorContext(r.Context(), "oloid: store login event", "key", key, "err", err)
+		h.logger.ErrorContext(r.Context(), "oloid: store login event", "key", ev.Key, "err", err)
 	}
 }
