@@ -36,6 +36,7 @@ Usage:
   doorlog serve     [--addr 127.0.0.1:8080] [--data ./doorlog-data] [--demo]
   doorlog token     create --role admin|manager|device [--site ID]... [--device UUID] [--data DIR | --db URL]
   doorlog simulate  --url http://127.0.0.1:8080 --token TOKEN [--sites 2] [--devices 4] [--rate 20]
+  doorlog bench     [--events 1000000] [--clients 4] [--batch 5000] [--samples 200] [--out FILE] [--keep] [--url URL --token TOKEN]
   doorlog version
 
 Run "doorlog COMMAND -h" for a command's flags.
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(ctx, args[1:], stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "doorlog", buildVersion())
 		return nil

@@ -1,0 +1,184 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/app"
+	"github.com/doorlog/doorlog/internal/bench"
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// inProcess starts the real server in this process on a loopback socket
+// and returns it as a bench target whose Stop closes it.
+func inProcess(tb testing.TB) bench.Target {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	a, err := app.Open(ctx, app.Config{Data: dir, Version: "test"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	stopped := false
+	stop := func(context.Context) error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		srv.Close()
+		return a.Close()
+	}
+	tb.Cleanup(func() { _ = stop(ctx) })
+	secret, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin, SiteIDs: []string{}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bench.Target{BaseURL: srv.URL, Token: secret, Backend: "sqlite", PID: os.Getpid(), DataDir: dir, Stop: stop}
+}
+
+func TestRun(t *testing.T) {
+	const events = 20_000
+	var progress bytes.Buffer
+	cfg := bench.Config{Events: events, Clients: 4, Batch: 1000, Samples: 5, Version: "test", Progress: &progress}
+	res, err := bench.Run(context.Background(), cfg, inProcess(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := res.Ingest
+	if in.Sent != events || in.Stored != events || in.Duplicates != 0 || in.Rejected != 0 {
+		t.Errorf("ingest sent %d, stored %d, %d duplicates, %d rejected; want %d stored", in.Sent, in.Stored, in.Duplicates, in.Rejected, events)
+	}
+	if !(in.Seconds > 0 && in.EventsPerSec > 0 && in.GeneratorSeconds > 0) {
+		t.Errorf("ingest figures not positive: %+v", in)
+	}
+	wantQueries := []string{
+		"basip page 1", "basip middle", "basip last", "basip deep 90%",
+		"basip filter page 1", "basip filter deep 90%", "basip window last", "basip filter+window deep 90%",
+		"aipix page 1", "aipix last", "aipix deep 90%",
+		"oloid first page", "oloid next page", "native first page", "native next page",
+	}
+	byName := map[string]bench.Query{}
+	for _, q := range res.Queries {
+		byName[q.Name] = q
+		if q.Samples != cfg.Samples || !(q.P50Ms > 0) || q.P50Ms > q.P99Ms || q.P99Ms > q.MaxMs || q.TargetMs <= 0 || q.Request == "" {
+			t.Errorf("query %s not sane: %+v", q.Name, q)
+		}
+		if (q.API == "basip" || q.API == "aipix") && (q.Total <= 0 || q.Page <= 0) {
+			t.Errorf("query %s has no total or page: %+v", q.Name, q)
+		}
+	}
+	for _, name := range wantQueries {
+		if _, ok := byName[name]; !ok {
+			t.Errorf("no query %q", name)
+		}
+	}
+	if got := byName["basip page 1"].Total; got != events {
+		t.Errorf("basip total = %d, want %d", got, events)
+	}
+	if f, w := byName["basip filter page 1"].Total, byName["basip window page 1"].Total; !(f > 0 && f < events && w > 0 && w < events) {
+		t.Errorf("filter total %d, window total %d: want each between 0 and %d", f, w, events)
+	}
+	if res.Export.Events != events || !(res.Export.EventsPerSec > 0) || res.Export.Bytes <= 0 {
+		t.Errorf("export: %+v, want %d events", res.Export, events)
+	}
+	if res.MaxRSSBytes == nil || *res.MaxRSSBytes <= 0 {
+		t.Errorf("max RSS = %v, want a positive size", res.MaxRSSBytes)
+	}
+	if res.DiskBytes == nil || res.BytesPerEvent == nil || *res.BytesPerEvent <= 0 || *res.DiskBytes <= 0 {
+		t.Errorf("disk = %v, per event %v: want positive sizes", res.DiskBytes, res.BytesPerEvent)
+	}
+	if res.Machine.CPUs <= 0 || res.GoVersion == "" || res.Version != "test" || res.Backend != "sqlite" || res.Devices != 500 || res.Sites != 20 {
+		t.Errorf("description not filled: %+v", res)
+	}
+	if !strings.Contains(progress.String(), "load: 20000/20000 events (100%)") {
+		t.Errorf("progress does not end with the whole load:\n%s", progress.String())
+	}
+
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ingest", "basip deep 90%", "native next page", "export ndjson", "server max RSS", "disk per event", "target"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	if strings.Contains(table.String(), " ? ") {
+		t.Errorf("table has an unmeasured figure:\n%s", table.String())
+	}
+
+	path := filepath.Join(t.TempDir(), "out", "bench.json")
+	if err := res.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back bench.Result
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Ingest.Stored != events || len(back.Queries) != len(res.Queries) || back.BytesPerEvent == nil {
+		t.Errorf("JSON does not round-trip: %s", data)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		out := make([]time.Duration, len(ns))
+		for i, n := range ns {
+			out[i] = time.Duration(n) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = 100 - i // unsorted: 100 … 1
+	}
+	tests := []struct {
+		name string
+		ds   []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{"empty", nil, 0.5, 0},
+		{"one", ms(7), 0.99, 7 * time.Millisecond},
+		{"median of odd", ms(3, 1, 2), 0.5, 2 * time.Millisecond},
+		{"p50 of 100", ms(hundred...), 0.5, 50 * time.Millisecond},
+		{"p99 of 100", ms(hundred...), 0.99, 99 * time.Millisecond},
+		{"max", ms(hundred...), 1, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := bench.Percentile(tt.ds, tt.p); got != tt.want {
+				t.Errorf("Percentile(%v, %v) = %v, want %v", tt.ds, tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDirSize(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a"), make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sub", "b"), make([]byte, 23), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bench.DirSize(dir)
+	if err != nil || got != 123 {
+		t.Errorf("DirSize = %d, %v; want 123", got, err)
+	}
+}
