@@ -1,7 +1,6 @@
 package aipix_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -14,11 +13,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/aipix"
+	"github.com/doorlog/doorlog/internal/apitest"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -115,7 +114,7 @@ type env struct {
 	cat  *catalog.Catalog
 	auth *auth.Service
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *apitest.LogBuffer
 
 	admin          string // unrestricted admin
 	siteAdmin      string // admin of riverside
@@ -124,71 +123,30 @@ type env struct {
 	device         string // device token of the entrance
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // envOption changes the Config before the handler is made.
 type envOption func(*aipix.Config, *env)
 
 // newEnv starts an API with the fixture's sites, intercoms and tokens.
 func newEnv(tb testing.TB, opts ...envOption) *env {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "doorlog.db"))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	cat, err := catalog.New()
-	if err != nil {
-		tb.Fatalf("load catalog: %v", err)
-	}
-	e := &env{db: db, cat: cat, logs: &syncBuffer{}}
-	e.auth = auth.New(db, func() time.Time { return now })
-
-	for _, s := range []doorlog.Site{{ID: siteRiverside, Name: "Riverside Residence"}, {ID: siteHarbour, Name: "Harbour Offices"}} {
-		if err := db.CreateSite(ctx, &s); err != nil {
-			tb.Fatalf("create site %s: %v", s.ID, err)
-		}
-	}
-	for _, d := range []doorlog.Device{
-		{ID: devEntrance, SiteID: siteRiverside, Name: "Main entrance", Model: "AA-14FB"},
-		{ID: devGarage, SiteID: siteRiverside, Name: "Garage gate", Model: "AV-07T"},
-		{ID: devHarbour, SiteID: siteHarbour, Name: "Harbour lobby", Model: "AQ-10"},
-	} {
-		e.createDevice(tb, d)
-	}
-	issue := func(tmpl doorlog.Token) string {
-		secret, _, err := e.auth.IssueToken(ctx, tmpl)
-		if err != nil {
-			tb.Fatalf("issue %s token: %v", tmpl.Role, err)
-		}
-		return secret
-	}
-	e.admin = issue(doorlog.Token{Role: doorlog.RoleAdmin})
-	e.siteAdmin = issue(doorlog.Token{Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}})
-	e.manager = issue(doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}})
-	e.harbourManager = issue(doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteHarbour}})
-	e.device = issue(doorlog.Token{Role: doorlog.RoleDevice, DeviceID: devEntrance})
+	w := apitest.New(tb, now,
+		[]doorlog.Site{{ID: siteRiverside, Name: "Riverside Residence"}, {ID: siteHarbour, Name: "Harbour Offices"}},
+		[]doorlog.Device{
+			{ID: devEntrance, SiteID: siteRiverside, Name: "Main entrance", Model: "AA-14FB"},
+			{ID: devGarage, SiteID: siteRiverside, Name: "Garage gate", Model: "AV-07T"},
+			{ID: devHarbour, SiteID: siteHarbour, Name: "Harbour lobby", Model: "AQ-10"},
+		},
+		[]apitest.Account{})
+	e := &env{db: w.DB, cat: w.Catalog, auth: w.Auth, logs: w.Logs}
+	e.admin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin})
+	e.siteAdmin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}})
+	e.manager = w.Issue(tb, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}})
+	e.harbourManager = w.Issue(tb, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteHarbour}})
+	e.device = w.Issue(tb, doorlog.Token{Role: doorlog.RoleDevice, DeviceID: devEntrance})
 
 	cfg := aipix.Config{
-		Store:   db,
-		Catalog: cat,
+		Store:   w.DB,
+		Catalog: w.Catalog,
 		Auth:    e.auth,
 		Logger:  slog.New(slog.NewTextHandler(e.logs, nil)),
 	}

@@ -14,10 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/apitest"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -145,46 +145,12 @@ type env struct {
 	cat  *catalog.Catalog
 	auth *auth.Service
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *apitest.LogBuffer
 
 	admin     string // unrestricted admin token
 	siteAdmin string // admin token restricted to riverside
 	manager   string // manager token for riverside
 	device    string // device token of devEntrance
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// hashes caches auth.HashPassword: bcrypt is slow on purpose, and every
-// test's store holds the same accounts.
-var hashes sync.Map // password → hash
-
-func hashPassword(password string) (string, error) {
-	if h, ok := hashes.Load(password); ok {
-		return h.(string), nil
-	}
-	h, err := auth.HashPassword(password)
-	if err != nil {
-		return "", err
-	}
-	hashes.Store(password, h)
-	return h, nil
 }
 
 // envOption changes the Config before the handler is made.
@@ -194,67 +160,29 @@ type envOption func(*oloid.Config, *env)
 // fixture but no events.
 func newEnv(tb testing.TB, opts ...envOption) *env {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "doorlog.db"))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	cat, err := catalog.New()
-	if err != nil {
-		tb.Fatalf("load catalog: %v", err)
-	}
-	e := &env{db: db, cat: cat, logs: &syncBuffer{}}
-	e.auth = auth.New(db, func() time.Time { return now })
-
-	for _, s := range []doorlog.Site{{ID: siteRiverside, Name: "Riverside Residence"}, {ID: siteHarbour, Name: "Harbour Offices"}} {
-		if err := db.CreateSite(ctx, &s); err != nil {
-			tb.Fatalf("create site %s: %v", s.ID, err)
-		}
-	}
-	for _, d := range []doorlog.Device{
-		{ID: devEntrance, SiteID: siteRiverside, Name: "Main Entrance", Model: "AA-14FB"},
-		{ID: devGarage, SiteID: siteRiverside, Name: "Garage gate", Model: "AV-07T"},
-		{ID: devHarbour, SiteID: siteHarbour, Name: "Harbour lobby", Model: "AQ-10"},
-	} {
-		if err := db.CreateDevice(ctx, &d); err != nil {
-			tb.Fatalf("create device %s: %v", d.ID, err)
-		}
-	}
-	for _, a := range []struct {
-		name, password string
-		role           doorlog.Role
-		sites          []string
-	}{
-		{"admin", adminPassword, doorlog.RoleAdmin, nil},
-		{"riverside-admin", siteAdminPass, doorlog.RoleAdmin, []string{siteRiverside}},
-		{"manager", managerPassword, doorlog.RoleManager, []string{siteRiverside}},
-	} {
-		hash, err := hashPassword(a.password)
-		if err != nil {
-			tb.Fatalf("hash password: %v", err)
-		}
-		if err := db.CreateAccount(ctx, &doorlog.Account{Username: a.name, PasswordHash: hash, Role: a.role, SiteIDs: a.sites}); err != nil {
-			tb.Fatalf("create account %s: %v", a.name, err)
-		}
-	}
-	issue := func(tmpl doorlog.Token) string {
-		secret, _, err := e.auth.IssueToken(ctx, tmpl)
-		if err != nil {
-			tb.Fatalf("issue %s token: %v", tmpl.Role, err)
-		}
-		return secret
-	}
-	e.admin = issue(doorlog.Token{Role: doorlog.RoleAdmin})
-	e.siteAdmin = issue(doorlog.Token{Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}})
-	e.manager = issue(doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}})
-	e.device = issue(doorlog.Token{Role: doorlog.RoleDevice, DeviceID: devEntrance})
+	w := apitest.New(tb, now,
+		[]doorlog.Site{{ID: siteRiverside, Name: "Riverside Residence"}, {ID: siteHarbour, Name: "Harbour Offices"}},
+		[]doorlog.Device{
+			{ID: devEntrance, SiteID: siteRiverside, Name: "Main Entrance", Model: "AA-14FB"},
+			{ID: devGarage, SiteID: siteRiverside, Name: "Garage gate", Model: "AV-07T"},
+			{ID: devHarbour, SiteID: siteHarbour, Name: "Harbour lobby", Model: "AQ-10"},
+		},
+		[]apitest.Account{
+			{Username: "admin", Password: adminPassword, Role: doorlog.RoleAdmin},
+			{Username: "riverside-admin", Password: siteAdminPass, Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}},
+			{Username: "manager", Password: managerPassword, Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}},
+		})
+	e := &env{db: w.DB, cat: w.Catalog, auth: w.Auth, logs: w.Logs}
+	e.admin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin})
+	e.siteAdmin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}})
+	e.manager = w.Issue(tb, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}})
+	e.device = w.Issue(tb, doorlog.Token{Role: doorlog.RoleDevice, DeviceID: devEntrance})
 
 	cfg := oloid.Config{
-		Store:    db,
-		Catalog:  cat,
+		Store:    w.DB,
+		Catalog:  w.Catalog,
 		Auth:     e.auth,
-		Appender: db,
+		Appender: w.DB,
 		Logger:   slog.New(slog.NewTextHandler(e.logs, nil)),
 		Now:      func() time.Time { return now },
 	}
