@@ -286,10 +286,12 @@ func (p *progress) status(format string, args ...any) {
 	p.dirty = true
 }
 
-// done ends a '\r' line.
+// done ends a phase: it ends a '\r' line, and the next phase's progress
+// starts again from 0 %.
 func (p *progress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastTen = 0
 	if p.dirty {
 		fmt.Fprintln(p.w)
 		p.dirty = false

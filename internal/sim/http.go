@@ -105,6 +105,14 @@ func (s *HTTPSink) Send(ctx context.Context, items []ingest.Item) error {
 	if err != nil {
 		return err
 	}
+	return s.SendNDJSON(ctx, body, items)
+}
+
+// SendNDJSON posts a batch already encoded by EncodeNDJSON, as Send does.
+// items, when not nil, are the encoded items, used only to name rejected
+// events in the log; a load generator that encodes ahead of time passes
+// nil and keeps only the bytes.
+func (s *HTTPSink) SendNDJSON(ctx context.Context, body []byte, items []ingest.Item) error {
 	res, err := s.post(ctx, body)
 	if err != nil {
 		return err
