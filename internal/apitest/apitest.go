@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -122,4 +123,22 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Append stores events in one call to db and returns them with the ids the
+// store gave them, failing the test on any error.
+func Append(tb testing.TB, db *sqlite.DB, events []doorlog.Event) []doorlog.Event {
+	tb.Helper()
+	res, err := db.AppendEvents(context.Background(), events)
+	if err != nil {
+		tb.Fatalf("append events: %v", err)
+	}
+	if len(res) != len(events) {
+		tb.Fatalf("append events: got %d results, want %d", len(res), len(events))
+	}
+	out := slices.Clone(events)
+	for i := range out {
+		out[i].ID = res[i].ID
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 package basip_test
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 
@@ -224,18 +222,7 @@ func (e *env) event(device string, at time.Time, key, model string) doorlog.Even
 // append stores events in one call and returns them with their ids.
 func (e *env) append(tb testing.TB, events []doorlog.Event) []doorlog.Event {
 	tb.Helper()
-	res, err := e.db.AppendEvents(context.Background(), events)
-	if err != nil {
-		tb.Fatalf("append events: %v", err)
-	}
-	if len(res) != len(events) {
-		tb.Fatalf("append events: got %d results, want %d", len(res), len(events))
-	}
-	out := slices.Clone(events)
-	for i := range out {
-		out[i].ID = res[i].ID
-	}
-	return out
+	return apitest.Append(tb, e.db, events)
 }
 
 // response is one HTTP answer.
