@@ -91,19 +91,6 @@ func (db *DB) siteCode(ctx context.Context, id string) (code int64, ok bool, err
 	return code, true, nil
 }
 
-// siteID returns the id of the site with code, which must exist.
-func (db *DB) siteID(ctx context.Context, code int64) (string, error) {
-	if id, ok := db.siteByCode.get(code); ok {
-		return id, nil
-	}
-	var id string
-	if err := db.r.QueryRowContext(ctx, `SELECT id FROM sites WHERE code = ?`, code).Scan(&id); err != nil {
-		return "", fmt.Errorf("site code %d: %w", code, err)
-	}
-	db.rememberSite(code, id)
-	return id, nil
-}
-
 const selectDeviceRef = `SELECT d.code, d.id, d.site, s.id FROM devices d JOIN sites s ON s.code = d.site`
 
 // device returns the device with id (in canonical form); ok is false when
@@ -137,32 +124,13 @@ func (db *DB) deviceID(ctx context.Context, code int64) (string, error) {
 	return d.id, nil
 }
 
-// keyCode returns the code of an event key; ok is false when no event with
-// that key was ever stored.
-func (db *DB) keyCode(ctx context.Context, key string) (code int64, ok bool, err error) {
-	if c, ok := db.keyByName.get(key); ok {
-		return c, true, nil
+// all returns a copy of the cached entries.
+func (c *memo[K, V]) all() map[K]V {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[K]V, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
 	}
-	err = db.r.QueryRowContext(ctx, `SELECT code FROM event_keys WHERE key = ?`, key).Scan(&code)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	db.rememberKey(code, key)
-	return code, true, nil
-}
-
-// keyName returns the key with code, which must exist.
-func (db *DB) keyName(ctx context.Context, code int64) (string, error) {
-	if k, ok := db.keyByCode.get(code); ok {
-		return k, nil
-	}
-	var k string
-	if err := db.r.QueryRowContext(ctx, `SELECT key FROM event_keys WHERE code = ?`, code).Scan(&k); err != nil {
-		return "", fmt.Errorf("key code %d: %w", code, err)
-	}
-	db.rememberKey(code, k)
-	return k, nil
+	return out
 }

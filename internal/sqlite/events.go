@@ -7,24 +7,24 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/sqlite/dedup"
+	"github.com/doorlog/doorlog/internal/sqlite/rollup"
 )
 
 // eventRow is an event resolved to the codes the events table stores.
 type eventRow struct {
 	timeMS   int64
-	device   sql.NullInt64
-	site     sql.NullInt64
+	device   int64 // 0: a server event (NULL in the table)
+	site     int64 // 0 with device 0
 	key      string
-	keyCode  int64
 	category int64
 	priority int64
-	sourceID sql.NullString
+	kind     int64
+	seq      int64
+	sourceID string
 	model    []byte
 }
 
@@ -34,7 +34,7 @@ var emptyModel = []byte("{}")
 // SiteID is taken from the device; a SiteID that is not the device's is
 // refused, as is a SiteID on a server event.
 func (db *DB) resolve(ctx context.Context, i int, e *doorlog.Event) (eventRow, error) {
-	row := eventRow{timeMS: millis(e.Time), key: e.Key, model: e.Model}
+	row := eventRow{timeMS: millis(e.Time), key: e.Key, model: e.Model, sourceID: e.SourceID}
 	if e.Key == "" {
 		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: key is required", i)
 	}
@@ -49,9 +49,6 @@ func (db *DB) resolve(ctx context.Context, i int, e *doorlog.Event) (eventRow, e
 		row.model = emptyModel
 	} else if !json.Valid(row.model) || !bytes.HasPrefix(bytes.TrimLeft(row.model, " \t\r\n"), []byte("{")) {
 		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: model must be a JSON object", i)
-	}
-	if e.SourceID != "" {
-		row.sourceID = sql.NullString{String: e.SourceID, Valid: true}
 	}
 	if e.DeviceID == "" {
 		if e.SiteID != "" {
@@ -73,36 +70,31 @@ func (db *DB) resolve(ctx context.Context, i int, e *doorlog.Event) (eventRow, e
 	if e.SiteID != "" && e.SiteID != d.siteID {
 		return row, doorlog.Errorf(doorlog.EINVALID, "event %d: device %q belongs to site %q, not %q", i, id, d.siteID, e.SiteID)
 	}
-	row.device = sql.NullInt64{Int64: d.code, Valid: true}
-	row.site = sql.NullInt64{Int64: d.siteCode, Valid: true}
+	row.device = d.code
+	row.site = d.siteCode
 	return row, nil
 }
 
 // insertChunk is how many rows one INSERT statement carries. One statement
-// per row costs a statement start and end each time (cursors on the table
-// and its five indexes, the AUTOINCREMENT bookkeeping in sqlite_sequence, a
-// trip through database/sql and the driver); a few hundred rows share that
-// cost while staying far below SQLite's limit of 32766 parameters.
+// per row costs a statement start and end each time; a few hundred rows
+// share that cost while staying far below SQLite's limit of 32766
+// parameters.
 const insertChunk = 200
 
 // eventParams is the number of parameters of one row of insertEvents.
-const eventParams = 8
+const eventParams = 6
 
-// insertEvents returns the INSERT statement of n rows.
+// insertEvents returns the INSERT statement of n rows. Rows never
+// conflict: seq is new and unique, so (time_ms, seq) is too.
 func insertEvents(n int) string {
 	var b strings.Builder
-	b.Grow(100 + n*len("(?, ?, ?, ?, ?, ?, ?, ?), "))
-	// OR IGNORE rather than ON CONFLICT DO NOTHING: with no constraint
-	// left that aborts the statement (foreign keys are off for appends,
-	// see AppendEvents, and resolve has checked what the CHECK and NOT
-	// NULL constraints check), SQLite keeps no statement journal, which
-	// otherwise copies every page the statement changes.
-	b.WriteString("INSERT OR IGNORE INTO events (time_ms, device, site, key, category, priority, source_id, model) VALUES ")
+	b.Grow(100 + n*len("(?, ?, ?, ?, ?, ?), "))
+	b.WriteString("INSERT INTO events (time_ms, seq, device, kind, source_id, model) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
 	}
 	return b.String()
 }
@@ -113,8 +105,11 @@ var insertChunkSQL = insertEvents(insertChunk)
 // AppendEvents stores the events in one transaction that is on disk
 // (synchronous=FULL) when it returns nil; on an error nothing of the call is
 // stored. Duplicates of a stored (DeviceID, SourceID), or of one earlier in
-// the call, are reported and skipped: the unique index refuses them and the
-// insert does nothing.
+// the call, are reported and skipped.
+//
+// Appends are serialised by appendMu: the sequence numbers, the source id
+// set and the counts are the writer's, and are only changed in memory once
+// the transaction has committed.
 func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error) {
 	if len(events) == 0 {
 		return []doorlog.AppendResult{}, nil
@@ -128,6 +123,8 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		rows[i] = row
 	}
 
+	db.appendMu.Lock()
+	defer db.appendMu.Unlock()
 	conn, err := db.appendConn(ctx)
 	if err != nil {
 		return nil, wrap("append events", err)
@@ -138,100 +135,216 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		return nil, wrap("append events", err)
 	}
 	defer tx.Rollback()
-
-	// Keys seen for the first time are added in this transaction, and only
-	// remembered once it commits.
-	newKeys := map[string]int64{}
-	for i := range rows {
-		r := &rows[i]
-		if code, ok := db.keyByName.get(r.key); ok {
-			r.keyCode = code
-			continue
-		}
-		if code, ok := newKeys[r.key]; ok {
-			r.keyCode = code
-			continue
-		}
-		code, err := keyCodeTx(ctx, tx, r.key)
-		if err != nil {
-			return nil, wrap("append events", err)
-		}
-		newKeys[r.key] = code
-		r.keyCode = code
-	}
-
-	// The newest seq before this call's rows: the transaction holds the
-	// write lock, so every row above it is one this call inserted.
-	var newest int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&newest); err != nil {
+	if err := db.catchUp(ctx, tx); err != nil {
 		return nil, wrap("append events", err)
 	}
+
+	kinds := newKindTx(db)
+	for i := range rows {
+		if rows[i].kind, err = kinds.code(ctx, tx, rows[i].key, rows[i].category, rows[i].priority); err != nil {
+			return nil, wrap("append events", err)
+		}
+	}
+
 	results := make([]doorlog.AppendResult, len(rows))
-	var full *sql.Stmt
-	args := make([]any, 0, min(len(rows), insertChunk)*eventParams)
-	for off := 0; off < len(rows); off += insertChunk {
-		chunk := rows[off:min(off+insertChunk, len(rows))]
-		var stmt *sql.Stmt
-		if len(chunk) == insertChunk {
-			if full == nil {
-				// Prepared once by Open: parsing a statement of 1,600
-				// parameters takes as long as inserting dozens of rows.
-				full = tx.StmtContext(ctx, db.insert)
-				defer full.Close()
+	sources := db.sources.Begin()
+	var otherSources *sql.Stmt
+	seq := db.lastSeq
+	kept := make([]int, 0, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		if r.sourceID != "" {
+			if prefix, n, ok := dedup.Split(r.sourceID); ok {
+				if sources.Has(r.device, prefix, n) {
+					results[i].Duplicate = true
+					continue
+				}
+				sources.Add(r.device, prefix, n)
+			} else {
+				// Not in counter form: a row in a unique table, which
+				// refuses the pair when it is stored (or was added
+				// earlier in this call).
+				if otherSources == nil {
+					if otherSources, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO event_sources (device, source_id) VALUES (?, ?)`); err != nil {
+						return nil, wrap("append events", err)
+					}
+					defer otherSources.Close()
+				}
+				res, err := otherSources.ExecContext(ctx, r.device, r.sourceID)
+				if err != nil {
+					return nil, wrap("append events", err)
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return nil, wrap("append events", err)
+				} else if n == 0 {
+					results[i].Duplicate = true
+					continue
+				}
 			}
-			stmt = full
-		} else {
-			// The one short chunk of a call is prepared for itself.
-			if stmt, err = tx.PrepareContext(ctx, insertEvents(len(chunk))); err != nil {
-				return nil, wrap("append events", err)
-			}
-			defer stmt.Close()
 		}
-		args = args[:0]
-		for _, r := range chunk {
-			args = append(args, r.timeMS, r.device, r.site, r.keyCode, r.category, r.priority, r.sourceID, r.model)
-		}
-		res, err := stmt.ExecContext(ctx, args...)
-		if err != nil {
-			return nil, wrap("append events", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, wrap("append events", err)
-		}
-		if n == int64(len(chunk)) {
-			// No row was skipped, so the rows took consecutive sequence
-			// numbers in VALUES order, ending with the last insert id.
-			last, err := res.LastInsertId()
-			if err != nil {
-				return nil, wrap("append events", err)
-			}
-			for i := range chunk {
-				results[off+i].ID = doorlog.FormatEventID(last - n + 1 + int64(i))
-			}
-			newest = last
-			continue
-		}
-		if newest, err = matchInserted(ctx, tx, chunk, results[off:off+len(chunk)], newest, n); err != nil {
+		seq++
+		r.seq = seq
+		results[i].ID = doorlog.FormatEventID(seq)
+		kept = append(kept, i)
+	}
+
+	if err := db.insertRows(ctx, tx, rows, kept); err != nil {
+		return nil, wrap("append events", err)
+	}
+	if err := writeRuns(ctx, tx, rows, kept); err != nil {
+		return nil, wrap("append events", err)
+	}
+	if err := writeRanges(ctx, tx, sources); err != nil {
+		return nil, wrap("append events", err)
+	}
+	if seq != db.lastSeq {
+		if _, err := tx.ExecContext(ctx, `UPDATE store_state SET value = ? WHERE name IN ('seq', 'derived')`, seq); err != nil {
 			return nil, wrap("append events", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, wrap("append events", err)
 	}
-	for key, code := range newKeys {
-		db.rememberKey(code, key)
+
+	// Committed: now the memory follows. Kinds first, so that a reader
+	// that sees the new counts can name every kind in them.
+	kinds.commit()
+	sources.Commit()
+	// Counts not loaded yet will read these events when they load.
+	if c := db.loadedCounts(); c != nil {
+		deltas := make([]rollup.Delta, len(kept))
+		for j, i := range kept {
+			r := &rows[i]
+			deltas[j] = rollup.Delta{TimeMS: r.timeMS, Site: uint32(r.site), Device: uint32(r.device), Kind: uint32(r.kind), N: 1}
+		}
+		c.Apply(seq, deltas)
 	}
+	db.lastSeq = seq
 	return results, nil
 }
 
+// insertRows inserts the kept rows, with their models in stored form.
+func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rows []eventRow, kept []int) error {
+	var full *sql.Stmt
+	args := make([]any, 0, min(len(kept), insertChunk)*eventParams)
+	// One buffer for the stored models of a chunk; the driver copies
+	// arguments before Exec returns.
+	var buf []byte
+	for off := 0; off < len(kept); off += insertChunk {
+		chunk := kept[off:min(off+insertChunk, len(kept))]
+		var stmt *sql.Stmt
+		if len(chunk) == insertChunk {
+			if full == nil {
+				// Prepared once by Open: parsing a statement of 1,200
+				// parameters takes as long as inserting dozens of rows.
+				full = tx.StmtContext(ctx, db.insert)
+				defer full.Close()
+			}
+			stmt = full
+		} else {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, insertEvents(len(chunk))); err != nil {
+				return err
+			}
+			defer stmt.Close()
+		}
+		args = args[:0]
+		buf = buf[:0]
+		ends := make([]int, len(chunk))
+		for j, i := range chunk {
+			buf = db.codec.Encode(buf, rows[i].model)
+			ends[j] = len(buf)
+		}
+		start := 0
+		for j, i := range chunk {
+			r := &rows[i]
+			var device, source any
+			if r.device != 0 {
+				device = r.device
+			}
+			if r.sourceID != "" {
+				source = r.sourceID
+			}
+			args = append(args, r.timeMS, r.seq, device, r.kind, source, buf[start:ends[j]:ends[j]])
+			start = ends[j]
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeRuns writes one device run per (device, day) of the kept rows.
+func writeRuns(ctx context.Context, tx *sql.Tx, rows []eventRow, kept []int) error {
+	type runKey struct{ device, day int64 }
+	runs := map[runKey][]runEntry{}
+	var order []runKey
+	for _, i := range kept {
+		r := &rows[i]
+		if r.device == 0 {
+			continue
+		}
+		k := runKey{r.device, floorDiv(r.timeMS, dayMS)}
+		if _, ok := runs[k]; !ok {
+			order = append(order, k)
+		}
+		runs[k] = append(runs[k], runEntry{timeMS: r.timeMS, seq: r.seq, kind: r.kind})
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO device_runs (device, day, first_seq, n, data) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	var buf []byte
+	for _, k := range order {
+		entries := runs[k]
+		first := entries[0].seq
+		for _, e := range entries {
+			first = min(first, e.seq)
+		}
+		buf = encodeRun(buf[:0], entries)
+		if _, err := stmt.ExecContext(ctx, k.device, k.day, first, len(entries), buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeRanges writes what a source id transaction changed.
+func writeRanges(ctx context.Context, tx *sql.Tx, t *dedup.Txn) error {
+	deleted, upserted := t.Changes()
+	for _, r := range deleted {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM source_ranges WHERE device = ? AND prefix = ? AND lo = ?`, r.Device, r.Prefix, r.Lo); err != nil {
+			return err
+		}
+	}
+	if len(upserted) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO source_ranges (device, prefix, lo, hi) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range upserted {
+		if _, err := stmt.ExecContext(ctx, r.Device, r.Prefix, r.Lo, r.Hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // appendConn is the writer connection with foreign key checks off, for one
-// append. The checks cost three lookups per event and make SQLite keep a
+// append. The checks cost lookups per event and make SQLite keep a
 // statement journal for a multi-row INSERT; an append needs neither, since
-// resolve takes every device and site code from the store, key codes come
-// from the same transaction, and nothing deletes devices, sites or keys.
-// foreign_keys cannot change inside a transaction, so it is switched around
-// the append's one and switched back on by release.
+// resolve takes every device and site code from the store, key and kind
+// codes come from the same transaction, and nothing deletes devices, sites
+// or keys. foreign_keys cannot change inside a transaction, so it is
+// switched around the append's one and switched back on by release.
 type appendConn struct {
 	*sql.Conn
 }
@@ -259,58 +372,80 @@ func (c appendConn) release() {
 	c.Close()
 }
 
-// matchInserted finds out which rows of a chunk were inserted and which
-// were skipped as duplicates, after an insert that stored n of them: it
-// reads back the rows above newest (exactly those the chunk inserted, in
-// VALUES order) and walks the chunk alongside. A row the walk does not meet
-// next was skipped: its (device, source_id) was already stored before it, so
-// no later row of the chunk can have that pair either, and the greedy match
-// is exact. It returns the new newest seq.
-func matchInserted(ctx context.Context, tx *sql.Tx, chunk []eventRow, results []doorlog.AppendResult, newest, n int64) (int64, error) {
-	type stored struct {
-		seq      int64
-		device   sql.NullInt64
-		sourceID sql.NullString
+// kindKey names a kind by what it stands for.
+type kindKey struct {
+	key      string
+	category int64
+	priority int64
+}
+
+// kindRef is what a kind code stands for.
+type kindRef struct {
+	kindKey
+	keyCode int64
+}
+
+// kindTx finds or adds the kind codes of one append. Kinds and keys it adds
+// are remembered only when the transaction commits.
+type kindTx struct {
+	db       *DB
+	newKeys  map[string]int64
+	newKinds map[kindKey]kindRef
+	codes    map[kindKey]int64
+}
+
+func newKindTx(db *DB) *kindTx { return &kindTx{db: db} }
+
+func (k *kindTx) code(ctx context.Context, tx *sql.Tx, key string, category, priority int64) (int64, error) {
+	kk := kindKey{key: key, category: category, priority: priority}
+	if code, ok := k.db.kindByKey.get(kk); ok {
+		return code, nil
 	}
-	got := make([]stored, 0, n)
-	q, err := tx.QueryContext(ctx, `SELECT seq, device, source_id FROM events WHERE seq > ? ORDER BY seq`, newest)
-	if err != nil {
-		return 0, err
+	if code, ok := k.codes[kk]; ok {
+		return code, nil
 	}
-	for q.Next() {
-		var s stored
-		if err := q.Scan(&s.seq, &s.device, &s.sourceID); err != nil {
-			q.Close()
+	keyCode, ok := k.db.keyByName.get(key)
+	if !ok {
+		if keyCode, ok = k.newKeys[key]; !ok {
+			var err error
+			if keyCode, err = keyCodeTx(ctx, tx, key); err != nil {
+				return 0, err
+			}
+			if k.newKeys == nil {
+				k.newKeys = map[string]int64{}
+			}
+			k.newKeys[key] = keyCode
+		}
+	}
+	var code int64
+	err := tx.QueryRowContext(ctx, `SELECT code FROM event_kinds WHERE key = ? AND category = ? AND priority = ?`, keyCode, category, priority).Scan(&code)
+	if errors.Is(err, sql.ErrNoRows) {
+		res, err := tx.ExecContext(ctx, `INSERT INTO event_kinds (key, category, priority) VALUES (?, ?, ?)`, keyCode, category, priority)
+		if err != nil {
 			return 0, err
 		}
-		got = append(got, s)
-	}
-	err = q.Err()
-	q.Close()
-	if err != nil {
+		if code, err = res.LastInsertId(); err != nil {
+			return 0, err
+		}
+	} else if err != nil {
 		return 0, err
 	}
-	if int64(len(got)) != n {
-		return 0, fmt.Errorf("insert stored %d rows, found %d", n, len(got))
+	if k.codes == nil {
+		k.codes = map[kindKey]int64{}
+		k.newKinds = map[kindKey]kindRef{}
 	}
-	j := 0
-	for i, r := range chunk {
-		if j < len(got) && got[j].device == r.device && got[j].sourceID == r.sourceID {
-			results[i].ID = doorlog.FormatEventID(got[j].seq)
-			newest = got[j].seq
-			j++
-			continue
-		}
-		if !r.sourceID.Valid {
-			// Rows without a source id are never duplicates.
-			return 0, fmt.Errorf("insert skipped an event without a source id")
-		}
-		results[i].Duplicate = true
+	k.codes[kk] = code
+	k.newKinds[kk] = kindRef{kindKey: kk, keyCode: keyCode}
+	return code, nil
+}
+
+func (k *kindTx) commit() {
+	for key, code := range k.newKeys {
+		k.db.rememberKey(code, key)
 	}
-	if j != len(got) {
-		return 0, fmt.Errorf("insert stored %d rows, matched %d", len(got), j)
+	for kk, ref := range k.newKinds {
+		k.db.rememberKind(k.codes[kk], ref)
 	}
-	return newest, nil
 }
 
 // keyCodeTx returns the code of key, adding it inside tx when new. The
@@ -332,380 +467,6 @@ func keyCodeTx(ctx context.Context, tx *sql.Tx, key string) (int64, error) {
 	return res.LastInsertId()
 }
 
-// where is the WHERE clause of an event listing or count under
-// construction.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w *where) in(col string, codes []int64) {
-	args := make([]any, len(codes))
-	for i, c := range codes {
-		args[i] = c
-	}
-	w.add(col+" IN ("+placeholders(len(codes))+")", args...)
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-// filterWhere translates f to a WHERE clause over codes. ok is false when
-// the filter can match nothing (an empty scope, or every value it names
-// unknown), so the query need not run.
-func (db *DB) filterWhere(ctx context.Context, f doorlog.EventFilter) (w where, ok bool, err error) {
-	siteIDs, all := visibleSites(f.Scope, f.SiteIDs)
-	if !all {
-		var codes []int64
-		for _, id := range siteIDs {
-			code, ok, err := db.siteCode(ctx, id)
-			if err != nil {
-				return w, false, err
-			}
-			if ok {
-				codes = append(codes, code)
-			}
-		}
-		if len(codes) == 0 {
-			return w, false, nil
-		}
-		w.in("site", codes)
-	}
-	if len(f.DeviceIDs) > 0 {
-		var codes []int64
-		for _, id := range f.DeviceIDs {
-			canon, err := doorlog.CanonicalDeviceID(id)
-			if err != nil {
-				continue // not a UUID: matches no device
-			}
-			d, ok, err := db.device(ctx, canon)
-			if err != nil {
-				return w, false, err
-			}
-			if ok {
-				codes = append(codes, d.code)
-			}
-		}
-		if len(codes) == 0 {
-			return w, false, nil
-		}
-		w.in("device", codes)
-	}
-	if len(f.Categories) > 0 {
-		codes := fixedCodes(f.Categories, categoryCodes)
-		if len(codes) == 0 {
-			return w, false, nil
-		}
-		w.in("category", codes)
-	}
-	if len(f.Priorities) > 0 {
-		codes := fixedCodes(f.Priorities, priorityCodes)
-		if len(codes) == 0 {
-			return w, false, nil
-		}
-		w.in("priority", codes)
-	}
-	if len(f.Keys) > 0 {
-		var codes []int64
-		for _, k := range f.Keys {
-			code, ok, err := db.keyCode(ctx, k)
-			if err != nil {
-				return w, false, err
-			}
-			if ok {
-				codes = append(codes, code)
-			}
-		}
-		if len(codes) == 0 {
-			return w, false, nil
-		}
-		w.in("key", codes)
-	}
-	if len(f.IdentifierNumbers) > 0 {
-		w.identifierNumbers(f.IdentifierNumbers)
-	}
-	if len(f.IdentifierTypes) > 0 {
-		w.identifierTypes(f.IdentifierTypes)
-	}
-	if f.Text != "" {
-		var codes []int64
-		for _, k := range f.TextKeys {
-			code, ok, err := db.keyCode(ctx, k)
-			if err != nil {
-				return w, false, err
-			}
-			if ok {
-				codes = append(codes, code)
-			}
-		}
-		w.text(f.Text, codes)
-	}
-	if !f.From.IsZero() {
-		// Inclusive: the first whole millisecond at or after From.
-		ms := millis(f.From)
-		if f.From.After(time.UnixMilli(ms)) {
-			ms++
-		}
-		w.add("time_ms >= ?", ms)
-	}
-	if !f.To.IsZero() {
-		w.add("time_ms <= ?", millis(f.To))
-	}
-	return w, true, nil
-}
-
-// modelText is the stored model as text. The model column is a BLOB, and
-// SQLite's JSON functions take a BLOB for its binary JSONB format first
-// (falling back to text only when it is not valid JSONB); the cast makes
-// them read the JSON text that was stored, always.
-const modelText = `CAST(model AS TEXT)`
-
-// validModel guards the JSON functions: json_extract fails the whole query
-// on a model that is not JSON, and CASE evaluates its THEN branch only for
-// rows that pass. Ingest stores only JSON objects, but a model written by
-// an older or another program must not break every listing.
-func validModel(cond string) string {
-	return `(CASE WHEN json_valid(` + modelText + `) THEN ` + cond + ` ELSE 0 END)`
-}
-
-// identifierNumbers keeps events whose model has one of numbers as its
-// identifier number: the top-level "number", "identifier_number", "card"
-// or "qr" field. A string counts as its text and a number as its JSON
-// literal, so 12345 and "12345" are the same; json_extract alone would turn
-// a number past int64 into a float's text, and true into 1. Anything else
-// is no number.
-func (w *where) identifierNumbers(numbers []string) {
-	list := placeholders(len(numbers))
-	var ors []string
-	var args []any
-	for _, path := range []string{"$.number", "$.identifier_number", "$.card", "$.qr"} {
-		p := modelText + `, '` + path + `'`
-		ors = append(ors, `(CASE json_type(`+p+`) WHEN 'text' THEN json_extract(`+p+`)`+
-			` WHEN 'integer' THEN `+modelText+` -> '`+path+`' WHEN 'real' THEN `+modelText+` -> '`+path+`' END) IN (`+list+`)`)
-		for _, n := range numbers {
-			args = append(args, n)
-		}
-	}
-	w.add(validModel("("+strings.Join(ors, " OR ")+")"), args...)
-}
-
-// identifierTypes keeps events whose model names one of types as its
-// identifier type: a top-level "type" or "identifier_type" string, or a
-// non-null "card" or "qr" field, which are identifiers of those types.
-func (w *where) identifierTypes(types []string) {
-	list := placeholders(len(types))
-	var ors []string
-	var args []any
-	for _, path := range []string{"$.type", "$.identifier_type"} {
-		p := modelText + `, '` + path + `'`
-		ors = append(ors, `(CASE json_type(`+p+`) WHEN 'text' THEN json_extract(`+p+`) END) IN (`+list+`)`)
-		for _, t := range types {
-			args = append(args, t)
-		}
-	}
-	for _, field := range []string{"card", "qr"} {
-		if slices.Contains(types, field) {
-			ors = append(ors, `json_extract(`+modelText+`, '$.`+field+`') IS NOT NULL`)
-		}
-	}
-	w.add(validModel("("+strings.Join(ors, " OR ")+")"), args...)
-}
-
-// text keeps events whose model contains text, ignoring ASCII case (what
-// SQLite's lower does), or whose key has one of keyCodes. instr has no
-// wildcards, so text needs no escaping, unlike LIKE.
-func (w *where) text(text string, keyCodes []int64) {
-	cond := `instr(lower(` + modelText + `), lower(?)) > 0`
-	args := []any{text}
-	if len(keyCodes) > 0 {
-		cond += ` OR key IN (` + placeholders(len(keyCodes)) + `)`
-		for _, c := range keyCodes {
-			args = append(args, c)
-		}
-	}
-	w.add("("+cond+")", args...)
-}
-
-// fixedCodes maps values of a fixed set (categories, priorities) to their
-// codes, leaving out values the set does not have.
-func fixedCodes[T comparable](values []T, codes map[T]int64) []int64 {
-	var out []int64
-	for _, v := range values {
-		if code, ok := codes[v]; ok {
-			out = append(out, code)
-		}
-	}
-	return out
-}
-
-// ListEvents returns one page of events ordered by (time, id). A Limit of 0
-// means no limit.
-func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error) {
-	if q.Limit < 0 || q.Offset < 0 {
-		return nil, doorlog.Errorf(doorlog.EINVALID, "limit and offset must not be negative")
-	}
-	w, ok, err := db.filterWhere(ctx, q.Filter)
-	if err != nil {
-		return nil, wrap("list events", err)
-	}
-	if !ok {
-		return []doorlog.Event{}, nil
-	}
-	dir, cmp := "ASC", ">"
-	if q.Order == doorlog.Desc {
-		dir, cmp = "DESC", "<"
-	}
-	if q.After != nil {
-		seq, err := doorlog.ParseEventID(q.After.ID)
-		if err != nil {
-			return nil, doorlog.Errorf(doorlog.EINVALID, "invalid cursor")
-		}
-		// A row value comparison, which SQLite turns into a range on the
-		// (time_ms, rowid) index.
-		w.add("(time_ms, seq) "+cmp+" (?, ?)", millis(q.After.Time), seq)
-	}
-	limit := int64(q.Limit)
-	if limit == 0 {
-		limit = -1 // SQLite: no limit
-	}
-	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ? OFFSET ?`
-	return db.queryEvents(ctx, "list events", query, append(w.args, limit, q.Offset), q.Limit)
-}
-
-// EventsAfter returns up to limit events matching f in arrival order, after
-// the event with id after ("" for the first). The seq primary key is the
-// arrival order, so this is a range scan of the table itself. An id that
-// does not parse, or that is past the newest id ever assigned, is EINVALID.
-func (db *DB) EventsAfter(ctx context.Context, f doorlog.EventFilter, after string, limit int) ([]doorlog.Event, error) {
-	if limit < 0 {
-		return nil, doorlog.Errorf(doorlog.EINVALID, "limit must not be negative")
-	}
-	w, ok, err := db.filterWhere(ctx, f)
-	if err != nil {
-		return nil, wrap("events after", err)
-	}
-	if !ok {
-		return []doorlog.Event{}, nil
-	}
-	if after != "" {
-		seq, err := doorlog.ParseEventID(after)
-		if err != nil {
-			return nil, err
-		}
-		// An id this store never handed out is refused rather than
-		// waited on: it comes from another server or a rebuilt store,
-		// and resuming after it would skip every event until the
-		// sequence caught up. sqlite_sequence keeps the newest seq ever
-		// assigned even when those events are gone.
-		var newest int64
-		err = db.r.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&newest)
-		if err != nil {
-			return nil, wrap("events after", err)
-		}
-		if seq > newest {
-			return nil, doorlog.Errorf(doorlog.EINVALID, "unknown event id %q", after)
-		}
-		w.add("seq > ?", seq)
-	}
-	lim := int64(limit)
-	if lim == 0 {
-		lim = -1
-	}
-	query := eventColumns + w.String() + ` ORDER BY seq LIMIT ?`
-	return db.queryEvents(ctx, "events after", query, append(w.args, lim), limit)
-}
-
-// eventColumns selects every column an Event is made from, in the order
-// queryEvents scans them.
-const eventColumns = `SELECT seq, time_ms, device, site, key, category, priority, source_id, model FROM events`
-
-// queryEvents runs a query selecting eventColumns and turns the rows into
-// events. sizeHint, when positive, is the expected number of rows.
-func (db *DB) queryEvents(ctx context.Context, op, query string, args []any, sizeHint int) ([]doorlog.Event, error) {
-	type raw struct {
-		seq, timeMS, key, category, priority int64
-		device, site                         sql.NullInt64
-		sourceID                             sql.NullString
-		model                                []byte
-	}
-	var raws []raw
-	if sizeHint > 0 {
-		raws = make([]raw, 0, sizeHint)
-	}
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	for rows.Next() {
-		var r raw
-		if err := rows.Scan(&r.seq, &r.timeMS, &r.device, &r.site, &r.key, &r.category, &r.priority, &r.sourceID, &r.model); err != nil {
-			rows.Close()
-			return nil, wrap(op, err)
-		}
-		raws = append(raws, r)
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-
-	// Codes are resolved after the rows are closed: a cache miss queries
-	// the read pool, which must not wait on the connection this holds.
-	events := make([]doorlog.Event, len(raws))
-	for i, r := range raws {
-		e := &events[i]
-		e.ID = doorlog.FormatEventID(r.seq)
-		e.Time = fromMillis(r.timeMS)
-		e.SourceID = r.sourceID.String
-		e.Model = r.model
-		if r.category < 1 || r.category >= int64(len(categoryByCode)) || r.priority < 1 || r.priority >= int64(len(priorityByCode)) {
-			return nil, fmt.Errorf("%s: event %s has category %d, priority %d", op, e.ID, r.category, r.priority)
-		}
-		e.Category = categoryByCode[r.category]
-		e.Priority = priorityByCode[r.priority]
-		if e.Key, err = db.keyName(ctx, r.key); err != nil {
-			return nil, wrap(op, err)
-		}
-		if r.device.Valid {
-			if e.DeviceID, err = db.deviceID(ctx, r.device.Int64); err != nil {
-				return nil, wrap(op, err)
-			}
-		}
-		if r.site.Valid {
-			if e.SiteID, err = db.siteID(ctx, r.site.Int64); err != nil {
-				return nil, wrap(op, err)
-			}
-		}
-	}
-	return events, nil
-}
-
-// CountEvents returns the number of events matching f.
-func (db *DB) CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error) {
-	w, ok, err := db.filterWhere(ctx, f)
-	if err != nil {
-		return 0, wrap("count events", err)
-	}
-	if !ok {
-		return 0, nil
-	}
-	var n int64
-	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM events`+w.String(), w.args...).Scan(&n); err != nil {
-		return 0, wrap("count events", err)
-	}
-	return n, nil
-}
-
 // EventKeys returns every key ever stored, sorted (bytewise).
 func (db *DB) EventKeys(ctx context.Context) ([]string, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT key FROM event_keys ORDER BY key`)
@@ -725,4 +486,16 @@ func (db *DB) EventKeys(ctx context.Context) ([]string, error) {
 		return nil, wrap("event keys", err)
 	}
 	return keys, nil
+}
+
+// fixedCodes maps values of a fixed set (categories, priorities) to their
+// codes, leaving out values the set does not have.
+func fixedCodes[T comparable](values []T, codes map[T]int64) []int64 {
+	var out []int64
+	for _, v := range values {
+		if code, ok := codes[v]; ok {
+			out = append(out, code)
+		}
+	}
+	return out
 }

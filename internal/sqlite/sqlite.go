@@ -20,12 +20,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/sqlite/codec"
+	"github.com/doorlog/doorlog/internal/sqlite/dedup"
+	"github.com/doorlog/doorlog/internal/sqlite/rollup"
 )
 
 // BusyTimeout is how long a write waits for another connection or process
@@ -56,6 +60,20 @@ type DB struct {
 	deviceByCode memo[int64, deviceRef]
 	keyByName    memo[string, int64]
 	keyByCode    memo[int64, string]
+	kindByKey    memo[kindKey, int64]
+	kindByCode   memo[int64, kindRef]
+
+	codec *codec.Codec
+
+	// appendMu serialises appends; it guards lastSeq and sources, which
+	// only the append holding it reads or changes.
+	appendMu sync.Mutex
+	lastSeq  int64
+	sources  *dedup.Set
+
+	// counts is nil until first used (see countsFor).
+	countsMu sync.Mutex
+	counts   *rollup.Counts
 }
 
 var _ doorlog.Store = (*DB)(nil)
@@ -104,7 +122,19 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	return &DB{w: w, r: r, insert: insert}, nil
+	cd, err := codec.New()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db := &DB{w: w, r: r, insert: insert, codec: cd}
+	if err := db.loadState(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return db, nil
 }
 
 // dsn returns the driver's data source name. Pragmas go in _pragma
@@ -160,6 +190,8 @@ func checkWriter(ctx context.Context, w *sql.DB) error {
 // Close closes both pools. It lets SQLite update its planner statistics
 // first, as SQLite recommends for long-lived connections.
 func (db *DB) Close() error {
+	// A failed snapshot only costs the next start a longer count.
+	_ = db.saveCounts(context.Background())
 	_, _ = db.w.Exec("PRAGMA optimize")
 	return errors.Join(db.insert.Close(), db.r.Close(), db.w.Close())
 }

@@ -78,6 +78,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListEventsOrder", testListEventsOrder},
 		{"ListEventsFilters", testListEventsFilters},
 		{"ListEventsCursor", testListEventsCursor},
+		{"ListEventsAcrossBuckets", testListEventsAcrossBuckets},
 		{"ListEventsInvalid", testListEventsInvalid},
 		{"ListEventsIdentifier", testListEventsIdentifier},
 		{"ListEventsText", testListEventsText},

@@ -1,0 +1,755 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/sqlite/rollup"
+)
+
+// How events are read. The events table is clustered on (time_ms, seq), so
+// a listing without a device filter is a range scan of the table itself. A
+// listing of some devices reads their device runs (per device and day, the
+// (time, seq, kind) of each event) and then only the rows of its page. An
+// offset is not skipped row by row: the exact counts per hour and day
+// (package rollup) are walked to the bucket the offset falls in, and only
+// the rest is skipped inside that bucket. Totals are sums of those counts,
+// plus a count of the partial buckets at the edges of a time window. Counts
+// and rows are read at the same version: scans that use the counts skip
+// rows newer than the counts' seq.
+//
+// Filters on the model (identifiers, free text) are not in the table's
+// columns (the model is stored compressed): they are applied in Go with
+// doorlog.EventFilter.Match to the rows the column filters select.
+
+// where is the WHERE clause of an event query under construction.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) in(col string, codes []int64) {
+	args := make([]any, len(codes))
+	for i, c := range codes {
+		args[i] = c
+	}
+	w.add(col+" IN ("+placeholders(len(codes))+")", args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// plan is an event filter in codes.
+type plan struct {
+	// byDevice: the filter names devices, which are read by their runs;
+	// devices lists them (after the scope).
+	byDevice bool
+	// scoped: only the events of devices are visible (no server events);
+	// sites are their sites, for the counts.
+	scoped  bool
+	devices []int64
+	sites   []int64
+	// kinds, when not nil, are the only kinds selected.
+	kinds []int64
+	// from and to bound time_ms, both inclusive.
+	from, to int64
+	// match, when not nil, is the part of the filter on the model, applied
+	// in Go.
+	match *doorlog.EventFilter
+}
+
+// plan turns f into codes. ok is false when f can match nothing (an empty
+// scope, or every value it names unknown), so no query need run.
+func (db *DB) plan(ctx context.Context, f doorlog.EventFilter) (p plan, ok bool, err error) {
+	p.from, p.to = math.MinInt64, math.MaxInt64
+	siteIDs, all := visibleSites(f.Scope, f.SiteIDs)
+	if !all {
+		for _, id := range siteIDs {
+			code, ok, err := db.siteCode(ctx, id)
+			if err != nil {
+				return p, false, err
+			}
+			if ok && !slices.Contains(p.sites, code) {
+				p.sites = append(p.sites, code)
+			}
+		}
+		if len(p.sites) == 0 {
+			return p, false, nil
+		}
+		p.scoped = true
+	}
+	if len(f.DeviceIDs) > 0 {
+		for _, id := range f.DeviceIDs {
+			canon, err := doorlog.CanonicalDeviceID(id)
+			if err != nil {
+				continue // not a UUID: matches no device
+			}
+			d, ok, err := db.device(ctx, canon)
+			if err != nil {
+				return p, false, err
+			}
+			if ok && (!p.scoped || slices.Contains(p.sites, d.siteCode)) && !slices.Contains(p.devices, d.code) {
+				p.devices = append(p.devices, d.code)
+			}
+		}
+		if len(p.devices) == 0 {
+			return p, false, nil
+		}
+		p.byDevice, p.scoped = true, true
+	} else if p.scoped {
+		if p.devices, err = db.devicesOfSites(ctx, p.sites); err != nil {
+			return p, false, err
+		}
+		if len(p.devices) == 0 {
+			return p, false, nil
+		}
+	}
+	if len(f.Categories) > 0 || len(f.Priorities) > 0 || len(f.Keys) > 0 {
+		cats := fixedCodes(f.Categories, categoryCodes)
+		pris := fixedCodes(f.Priorities, priorityCodes)
+		p.kinds = []int64{}
+		kinds, err := db.kinds(ctx)
+		if err != nil {
+			return p, false, err
+		}
+		for code, k := range kinds {
+			if (len(f.Categories) == 0 || slices.Contains(cats, k.category)) &&
+				(len(f.Priorities) == 0 || slices.Contains(pris, k.priority)) &&
+				(len(f.Keys) == 0 || slices.Contains(f.Keys, k.key)) {
+				p.kinds = append(p.kinds, code)
+			}
+		}
+		if len(p.kinds) == 0 {
+			return p, false, nil
+		}
+		slices.Sort(p.kinds)
+	}
+	if !f.From.IsZero() {
+		// Inclusive: the first whole millisecond at or after From.
+		p.from = millis(f.From)
+		if f.From.After(time.UnixMilli(p.from)) {
+			p.from++
+		}
+	}
+	if !f.To.IsZero() {
+		p.to = millis(f.To)
+	}
+	if p.from > p.to {
+		return p, false, nil
+	}
+	if f.Text != "" || len(f.IdentifierNumbers) > 0 || len(f.IdentifierTypes) > 0 {
+		p.match = &doorlog.EventFilter{
+			Scope:             doorlog.Scope{All: true},
+			IdentifierNumbers: f.IdentifierNumbers,
+			IdentifierTypes:   f.IdentifierTypes,
+			Text:              f.Text,
+			TextKeys:          f.TextKeys,
+		}
+	}
+	return p, true, nil
+}
+
+// devicesOfSites returns the codes of the devices of the sites.
+func (db *DB) devicesOfSites(ctx context.Context, sites []int64) ([]int64, error) {
+	var w where
+	w.in("site", sites)
+	rows, err := db.r.QueryContext(ctx, `SELECT code FROM devices`+w.String()+` ORDER BY code`, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var codes []int64
+	for rows.Next() {
+		var c int64
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		codes = append(codes, c)
+	}
+	return codes, rows.Err()
+}
+
+// selection is the plan as a selection of the counts.
+func (p *plan) selection() rollup.Selection {
+	var sel rollup.Selection
+	if p.byDevice {
+		sel.Devices = uint32s(p.devices)
+	} else if p.scoped {
+		sel.Sites = uint32s(p.sites)
+	}
+	if p.kinds != nil {
+		sel.Kinds = uint32s(p.kinds)
+	}
+	return sel
+}
+
+func uint32s(codes []int64) []uint32 {
+	out := make([]uint32, len(codes))
+	for i, c := range codes {
+		out[i] = uint32(c)
+	}
+	return out
+}
+
+// where returns the column conditions of the plan for a scan of the table
+// between from and to (inclusive), of rows with seq <= maxSeq.
+func (p *plan) where(from, to, maxSeq int64) where {
+	var w where
+	if from != math.MinInt64 || to != math.MaxInt64 {
+		w.add("time_ms BETWEEN ? AND ?", from, to)
+	}
+	if p.scoped {
+		w.in("device", p.devices)
+	}
+	if p.kinds != nil {
+		w.in("kind", p.kinds)
+	}
+	if maxSeq != math.MaxInt64 {
+		w.add("seq <= ?", maxSeq)
+	}
+	return w
+}
+
+// position is a place in the (time, seq) order.
+type position struct{ timeMS, seq int64 }
+
+func cursorPosition(c *doorlog.EventCursor) (*position, error) {
+	if c == nil {
+		return nil, nil
+	}
+	seq, err := doorlog.ParseEventID(c.ID)
+	if err != nil {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "invalid cursor")
+	}
+	return &position{millis(c.Time), seq}, nil
+}
+
+// ListEvents returns one page of events ordered by (time, id). A Limit of 0
+// means no limit.
+func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error) {
+	if q.Limit < 0 || q.Offset < 0 {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "limit and offset must not be negative")
+	}
+	p, ok, err := db.plan(ctx, q.Filter)
+	if err != nil {
+		return nil, wrap("list events", err)
+	}
+	if !ok {
+		return []doorlog.Event{}, nil
+	}
+	after, err := cursorPosition(q.After)
+	if err != nil {
+		return nil, err
+	}
+	desc := q.Order == doorlog.Desc
+	var events []doorlog.Event
+	switch {
+	case p.match != nil:
+		events, _, err = db.scanMatch(ctx, &p, desc, after, q.Offset, q.Limit, false)
+	case p.byDevice:
+		events, err = db.listDevices(ctx, &p, desc, after, q.Offset, q.Limit)
+	case q.Offset > 0 && after == nil:
+		events, err = db.seekTable(ctx, &p, desc, q.Offset, q.Limit)
+	default:
+		events, err = db.scanTable(ctx, &p, desc, after, p.from, p.to, q.Offset, q.Limit, math.MaxInt64)
+	}
+	if err != nil {
+		return nil, wrap("list events", err)
+	}
+	return events, nil
+}
+
+// CountEvents returns the exact number of events matching f.
+func (db *DB) CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error) {
+	p, ok, err := db.plan(ctx, f)
+	if err != nil {
+		return 0, wrap("count events", err)
+	}
+	if !ok {
+		return 0, nil
+	}
+	if p.match != nil {
+		_, n, err := db.scanMatch(ctx, &p, false, nil, 0, 0, true)
+		return int64(n), wrap("count events", err)
+	}
+	c, err := db.countsFor(ctx)
+	if err != nil {
+		return 0, err
+	}
+	buckets, maxSeq := c.Buckets(p.selection(), p.from, p.to)
+	var total int64
+	for _, b := range buckets {
+		n, err := db.bucketCount(ctx, &p, b, maxSeq)
+		if err != nil {
+			return 0, wrap("count events", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// bucketCount is the number of selected events in b: its count when exact,
+// else counted in the table or the device runs.
+func (db *DB) bucketCount(ctx context.Context, p *plan, b rollup.Bucket, maxSeq int64) (int64, error) {
+	if b.Exact {
+		return b.N, nil
+	}
+	lo, hi := max(b.FromMS, p.from), min(b.ToMS, p.to)
+	if lo > hi {
+		return 0, nil
+	}
+	if p.byDevice {
+		entries, err := db.runEntries(ctx, p, lo, hi, maxSeq, nil, false)
+		return int64(len(entries)), err
+	}
+	w := p.where(lo, hi, maxSeq)
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM events`+w.String(), w.args...).Scan(&n)
+	return n, err
+}
+
+// seekTable is a page at an offset without a device filter: the counts
+// find the bucket the offset falls in (a day, then its hour), and the table
+// is scanned from there.
+func (db *DB) seekTable(ctx context.Context, p *plan, desc bool, offset, limit int) ([]doorlog.Event, error) {
+	c, err := db.countsFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sel := p.selection()
+	for {
+		buckets, maxSeq := c.Buckets(sel, p.from, p.to)
+		b, skip, found, err := db.findBucket(ctx, p, buckets, maxSeq, desc, int64(offset))
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return []doorlog.Event{}, nil
+		}
+		if b.Exact && b.ToMS-b.FromMS >= hourMS {
+			// A whole day: find the hour.
+			hours, ok := c.Hours(sel, b.FromMS, b.ToMS, maxSeq)
+			if !ok {
+				continue // the counts moved on; start again at the new version
+			}
+			if b, skip, found, err = db.findBucket(ctx, p, hours, maxSeq, desc, skip); err != nil {
+				return nil, err
+			} else if !found {
+				return nil, fmt.Errorf("the hours of a day hold fewer events than the day")
+			}
+		}
+		if desc {
+			return db.scanTable(ctx, p, desc, nil, p.from, min(b.ToMS, p.to), int(skip), limit, maxSeq)
+		}
+		return db.scanTable(ctx, p, desc, nil, max(b.FromMS, p.from), p.to, int(skip), limit, maxSeq)
+	}
+}
+
+// hourMS is the length of the counts' smallest bucket.
+const hourMS = 3_600_000
+
+// findBucket walks buckets (ascending; in reverse when desc) to the one the
+// offset falls in, and returns it with the rest of the offset inside it.
+func (db *DB) findBucket(ctx context.Context, p *plan, buckets []rollup.Bucket, maxSeq int64, desc bool, skip int64) (rollup.Bucket, int64, bool, error) {
+	for i := range buckets {
+		b := buckets[i]
+		if desc {
+			b = buckets[len(buckets)-1-i]
+		}
+		n, err := db.bucketCount(ctx, p, b, maxSeq)
+		if err != nil {
+			return b, 0, false, err
+		}
+		if skip >= n {
+			skip -= n
+			continue
+		}
+		return b, skip, true, nil
+	}
+	return rollup.Bucket{}, 0, false, nil
+}
+
+// eventColumns selects every column an Event is made from, in the order
+// rawEvent.scan reads them.
+const eventColumns = `SELECT time_ms, seq, device, kind, source_id, model FROM events`
+
+// rawEvent is a row of eventColumns.
+type rawEvent struct {
+	timeMS, seq, kind int64
+	device            sql.NullInt64
+	sourceID          sql.NullString
+	model             []byte
+}
+
+func (r *rawEvent) scan(rows *sql.Rows) error {
+	return rows.Scan(&r.timeMS, &r.seq, &r.device, &r.kind, &r.sourceID, &r.model)
+}
+
+// scanTable returns the events selected by p between from and to with seq
+// <= maxSeq, in order, after the position after (if any), skipping offset
+// and returning at most limit (0: all).
+func (db *DB) scanTable(ctx context.Context, p *plan, desc bool, after *position, from, to int64, offset, limit int, maxSeq int64) ([]doorlog.Event, error) {
+	w := p.where(from, to, maxSeq)
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	if after != nil {
+		// A row value comparison, which SQLite turns into a range of the
+		// (time_ms, seq) primary key.
+		w.add("(time_ms, seq) "+cmp+" (?, ?)", after.timeMS, after.seq)
+	}
+	lim := int64(limit)
+	if lim == 0 {
+		lim = -1 // SQLite: no limit
+	}
+	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ? OFFSET ?`
+	raws, err := db.queryRaw(ctx, query, append(w.args, lim, offset), limit)
+	if err != nil {
+		return nil, err
+	}
+	return db.events(ctx, raws)
+}
+
+// queryRaw runs a query of eventColumns.
+func (db *DB) queryRaw(ctx context.Context, query string, args []any, sizeHint int) ([]rawEvent, error) {
+	var raws []rawEvent
+	if sizeHint > 0 {
+		raws = make([]rawEvent, 0, sizeHint)
+	}
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r rawEvent
+		if err := r.scan(rows); err != nil {
+			return nil, err
+		}
+		raws = append(raws, r)
+	}
+	return raws, rows.Err()
+}
+
+// events turns rows into events. It runs after the rows are closed: a
+// cache miss queries the read pool, which must not wait on the connection
+// a scan holds.
+func (db *DB) events(ctx context.Context, raws []rawEvent) ([]doorlog.Event, error) {
+	events := make([]doorlog.Event, len(raws))
+	for i := range raws {
+		if err := db.event(ctx, &raws[i], &events[i]); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+func (db *DB) event(ctx context.Context, r *rawEvent, e *doorlog.Event) error {
+	e.ID = doorlog.FormatEventID(r.seq)
+	e.Time = fromMillis(r.timeMS)
+	e.SourceID = r.sourceID.String
+	model, err := db.codec.Decode(nil, r.model)
+	if err != nil {
+		// A row this store did not write (another program, a damaged
+		// page) must not make every listing that meets it fail: its
+		// bytes are given as they are, and filters on the model treat
+		// them as they treat any model that is not a JSON object.
+		model = r.model
+	}
+	e.Model = model
+	k, err := db.kind(ctx, r.kind)
+	if err != nil {
+		return err
+	}
+	if k.category < 1 || k.category >= int64(len(categoryByCode)) || k.priority < 1 || k.priority >= int64(len(priorityByCode)) {
+		return fmt.Errorf("event %s has category %d, priority %d", e.ID, k.category, k.priority)
+	}
+	e.Key = k.key
+	e.Category = categoryByCode[k.category]
+	e.Priority = priorityByCode[k.priority]
+	if r.device.Valid {
+		if d, ok := db.deviceByCode.get(r.device.Int64); ok {
+			e.DeviceID, e.SiteID = d.id, d.siteID
+		} else {
+			if e.DeviceID, err = db.deviceID(ctx, r.device.Int64); err != nil {
+				return err
+			}
+			d, _ := db.deviceByCode.get(r.device.Int64)
+			e.SiteID = d.siteID
+		}
+	}
+	return nil
+}
+
+// matchBatch is how many rows a filter on the model reads at a time.
+const matchBatch = 1000
+
+// scanMatch is a listing (or, with countOnly, a count) with a filter on the
+// model: rows selected by the columns are read in batches, in order, and
+// kept when p.match matches them.
+func (db *DB) scanMatch(ctx context.Context, p *plan, desc bool, after *position, offset, limit int, countOnly bool) ([]doorlog.Event, int, error) {
+	out := []doorlog.Event{}
+	n := 0
+	skip := offset
+	for {
+		raws, err := db.rawPage(ctx, p, desc, after, matchBatch)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := range raws {
+			var e doorlog.Event
+			if err := db.event(ctx, &raws[i], &e); err != nil {
+				return nil, 0, err
+			}
+			if !p.match.Match(e) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			n++
+			if !countOnly {
+				out = append(out, e)
+				if limit > 0 && len(out) == limit {
+					return out, n, nil
+				}
+			}
+		}
+		if len(raws) < matchBatch {
+			return out, n, nil
+		}
+		last := raws[len(raws)-1]
+		after = &position{last.timeMS, last.seq}
+	}
+}
+
+// rawPage reads up to limit rows selected by the columns of p, in order,
+// after a position.
+func (db *DB) rawPage(ctx context.Context, p *plan, desc bool, after *position, limit int) ([]rawEvent, error) {
+	w := p.where(p.from, p.to, math.MaxInt64)
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	if after != nil {
+		w.add("(time_ms, seq) "+cmp+" (?, ?)", after.timeMS, after.seq)
+	}
+	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ?`
+	return db.queryRaw(ctx, query, append(w.args, limit), limit)
+}
+
+// listDevices is a page of a device listing: the counts skip whole days,
+// the device runs of a day give the (time, seq) of its events, and only the
+// page's rows are read from the table.
+func (db *DB) listDevices(ctx context.Context, p *plan, desc bool, after *position, offset, limit int) ([]doorlog.Event, error) {
+	c, err := db.countsFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := p.from, p.to
+	if after != nil {
+		if desc {
+			hi = min(hi, after.timeMS)
+		} else {
+			lo = max(lo, after.timeMS)
+		}
+	}
+	if lo > hi {
+		return []doorlog.Event{}, nil
+	}
+	buckets, maxSeq := c.Buckets(p.selection(), lo, hi)
+	if desc {
+		slices.Reverse(buckets)
+	}
+	skip := int64(offset)
+	var page []runEntry
+	for _, b := range buckets {
+		if after == nil && b.Exact && skip >= b.N {
+			skip -= b.N
+			continue
+		}
+		entries, err := db.runEntries(ctx, p, max(b.FromMS, lo), min(b.ToMS, hi), maxSeq, after, desc)
+		if err != nil {
+			return nil, err
+		}
+		if skip >= int64(len(entries)) {
+			skip -= int64(len(entries))
+			continue
+		}
+		entries = entries[skip:]
+		skip = 0
+		if limit > 0 && len(page)+len(entries) > limit {
+			entries = entries[:limit-len(page)]
+		}
+		page = append(page, entries...)
+		if limit > 0 && len(page) == limit {
+			break
+		}
+	}
+	return db.fetch(ctx, page)
+}
+
+// runEntries returns the entries of p's devices between from and to with
+// seq <= maxSeq, of p's kinds, strictly after the position after (if any),
+// in order.
+func (db *DB) runEntries(ctx context.Context, p *plan, from, to, maxSeq int64, after *position, desc bool) ([]runEntry, error) {
+	var w where
+	w.in("device", p.devices)
+	w.add("day BETWEEN ? AND ?", floorDiv(from, dayMS), floorDiv(to, dayMS))
+	rows, err := db.r.QueryContext(ctx, `SELECT data FROM device_runs`+w.String(), w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var all []runEntry
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		n := len(all)
+		if all, err = decodeRun(all, data); err != nil {
+			return nil, err
+		}
+		kept := all[:n]
+		for _, e := range all[n:] {
+			if e.timeMS < from || e.timeMS > to || e.seq > maxSeq {
+				continue
+			}
+			if p.kinds != nil {
+				if _, ok := slices.BinarySearch(p.kinds, e.kind); !ok {
+					continue
+				}
+			}
+			if after != nil {
+				pos := runEntry{timeMS: after.timeMS, seq: after.seq}
+				if desc && !e.less(pos) || !desc && !pos.less(e) {
+					continue
+				}
+			}
+			kept = append(kept, e)
+		}
+		all = kept
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(all, compareEntries)
+	if desc {
+		slices.Reverse(all)
+	}
+	return all, nil
+}
+
+// fetchChunk is how many rows one fetch query reads by primary key.
+const fetchChunk = 250
+
+// fetch reads the events at the entries' positions, in the entries' order.
+func (db *DB) fetch(ctx context.Context, entries []runEntry) ([]doorlog.Event, error) {
+	bySeq := make(map[int64]rawEvent, len(entries))
+	for off := 0; off < len(entries); off += fetchChunk {
+		chunk := entries[off:min(off+fetchChunk, len(entries))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.timeMS, e.seq)
+		}
+		query := eventColumns + ` WHERE (time_ms, seq) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ") + `)`
+		raws, err := db.queryRaw(ctx, query, args, len(chunk))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range raws {
+			bySeq[r.seq] = r
+		}
+	}
+	raws := make([]rawEvent, len(entries))
+	for i, e := range entries {
+		r, ok := bySeq[e.seq]
+		if !ok {
+			return nil, fmt.Errorf("event %s is in a device run but not in the table", doorlog.FormatEventID(e.seq))
+		}
+		raws[i] = r
+	}
+	return db.events(ctx, raws)
+}
+
+// EventsAfter returns up to limit events matching f in arrival order, after
+// the event with id after ("" for the first): a range of the seq index. An
+// id that does not parse, or that is past the newest id ever assigned, is
+// EINVALID.
+func (db *DB) EventsAfter(ctx context.Context, f doorlog.EventFilter, after string, limit int) ([]doorlog.Event, error) {
+	if limit < 0 {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "limit must not be negative")
+	}
+	p, ok, err := db.plan(ctx, f)
+	if err != nil {
+		return nil, wrap("events after", err)
+	}
+	if !ok {
+		return []doorlog.Event{}, nil
+	}
+	var seq int64
+	if after != "" {
+		if seq, err = doorlog.ParseEventID(after); err != nil {
+			return nil, err
+		}
+		// An id this store never handed out is refused rather than
+		// waited on: it comes from another server or a rebuilt store,
+		// and resuming after it would skip every event until the
+		// sequence caught up.
+		var newest int64
+		if err := db.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'seq'`).Scan(&newest); err != nil {
+			return nil, wrap("events after", err)
+		}
+		if seq > newest {
+			return nil, doorlog.Errorf(doorlog.EINVALID, "unknown event id %q", after)
+		}
+	}
+	out := []doorlog.Event{}
+	for {
+		w := p.where(p.from, p.to, math.MaxInt64)
+		w.add("seq > ?", seq)
+		batch := matchBatch
+		if p.match == nil && limit > 0 {
+			batch = limit - len(out)
+		}
+		raws, err := db.queryRaw(ctx, eventColumns+w.String()+` ORDER BY seq LIMIT ?`, append(w.args, batch), batch)
+		if err != nil {
+			return nil, wrap("events after", err)
+		}
+		for i := range raws {
+			var e doorlog.Event
+			if err := db.event(ctx, &raws[i], &e); err != nil {
+				return nil, wrap("events after", err)
+			}
+			if p.match != nil && !p.match.Match(e) {
+				continue
+			}
+			out = append(out, e)
+			if limit > 0 && len(out) == limit {
+				return out, nil
+			}
+		}
+		if len(raws) < batch {
+			return out, nil
+		}
+		seq = raws[len(raws)-1].seq
+	}
+}

@@ -1,0 +1,383 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/doorlog/doorlog/internal/sqlite/dedup"
+	"github.com/doorlog/doorlog/internal/sqlite/rollup"
+)
+
+// The writer's state beside the tables: the newest sequence number, the set
+// of stored source ids in counter form, and the exact counts per hour and
+// day (package rollup) that serve totals and offset pages. The first two
+// are loaded when the store opens; the counts, which take a scan of the
+// events newer than their last snapshot, on first use, so that a short-lived
+// CLI process opening the file does not pay for them.
+
+// rememberKind caches what a kind code stands for.
+func (db *DB) rememberKind(code int64, ref kindRef) {
+	db.kindByKey.put(ref.kindKey, code)
+	db.kindByCode.put(code, ref)
+}
+
+// kind returns what the kind with code stands for, which must exist.
+func (db *DB) kind(ctx context.Context, code int64) (kindRef, error) {
+	if k, ok := db.kindByCode.get(code); ok {
+		return k, nil
+	}
+	var ref kindRef
+	err := db.r.QueryRowContext(ctx, `SELECT k.key, e.key, k.category, k.priority FROM event_kinds k JOIN event_keys e ON e.code = k.key WHERE k.code = ?`, code).
+		Scan(&ref.keyCode, &ref.key, &ref.category, &ref.priority)
+	if err != nil {
+		return ref, fmt.Errorf("kind code %d: %w", code, err)
+	}
+	db.rememberKind(code, ref)
+	return ref, nil
+}
+
+// kinds returns every kind, from the cache unless the table has kinds it
+// lacks (added by another process).
+func (db *DB) kinds(ctx context.Context) (map[int64]kindRef, error) {
+	cached := db.kindByCode.all()
+	var n int64
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM event_kinds`).Scan(&n); err != nil {
+		return nil, err
+	}
+	if int(n) == len(cached) {
+		return cached, nil
+	}
+	all, err := db.allKinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for code, ref := range all {
+		db.rememberKind(code, ref)
+	}
+	return all, nil
+}
+
+// allKinds returns every kind code with what it stands for, from the
+// table, so that filters see kinds another process added too.
+func (db *DB) allKinds(ctx context.Context) (map[int64]kindRef, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT k.code, k.key, e.key, k.category, k.priority FROM event_kinds k JOIN event_keys e ON e.code = k.key`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]kindRef{}
+	for rows.Next() {
+		var code int64
+		var ref kindRef
+		if err := rows.Scan(&code, &ref.keyCode, &ref.key, &ref.category, &ref.priority); err != nil {
+			return nil, err
+		}
+		out[code] = ref
+	}
+	return out, rows.Err()
+}
+
+// loadState preloads the code caches, finishes deriving device runs and
+// source rows for events that lack them (after the migration to this
+// layout), and loads the source id set.
+func (db *DB) loadState(ctx context.Context) error {
+	kinds, err := db.allKinds(ctx)
+	if err != nil {
+		return err
+	}
+	for code, ref := range kinds {
+		db.rememberKind(code, ref)
+		db.rememberKey(ref.keyCode, ref.key)
+	}
+	rows, err := db.r.QueryContext(ctx, selectDeviceRef)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var d deviceRef
+		if err := rows.Scan(&d.code, &d.id, &d.siteCode, &d.siteID); err != nil {
+			rows.Close()
+			return err
+		}
+		db.rememberDevice(d)
+		db.rememberSite(d.siteCode, d.siteID)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := db.loadSources(ctx, db.w); err != nil {
+		return err
+	}
+	var seq, derived int64
+	if err := db.w.QueryRowContext(ctx, `SELECT (SELECT value FROM store_state WHERE name = 'seq'), (SELECT value FROM store_state WHERE name = 'derived')`).Scan(&seq, &derived); err != nil {
+		return err
+	}
+	if derived < seq {
+		if err := db.derive(ctx, derived, seq); err != nil {
+			return fmt.Errorf("build device runs: %w", err)
+		}
+	}
+	db.lastSeq = seq
+	return nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// loadSources replaces the source id set with the stored ranges.
+func (db *DB) loadSources(ctx context.Context, q querier) error {
+	rows, err := q.QueryContext(ctx, `SELECT device, prefix, lo, hi FROM source_ranges`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var rs []dedup.Range
+	for rows.Next() {
+		var r dedup.Range
+		if err := rows.Scan(&r.Device, &r.Prefix, &r.Lo, &r.Hi); err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s := dedup.New()
+	s.Load(rs)
+	db.sources = s
+	return nil
+}
+
+// deriveChunk is how many events one derive transaction covers.
+const deriveChunk = 100_000
+
+// derive writes the device runs and source rows of the events with seq in
+// (from, to], which the migration to this layout copied without them.
+func (db *DB) derive(ctx context.Context, from, to int64) error {
+	for from < to {
+		upto := min(from+deriveChunk, to)
+		if err := db.deriveTx(ctx, from, upto); err != nil {
+			return err
+		}
+		from = upto
+	}
+	return nil
+}
+
+func (db *DB) deriveTx(ctx context.Context, from, to int64) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	q, err := tx.QueryContext(ctx, `SELECT time_ms, seq, coalesce(device, 0), kind, coalesce(source_id, '') FROM events WHERE seq > ? AND seq <= ? ORDER BY seq`, from, to)
+	if err != nil {
+		return err
+	}
+	var rows []eventRow
+	for q.Next() {
+		var r eventRow
+		if err := q.Scan(&r.timeMS, &r.seq, &r.device, &r.kind, &r.sourceID); err != nil {
+			q.Close()
+			return err
+		}
+		rows = append(rows, r)
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return err
+	}
+	kept := make([]int, len(rows))
+	sources := db.sources.Begin()
+	for i := range rows {
+		kept[i] = i
+		r := &rows[i]
+		if r.sourceID == "" {
+			continue
+		}
+		if prefix, n, ok := dedup.Split(r.sourceID); ok {
+			sources.Add(r.device, prefix, n)
+		} else if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_sources (device, source_id) VALUES (?, ?)`, r.device, r.sourceID); err != nil {
+			return err
+		}
+	}
+	if err := writeRuns(ctx, tx, rows, kept); err != nil {
+		return err
+	}
+	if err := writeRanges(ctx, tx, sources); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE store_state SET value = ? WHERE name = 'derived'`, to); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	sources.Commit()
+	return nil
+}
+
+// catchUp brings the writer's memory up to date inside an append's
+// transaction, when another process appended to the file since this one
+// last did: it folds their events into the counts and reloads the source
+// id set. One process per data directory is the normal case, where this
+// is one read.
+func (db *DB) catchUp(ctx context.Context, tx *sql.Tx) error {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'seq'`).Scan(&seq); err != nil {
+		return err
+	}
+	if seq == db.lastSeq {
+		return nil
+	}
+	if err := db.loadSources(ctx, tx); err != nil {
+		return err
+	}
+	if c := db.loadedCounts(); c != nil {
+		if err := db.fold(ctx, tx, c, c.Seq()); err != nil {
+			return err
+		}
+	}
+	db.lastSeq = seq
+	return nil
+}
+
+// loadedCounts returns the counts when they are loaded, else nil.
+func (db *DB) loadedCounts() *rollup.Counts {
+	db.countsMu.Lock()
+	defer db.countsMu.Unlock()
+	return db.counts
+}
+
+// countsFor returns the counts, up to date with every committed event. It
+// loads them on first use (the last snapshot, then every event after it),
+// and folds in events another process appended since. Both happen under
+// appendMu, so that no append of this process commits between a scan and
+// the Apply that follows it; an append of this process that committed but
+// has not applied its counts yet is waited for the same way.
+func (db *DB) countsFor(ctx context.Context) (*rollup.Counts, error) {
+	var seq int64
+	if err := db.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'seq'`).Scan(&seq); err != nil {
+		return nil, wrap("load counts", err)
+	}
+	if c := db.loadedCounts(); c != nil && c.Seq() >= seq {
+		return c, nil
+	}
+	db.appendMu.Lock()
+	defer db.appendMu.Unlock()
+	// Again under the lock: appends may have committed since.
+	if err := db.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'seq'`).Scan(&seq); err != nil {
+		return nil, wrap("load counts", err)
+	}
+	c := db.loadedCounts()
+	if c == nil {
+		c = rollup.New()
+		var snap []byte
+		err := db.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'rollup'`).Scan(&snap)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, wrap("load counts", err)
+		}
+		if len(snap) > 0 {
+			if err := c.UnmarshalBinary(snap); err != nil || c.Seq() > seq {
+				c = rollup.New() // unreadable or from another file: count anew
+			}
+		}
+	}
+	if c.Seq() < seq {
+		if err := db.fold(ctx, db.r, c, c.Seq()); err != nil {
+			return nil, wrap("load counts", err)
+		}
+	}
+	db.countsMu.Lock()
+	db.counts = c
+	db.countsMu.Unlock()
+	return c, nil
+}
+
+// foldChunk is how many events fold applies at once.
+const foldChunk = 50_000
+
+// fold adds every event with seq > after to c, in seq order.
+func (db *DB) fold(ctx context.Context, q querier, c *rollup.Counts, after int64) error {
+	return db.foldFrom(ctx, q, c, after, false)
+}
+
+func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after int64, refreshed bool) error {
+	rows, err := q.QueryContext(ctx, `SELECT time_ms, seq, coalesce(device, 0), kind FROM events WHERE seq > ? ORDER BY seq`, after)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	deltas := make([]rollup.Delta, 0, foldChunk)
+	var last int64
+	for rows.Next() {
+		var t, seq, device, kind int64
+		if err := rows.Scan(&t, &seq, &device, &kind); err != nil {
+			return err
+		}
+		var site int64
+		if device != 0 {
+			d, ok := db.deviceByCode.get(device)
+			if !ok && !refreshed {
+				// A device another process added: its codes are read
+				// after the scan.
+				return db.foldSlow(ctx, c, after)
+			}
+			site = d.siteCode
+		}
+		deltas = append(deltas, rollup.Delta{TimeMS: t, Site: uint32(site), Device: uint32(device), Kind: uint32(kind), N: 1})
+		last = seq
+		if len(deltas) == foldChunk {
+			c.Apply(last, deltas)
+			after = last
+			deltas = deltas[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(deltas) > 0 {
+		c.Apply(last, deltas)
+	}
+	return nil
+}
+
+// foldSlow is fold after refreshing the device cache from the table.
+func (db *DB) foldSlow(ctx context.Context, c *rollup.Counts, after int64) error {
+	rows, err := db.r.QueryContext(ctx, selectDeviceRef)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var d deviceRef
+		if err := rows.Scan(&d.code, &d.id, &d.siteCode, &d.siteID); err != nil {
+			rows.Close()
+			return err
+		}
+		db.rememberDevice(d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return db.foldFrom(ctx, db.r, c, after, true)
+}
+
+// saveCounts writes a snapshot of the counts, so that the next start reads
+// it instead of counting every event again.
+func (db *DB) saveCounts(ctx context.Context) error {
+	c := db.loadedCounts()
+	if c == nil {
+		return nil
+	}
+	b, err := c.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT OR REPLACE INTO store_state (name, value) VALUES ('rollup', ?)`, b)
+	return err
+}
