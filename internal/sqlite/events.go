@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
-	"github.com/doorlog/doorlog/internal/sqlite/dedup"
-	"github.com/doorlog/doorlog/internal/sqlite/rollup"
+	"github.com/doorlog/doorlog/internal/dedup"
+	"github.com/doorlog/doorlog/internal/rollup"
 )
 
 // eventRow is an event resolved to the codes the events table stores.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
-	"github.com/doorlog/doorlog/internal/sqlite/rollup"
+	"github.com/doorlog/doorlog/internal/rollup"
 )
 
 // How events are read. The events table is clustered on (time_ms, seq), so

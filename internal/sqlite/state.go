@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/doorlog/doorlog/internal/sqlite/dedup"
-	"github.com/doorlog/doorlog/internal/sqlite/rollup"
+	"github.com/doorlog/doorlog/internal/dedup"
+	"github.com/doorlog/doorlog/internal/rollup"
 )
 
 // The writer's state beside the tables: the newest sequence number, the set

@@ -11,9 +11,9 @@
 --     device's events, one row per append transaction (a per-batch device
 --     index);
 --   * source_ranges and event_sources: the (device, source id) pairs for
---     idempotent ingest (counter ranges, see internal/sqlite/dedup);
+--     idempotent ingest (counter ranges, see internal/dedup);
 --   * exact counts per hour and day, kept in memory by the writer and
---     snapshotted in store_state (internal/sqlite/rollup).
+--     snapshotted in store_state (internal/rollup).
 
 -- A kind is a (key, category, priority) combination; events store its code.
 CREATE TABLE event_kinds (
@@ -30,7 +30,7 @@ INSERT INTO event_kinds (key, category, priority)
 -- seq is assigned by the writer (the newest is in store_state, so that a
 -- number is never handed out twice). device is NULL for the server's own
 -- events; the site is the device's. model is the model's stored form
--- (internal/sqlite/codec: compressed, or JSON text starting with '{').
+-- (internal/codec: compressed, or JSON text starting with '{').
 CREATE TABLE events_new (
     time_ms   INTEGER NOT NULL,
     seq       INTEGER NOT NULL,

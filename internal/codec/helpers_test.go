@@ -3,7 +3,7 @@ package codec
 import (
 	"testing"
 
-	"github.com/doorlog/doorlog/internal/sqlite/codec/internal/samples"
+	"github.com/doorlog/doorlog/internal/codec/internal/samples"
 )
 
 // testSeed seeds the simulator for tests and benchmarks. It differs from

@@ -1,8 +1,8 @@
 // Command gendict builds a dictionary for package codec from realistic
 // models and reports how well each candidate compresses.
 //
-//	go run ./internal/sqlite/codec/gendict                # report only
-//	go run ./internal/sqlite/codec/gendict -o dict_v2.bin # write the pick
+//	go run ./internal/codec/gendict                # report only
+//	go run ./internal/codec/gendict -o dict_v2.bin # write the pick
 //
 // It trains on the models of the simulator (the bench's mix of keys, from
 // its own seed) and on models with every field of every catalog key, builds
@@ -33,8 +33,8 @@ import (
 	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/s2"
 
-	"github.com/doorlog/doorlog/internal/sqlite/codec/internal/s2dict"
-	"github.com/doorlog/doorlog/internal/sqlite/codec/internal/samples"
+	"github.com/doorlog/doorlog/internal/codec/internal/s2dict"
+	"github.com/doorlog/doorlog/internal/codec/internal/samples"
 )
 
 // Seeds: training and evaluation models come from different runs of the

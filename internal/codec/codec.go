@@ -43,7 +43,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 
-	"github.com/doorlog/doorlog/internal/sqlite/codec/internal/s2dict"
+	"github.com/doorlog/doorlog/internal/codec/internal/s2dict"
 )
 
 // Format tags: the first byte of a compressed model. None of them may be
@@ -61,7 +61,7 @@ const (
 // SHA-256 is pinned by TestDictionaryPinned; a new dictionary is a new file
 // with a new tag. Build a candidate for that with
 //
-//	go run ./internal/sqlite/codec/gendict -o internal/sqlite/codec/dict_v2.bin
+//	go run ./internal/codec/gendict -o internal/codec/dict_v2.bin
 //
 //go:embed dict_v1.bin
 var dictV1 string

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/doorlog/doorlog/internal/sqlite/codec/internal/samples"
+	"github.com/doorlog/doorlog/internal/codec/internal/samples"
 )
 
 // dictV1SHA256 pins dictionary version 1. Rows compressed with tag 0x01

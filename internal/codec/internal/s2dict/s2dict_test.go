@@ -10,7 +10,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 
-	"github.com/doorlog/doorlog/internal/sqlite/codec/internal/samples"
+	"github.com/doorlog/doorlog/internal/codec/internal/samples"
 )
 
 // codecDict is package codec's dictionary: the one this encoder exists for.
