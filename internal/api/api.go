@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 )
@@ -38,6 +40,9 @@ type Store interface {
 type Catalog interface {
 	Name(locale, key string) string
 	Text(locale, key string, model json.RawMessage) string
+	// AppendText appends what Text returns to dst: the list and the
+	// export render into their output buffers without a string per event.
+	AppendText(dst []byte, locale, key string, model json.RawMessage) []byte
 	KeysMatching(text string) []string
 }
 
@@ -75,6 +80,9 @@ type Config struct {
 // Handler serves the native API.
 type Handler struct {
 	cfg Config
+	// codec signs list cursors; it is made from the store's server key on
+	// first use (see cursorCodec).
+	codec atomic.Pointer[cursor.Codec]
 }
 
 // New returns a Handler.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/cursor"
@@ -117,11 +115,12 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 
 	buf := make([]byte, 0, 64+len(events)*512)
 	buf = append(buf, `{"events":[`...)
+	enc := h.encoder(p.locale)
 	for i := range events {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = h.appendEvent(buf, &events[i], p.locale)
+		buf = enc.appendEvent(buf, &events[i])
 	}
 	buf = append(buf, `],"next_cursor":`...)
 	if next == "" {
@@ -214,14 +213,20 @@ func orderName(o doorlog.Order) string {
 }
 
 // cursorCodec returns the codec of native list cursors. The key is read
-// per request (one indexed row) rather than kept, so the Handler holds no
-// state and a key made by another process is found.
+// from the store on first use and kept: a server key never changes once
+// made, and the store makes it only once however many processes ask. A
+// failure to read it is not kept, so the next request tries again.
 func (h *Handler) cursorCodec(ctx context.Context) (*cursor.Codec, error) {
+	if c := h.codec.Load(); c != nil {
+		return c, nil
+	}
 	key, err := h.cfg.Store.ServerKey(ctx, cursorKeyName)
 	if err != nil {
 		return nil, err
 	}
-	return cursor.New(key), nil
+	c := cursor.New(key)
+	h.codec.Store(c)
+	return c, nil
 }
 
 // filterHash identifies what a filter selects, apart from the scope (the
@@ -280,125 +285,4 @@ func (h *Handler) countEvents(ctx context.Context, f doorlog.EventFilter, mode s
 	}
 	n, err = h.cfg.Store.CountEvents(ctx, f)
 	return n, err == nil, err
-}
-
-// appendEvent appends the native JSON of e, rendered in locale:
-// {"id", "device_id", "site_id", "time", "key", "category", "priority",
-// "name", "text", "model", "source_id"}. It is written by hand because the
-// export writes millions of these and encoding/json would re-validate
-// every model; the model is checked once here instead.
-func (h *Handler) appendEvent(buf []byte, e *doorlog.Event, locale string) []byte {
-	buf = append(buf, `{"id":`...)
-	buf = appendJSONString(buf, e.ID)
-	buf = append(buf, `,"device_id":`...)
-	buf = appendNullableString(buf, e.DeviceID)
-	buf = append(buf, `,"site_id":`...)
-	buf = appendNullableString(buf, e.SiteID)
-	buf = append(buf, `,"time":"`...)
-	buf = appendTime(buf, e.Time, time.UTC)
-	buf = append(buf, `","key":`...)
-	buf = appendJSONString(buf, e.Key)
-	buf = append(buf, `,"category":`...)
-	buf = appendJSONString(buf, string(e.Category))
-	buf = append(buf, `,"priority":`...)
-	buf = appendJSONString(buf, string(e.Priority))
-	buf = append(buf, `,"name":`...)
-	buf = appendJSONString(buf, h.cfg.Catalog.Name(locale, e.Key))
-	buf = append(buf, `,"text":`...)
-	buf = appendJSONString(buf, h.cfg.Catalog.Text(locale, e.Key, e.Model))
-	buf = append(buf, `,"model":`...)
-	buf = appendModel(buf, e.Model)
-	if e.SourceID != "" {
-		buf = append(buf, `,"source_id":`...)
-		buf = appendJSONString(buf, e.SourceID)
-	}
-	return append(buf, '}')
-}
-
-// timeLayout is RFC 3339 with exactly three fractional digits: the store
-// keeps milliseconds, and a fixed width sorts as text.
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// appendTime appends t in loc as RFC 3339 with milliseconds ("Z" in UTC).
-func appendTime(buf []byte, t time.Time, loc *time.Location) []byte {
-	return t.In(loc).AppendFormat(buf, timeLayout)
-}
-
-// appendModel appends a stored model as it is. Ingest stores compact JSON
-// objects; a model that is empty, or not valid JSON (written by another
-// program), is written as {} so that one bad row cannot break a whole
-// response or export, and one with line breaks is compacted so that it
-// stays on its NDJSON line.
-func appendModel(buf []byte, model []byte) []byte {
-	if len(model) == 0 || !json.Valid(model) {
-		return append(buf, "{}"...)
-	}
-	if !slices.ContainsFunc(model, func(c byte) bool { return c == '\n' || c == '\r' }) {
-		return append(buf, model...)
-	}
-	var b bytes.Buffer
-	_ = json.Compact(&b, model) // model is valid, so this cannot fail
-	return append(buf, b.Bytes()...)
-}
-
-// appendNullableString appends s as a JSON string, or null when empty.
-func appendNullableString(buf []byte, s string) []byte {
-	if s == "" {
-		return append(buf, "null"...)
-	}
-	return appendJSONString(buf, s)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string the way encoding/json does
-// without HTML escaping: quotes, backslashes and control characters
-// escaped, invalid UTF-8 replaced by U+FFFD, and U+2028 and U+2029 escaped
-// so that the output is also valid JavaScript.
-func appendJSONString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }

@@ -1,8 +1,7 @@
 package api
 
 import (
-	"bufio"
-	"encoding/csv"
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -19,9 +18,9 @@ import (
 // that the per-query cost vanishes, few enough that memory stays small.
 const exportPage = 2000
 
-// exportWriteTimeout is the longest the client may take to accept one page
-// of an export; one that stops reading is dropped instead of holding a
-// goroutine for ever.
+// exportWriteTimeout is the longest the client may take to accept one
+// chunk (exportChunk) of an export; one that stops reading is dropped
+// instead of holding a goroutine for ever.
 const exportWriteTimeout = time.Minute
 
 // exportEvents serves GET /v1/events/export?format=csv|ndjson: every event
@@ -94,77 +93,126 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 
-	out := bufio.NewWriterSize(w, 64<<10)
 	rc := http.NewResponseController(w)
-	var write func(events []doorlog.Event) error
+	enc := h.encoder(locale)
+	var buf []byte
 	if format == "csv" {
-		cw := csv.NewWriter(out)
-		cw.UseCRLF = true // RFC 4180
-		header := []string{"id", "time", "site_id", "device_id", "key", "category", "priority", "name", "text", "source_id", "model"}
-		if err := cw.Write(header); err != nil {
-			h.abortExport(r, err)
-		}
-		record := make([]string, len(header))
-		var scratch []byte
-		write = func(events []doorlog.Event) error {
-			for i := range events {
-				e := &events[i]
-				scratch = appendTime(scratch[:0], e.Time, loc)
-				record[0] = e.ID
-				record[1] = string(scratch)
-				record[2] = e.SiteID
-				record[3] = e.DeviceID
-				record[4] = e.Key
-				record[5] = string(e.Category)
-				record[6] = string(e.Priority)
-				record[7] = h.cfg.Catalog.Name(locale, e.Key)
-				record[8] = h.cfg.Catalog.Text(locale, e.Key, e.Model)
-				record[9] = e.SourceID
-				record[10] = string(appendModel(scratch[:0], e.Model))
-				if err := cw.Write(record); err != nil {
-					return err
-				}
-			}
-			cw.Flush()
-			return cw.Error()
-		}
-	} else {
-		var line []byte
-		write = func(events []doorlog.Event) error {
-			for i := range events {
-				line = h.appendEvent(line[:0], &events[i], locale)
-				line = append(line, '\n')
-				if _, err := out.Write(line); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
+		buf = append(buf, csvHeader...)
 	}
-
+	pages := h.prefetch(r.Context(), query, page)
+	defer pages.stop()
 	// The connection may serve another request after this one.
 	defer rc.SetWriteDeadline(time.Time{})
 	for {
-		if err := rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			h.abortExport(r, err)
+		for i := range page {
+			if format == "csv" {
+				buf = enc.appendCSV(buf, &page[i], loc)
+			} else {
+				buf = enc.appendEvent(buf, &page[i])
+				buf = append(buf, '\n')
+			}
+			if len(buf) >= exportChunk {
+				h.writeExport(r, w, rc, buf)
+				buf = buf[:0]
+			}
 		}
-		if err := write(page); err != nil {
-			h.abortExport(r, err)
-		}
-		if err := out.Flush(); err != nil {
-			h.abortExport(r, err)
-		}
+		h.writeExport(r, w, rc, buf)
+		buf = buf[:0]
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			h.abortExport(r, err)
 		}
-		if len(page) < exportPage {
-			return
-		}
-		last := page[len(page)-1]
-		query.After = &doorlog.EventCursor{Time: last.Time, ID: last.ID}
-		if page, err = h.cfg.Store.ListEvents(r.Context(), query); err != nil {
+		var ok bool
+		if page, ok, err = pages.next(); err != nil {
 			h.abortExport(r, err)
 		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// exportChunk is how much of an export is gathered before it is written to
+// the connection: large enough that a write costs little per event.
+const exportChunk = 64 << 10
+
+// writeExport writes b to the client of an export, within
+// exportWriteTimeout, or aborts the export.
+func (h *Handler) writeExport(r *http.Request, w http.ResponseWriter, rc *http.ResponseController, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if err := rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		h.abortExport(r, err)
+	}
+	if _, err := w.Write(b); err != nil {
+		h.abortExport(r, err)
+	}
+}
+
+// pageResult is one page read ahead by a prefetcher, or the error that
+// ended it.
+type pageResult struct {
+	events []doorlog.Event
+	err    error
+}
+
+// prefetcher reads the pages of an export after the first while the
+// handler writes the one before, so that the store's time and the
+// encoder's overlap instead of adding up (they run on different cores). It
+// holds at most one page ahead besides the one it is reading, so the
+// export's memory stays the same for any number of events.
+type prefetcher struct {
+	pages  chan pageResult
+	cancel context.CancelFunc
+}
+
+// prefetch starts reading the pages that follow first, the page query
+// returned. When first is short, it is the last page and nothing is read.
+func (h *Handler) prefetch(ctx context.Context, query doorlog.EventQuery, first []doorlog.Event) *prefetcher {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &prefetcher{pages: make(chan pageResult, 1), cancel: cancel}
+	if len(first) < query.Limit {
+		close(p.pages)
+		return p
+	}
+	last := first[len(first)-1]
+	go func() {
+		defer close(p.pages)
+		for {
+			query.After = &doorlog.EventCursor{Time: last.Time, ID: last.ID}
+			page, err := h.cfg.Store.ListEvents(ctx, query)
+			select {
+			case p.pages <- pageResult{events: page, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(page) < query.Limit {
+				return
+			}
+			last = page[len(page)-1]
+		}
+	}()
+	return p
+}
+
+// next returns the next page; ok is false after the last one.
+func (p *prefetcher) next() (events []doorlog.Event, ok bool, err error) {
+	res, ok := <-p.pages
+	if !ok {
+		return nil, false, nil
+	}
+	if res.err != nil {
+		return nil, false, res.err
+	}
+	// An empty page after a full one means there is no more.
+	return res.events, len(res.events) > 0, nil
+}
+
+// stop ends the reading and waits for it, so that no store query outlives
+// the request.
+func (p *prefetcher) stop() {
+	p.cancel()
+	for range p.pages {
 	}
 }
 

@@ -122,7 +122,7 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	s := &sse{w: w, rc: http.NewResponseController(w), timeout: cfg.WriteTimeout, h: h, locale: locale}
+	s := &sse{w: w, rc: http.NewResponseController(w), timeout: cfg.WriteTimeout, enc: h.encoder(locale)}
 	defer s.rc.SetWriteDeadline(time.Time{}) // the connection may serve another request
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
@@ -212,10 +212,10 @@ type sse struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	// h renders events, in locale, with the native API's encoder.
-	h      *Handler
-	locale string
-	buf    []byte
+	// enc renders events in the stream's locale with the native API's
+	// encoder.
+	enc *encoder
+	buf []byte
 }
 
 // event adds one event message to the buffer, and writes the buffer out
@@ -225,7 +225,7 @@ func (s *sse) event(e *doorlog.Event) error {
 	s.buf = append(s.buf, "id: "...)
 	s.buf = append(s.buf, e.ID...)
 	s.buf = append(s.buf, "\nevent: event\ndata: "...)
-	s.buf = s.h.appendEvent(s.buf, e, s.locale)
+	s.buf = s.enc.appendEvent(s.buf, e)
 	s.buf = append(s.buf, "\n\n"...)
 	if len(s.buf) >= streamChunk {
 		return s.write()

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -40,13 +42,67 @@ type Service struct {
 	// dummyHash is compared against when a username does not exist, so a
 	// failed login takes as long whether or not the account exists.
 	dummyHash string
+	// tokens keeps recently found tokens by id; see tokenCacheTTL.
+	tokens tokenCache
 }
 
 // New returns a Service reading accounts and tokens from store, with now as
 // its clock.
 func New(store Store, now func() time.Time) *Service {
 	h, _ := HashPassword("doorlog-dummy-password")
-	return &Service{store: store, now: now, dummyHash: h}
+	return &Service{store: store, now: now, dummyHash: h, tokens: tokenCache{m: map[string]cachedToken{}}}
+}
+
+// tokenCacheTTL is how long a token found in the store is kept, so that a
+// client making request after request (a pager, an export, an integration
+// polling) costs one store lookup per token and period rather than one per
+// request. Only the lookup is saved: the secret is still hashed and
+// compared, and the expiry checked, on every request. A token deleted from
+// the store by another process therefore stops working within this time.
+const tokenCacheTTL = 2 * time.Second
+
+// maxCachedTokens bounds the cache. When it is full it is emptied, which
+// is simple and, at this size, rare.
+const maxCachedTokens = 1024
+
+// tokenCache maps a token id to the stored token and when it was read.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]cachedToken
+}
+
+type cachedToken struct {
+	tok *doorlog.Token
+	// read is when the token was read from the store, by the monotonic
+	// clock: the cache's age does not follow the service's clock, which
+	// tests and replays may set.
+	read time.Time
+}
+
+// get returns the token with id when it was read less than tokenCacheTTL
+// ago.
+func (c *tokenCache) get(id string) *doorlog.Token {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok {
+		return nil
+	}
+	if time.Since(e.read) >= tokenCacheTTL {
+		delete(c.m, id)
+		return nil
+	}
+	return e.tok
+}
+
+// put keeps tok, just read from the store.
+func (c *tokenCache) put(tok *doorlog.Token) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedTokens {
+		clear(c.m)
+	}
+	c.m[tok.ID] = cachedToken{tok: tok, read: time.Now()}
 }
 
 // HashPassword returns the hash to store for a password. BAS-IP clients send
@@ -166,18 +222,26 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*doorlog.Tok
 	if !ok || len(id) != 20 || secret == "" || len(secret) > 100 {
 		return nil, ErrToken
 	}
-	tok, err := s.store.FindToken(ctx, id)
-	if err != nil {
-		if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
-			return nil, ErrToken
+	tok := s.tokens.get(id)
+	if tok == nil {
+		var err error
+		if tok, err = s.store.FindToken(ctx, id); err != nil {
+			if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+				return nil, ErrToken
+			}
+			return nil, err
 		}
-		return nil, err
+		s.tokens.put(tok)
 	}
 	sum := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(sum[:], tok.SecretHash) != 1 || tok.Expired(s.now()) {
 		return nil, ErrToken
 	}
-	return tok, nil
+	// Each caller gets its own copy: the cached token is shared.
+	own := *tok
+	own.SiteIDs = slices.Clone(tok.SiteIDs)
+	own.SecretHash = slices.Clone(tok.SecretHash)
+	return &own, nil
 }
 
 // BearerToken returns the token of an "Authorization: Bearer ..." header, or

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,5 +210,86 @@ func TestLoginEvent(t *testing.T) {
 				t.Fatalf("got model %s, which names the user", ev.Model)
 			}
 		})
+	}
+}
+
+// countingStore counts token lookups and can make a token vanish, as a
+// token deleted from the store by another process would.
+type countingStore struct {
+	auth.Store
+	mu      sync.Mutex
+	finds   int
+	deleted map[string]bool
+}
+
+func (s *countingStore) FindToken(ctx context.Context, id string) (*doorlog.Token, error) {
+	s.mu.Lock()
+	s.finds++
+	gone := s.deleted[id]
+	s.mu.Unlock()
+	if gone {
+		return nil, doorlog.Errorf(doorlog.ENOTFOUND, "token %q not found", id)
+	}
+	return s.Store.FindToken(ctx, id)
+}
+
+func (s *countingStore) lookups() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.finds
+}
+
+// TestTokenCache checks the cache of found tokens: repeated requests with a
+// token look it up once, yet a wrong secret, an expiry or a token gone from
+// the store still fail.
+func TestTokenCache(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: openStore(t), deleted: map[string]bool{}}
+	var mu sync.Mutex
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	svc := auth.New(store, clock)
+	secret, tok, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}, ExpiresAt: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		got, err := svc.Authenticate(ctx, secret)
+		if err != nil || got.ID != tok.ID {
+			t.Fatalf("request %d: got %+v, %v, want the token", i, got, err)
+		}
+		got.SiteIDs = append(got.SiteIDs, "mine") // must not reach the next caller
+	}
+	if n := store.lookups(); n != 1 {
+		t.Errorf("5 requests made %d store lookups, want 1", n)
+	}
+	if got, _ := svc.Authenticate(ctx, secret); len(got.SiteIDs) != 0 {
+		t.Errorf("got sites %q, want none: a caller changed the cached token", got.SiteIDs)
+	}
+	id, sec, _ := strings.Cut(strings.TrimPrefix(secret, "dl_"), "_")
+	if _, err := svc.Authenticate(ctx, "dl_"+id+"_"+strings.Repeat("A", len(sec))); !errors.Is(err, auth.ErrToken) {
+		t.Errorf("wrong secret of a cached token: got %v, want ErrToken", err)
+	}
+
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
+		t.Errorf("cached token past its expiry: got %v, want ErrToken", err)
+	}
+
+	mu.Lock()
+	now = now.Add(-time.Minute)
+	mu.Unlock()
+	store.mu.Lock()
+	store.deleted[tok.ID] = true
+	store.mu.Unlock()
+	time.Sleep(auth.TokenCacheTTL + 50*time.Millisecond)
+	if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
+		t.Errorf("token deleted from the store %v ago: got %v, want ErrToken", auth.TokenCacheTTL, err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/text/language"
 
@@ -81,6 +82,10 @@ type Catalog struct {
 	// folded holds, per key, its names in every locale case-folded for
 	// KeysMatching, computed once here rather than on every search.
 	folded map[string][]string
+	// models holds decoded models (*model) for reuse, so that rendering a
+	// text, which happens for every event any API serves, does not
+	// allocate a new tree each time.
+	models sync.Pool
 }
 
 // locale is one locale file, with its templates compiled.
@@ -407,5 +412,43 @@ func (c *Catalog) Text(locale, key string, model json.RawMessage) string {
 	if !ok {
 		return key
 	}
-	return t.render(loc.tag, model)
+	if !t.hasFields {
+		return t.fixed
+	}
+	var buf [256]byte
+	return string(c.render(buf[:0], loc, t, model))
+}
+
+// AppendText appends to dst what Text returns, without making a string of
+// it: the export and the list write millions of texts straight into their
+// output buffers.
+func (c *Catalog) AppendText(dst []byte, locale, key string, model json.RawMessage) []byte {
+	loc := c.locale(locale)
+	t, ok := loc.texts[key]
+	if !ok {
+		return append(dst, key...)
+	}
+	return c.render(dst, loc, t, model)
+}
+
+// maxPooledModel is the largest model, in bytes, whose decoded tree is kept
+// for reuse: a rare huge model should not pin its memory.
+const maxPooledModel = 64 << 10
+
+// render appends t rendered in loc with model to dst, with a decoded model
+// tree from the pool.
+func (c *Catalog) render(dst []byte, loc *locale, t *template, src []byte) []byte {
+	if !t.hasFields {
+		return append(dst, t.fixed...)
+	}
+	m, _ := c.models.Get().(*model)
+	if m == nil {
+		m = new(model)
+	}
+	dst = t.appendTo(dst, loc.tag, src, m)
+	if len(src) <= maxPooledModel {
+		m.src = ""
+		c.models.Put(m)
+	}
+	return dst
 }

@@ -680,8 +680,43 @@ func BenchmarkText(b *testing.B) {
 	}
 }
 
-// toAny converts a decoded model to what encoding/json with UseNumber gives.
-func toAny(v *value) any {
+// BenchmarkAppendText is BenchmarkText writing into a reused buffer, the
+// way the list and the export render.
+func BenchmarkAppendText(b *testing.B) {
+	c := newCatalog(b)
+	model := json.RawMessage(`{"number":12345,"type":"card","owner":"John Smith","apartment_address":"Flat 12","lock":1}`)
+	for _, loc := range []string{"en", "ru"} {
+		b.Run(loc, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf = c.AppendText(buf[:0], loc, "access_granted_by_valid_identifier", model)
+			}
+		})
+	}
+}
+
+// TestAppendText checks that AppendText appends exactly what Text returns,
+// for every key and locale, an unknown key and an unknown locale included.
+func TestAppendText(t *testing.T) {
+	c := newCatalog(t)
+	models := []string{``, `{}`, `null`, `{"lock":`, `{"number":12345,"type":"card","owner":"John Smith","apartment_address":"Flat 12","lock":1}`,
+		`{"lock_opened_time":21,"used_identifiers_list":[{"identifier_number":"1"}],"info":{"user":{"name":"Ann"}}}`}
+	for _, loc := range append(Locales(), "xx") {
+		for _, key := range append(c.Keys(), "no_such_key") {
+			for _, m := range models {
+				want := "prefix " + c.Text(loc, key, json.RawMessage(m))
+				if got := string(c.AppendText([]byte("prefix "), loc, key, json.RawMessage(m))); got != want {
+					t.Errorf("AppendText(%s, %s, %s): got %q, want %q", loc, key, m, got, want)
+				}
+			}
+		}
+	}
+}
+
+// toAny converts a decoded value of m to what encoding/json with UseNumber
+// gives.
+func toAny(m *model, v *value) any {
 	switch v.kind {
 	case kindString:
 		return v.text
@@ -690,58 +725,70 @@ func toAny(v *value) any {
 	case kindBool:
 		return v.text == "true"
 	case kindArray:
-		a := make([]any, 0, len(v.items))
-		for i := range v.items {
-			a = append(a, toAny(&v.items[i]))
+		items := m.children(v)
+		a := make([]any, 0, len(items))
+		for i := range items {
+			a = append(a, toAny(m, &items[i]))
 		}
 		return a
 	case kindObject:
-		m := make(map[string]any, len(v.members))
-		for i := range v.members {
-			m[v.members[i].name] = toAny(&v.members[i].val)
+		members := m.children(v)
+		o := make(map[string]any, len(members))
+		for i := range members {
+			o[members[i].name] = toAny(m, &members[i])
 		}
-		return m
+		return o
 	}
 	return nil
 }
 
 // FuzzDecodeModel checks the model decoder against encoding/json: for any
 // input that is a JSON object both must agree, and for anything else the
-// decoder must give an empty object.
+// decoder must give an empty object. The same model is reused from input to
+// input, as the catalog reuses it, so that nothing of one decode leaks into
+// the next.
 func FuzzDecodeModel(f *testing.F) {
 	for _, s := range []string{
 		`{}`, ` {"a" : [1, -2.5e3, "x\"y", true, false, null, {"b":{}}]} `, `{"a":1,"a":2}`,
 		`{"s":"\u00e9\ud83d\ude00\n\/"}`, `[{"a":1}]`, `{"a":}`, `{"a":1} {}`, `"x"`,
+		`{"a":01}`, `{"a":1.}`, `{"a":-}`, `{"a":1e}`, `{"a":"\x"}`, `{"a":"\u12g4"}`, "{\"a\":\"\x01\"}",
+		`{"a":[1,]}`, `{"a":1,}`, `{,"a":1}`, `{"a" 1}`, `{"a":tru}`, `{"a":nul}`, `{"a":[}`, `{"a":{"b":[{"c":[]}]}}`,
+		strings.Repeat(`{"a":`, maxDepth) + `1` + strings.Repeat(`}`, maxDepth),
+		strings.Repeat(`{"a":`, maxDepth+1) + `1` + strings.Repeat(`}`, maxDepth+1),
+		`{"a":` + strings.Repeat(`[`, maxDepth-1) + strings.Repeat(`]`, maxDepth-1) + `}`,
+		`{"a":` + strings.Repeat(`[`, maxDepth) + strings.Repeat(`]`, maxDepth) + `}`,
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, model []byte) {
-		got := decodeModel(model)
-		empty := got.kind == kindObject && len(got.members) == 0
-		if !json.Valid(model) {
+	var m model
+	f.Fuzz(func(t *testing.T, src []byte) {
+		m.decode(src)
+		got := &m.root
+		empty := got.kind == kindObject && got.n == 0
+		if !json.Valid(src) {
 			if !empty {
-				t.Fatalf("decodeModel(%q) of invalid JSON: got %+v, want an empty object", model, got)
+				t.Fatalf("decode(%q) of invalid JSON: got %+v, want an empty object", src, got)
 			}
 			return
 		}
-		if !utf8.Valid(model) {
+		if !utf8.Valid(src) {
 			return // encoding/json replaces invalid UTF-8 with U+FFFD; we keep the bytes
 		}
 		var want any
-		dec := json.NewDecoder(strings.NewReader(string(model)))
+		dec := json.NewDecoder(strings.NewReader(string(src)))
 		dec.UseNumber()
 		if err := dec.Decode(&want); err != nil {
-			t.Fatalf("decode of valid JSON %q: %v", model, err)
+			t.Fatalf("decode of valid JSON %q: %v", src, err)
 		}
-		m, ok := want.(map[string]any)
+		w, ok := want.(map[string]any)
 		if !ok {
 			if !empty {
-				t.Fatalf("decodeModel(%q) of a non-object: got %+v, want an empty object", model, got)
+				t.Fatalf("decode(%q) of a non-object: got %+v, want an empty object", src, got)
 			}
 			return
 		}
-		if g := toAny(&got); !reflect.DeepEqual(g, m) {
-			t.Fatalf("decodeModel(%q):\ngot  %#v\nwant %#v", model, g, m)
+		if g := toAny(&m, got); !reflect.DeepEqual(g, w) {
+			t.Fatalf("decode(%q):\ngot  %#v\nwant %#v", src, g, w)
 		}
 	})
 }
@@ -761,4 +808,23 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// FuzzValidJSON checks ValidJSON against json.Valid, which it replaces on
+// the APIs' hot paths.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{
+		``, ` `, `{}`, `[]`, `{"a":1}`, ` {"a" : [1, -2.5e3, "x\"y", true, false, null, {"b":{}}]} `,
+		`{"s":"\u00e9\ud83d\ude00\n\/"}`, `{"a":}`, `{"a":1} {}`, `"x"`, `01`, `1.`, `-`, `1e`, `1e+`, `-0.0e-0`,
+		`"\x"`, `"\u12g4"`, "\"\x01\"", "\"\xff\"", `[1,]`, `{"a":1,}`, `{,"a":1}`, `{"a" 1}`, `tru`, `nul`, `[}`, `{]`,
+		strings.Repeat(`[`, maxDepth) + strings.Repeat(`]`, maxDepth),
+		strings.Repeat(`[`, maxDepth+1) + strings.Repeat(`]`, maxDepth+1),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := ValidJSON(b), json.Valid(b); got != want {
+			t.Fatalf("ValidJSON(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
 }

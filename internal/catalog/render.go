@@ -22,33 +22,41 @@ const missing = "?"
 var tellingFields = [...]string{"name", "identifier_number", "number", "user_name", "owner_name", "short_name", "message"}
 
 // render renders t in the language of tag with the given model.
-func (t *template) render(tag language.Tag, model []byte) string {
-	r := renderer{tag: tag}
-	if t.hasFields {
-		r.model = decodeModel(model)
+func (t *template) render(tag language.Tag, src []byte) string {
+	return string(t.appendTo(nil, tag, src, new(model)))
+}
+
+// appendTo appends t rendered in the language of tag with the model src to
+// dst, decoding src into m.
+func (t *template) appendTo(dst []byte, tag language.Tag, src []byte, m *model) []byte {
+	if !t.hasFields {
+		return append(dst, t.fixed...)
 	}
-	r.b.Grow(t.size + 32)
+	m.decode(src)
+	r := renderer{b: dst, m: m, tag: tag}
 	r.nodes(t.nodes)
-	return r.b.String()
+	return r.b
 }
 
 // renderer carries what rendering one template needs.
 type renderer struct {
-	b     strings.Builder
-	model value
-	tag   language.Tag
+	b   []byte
+	m   *model
+	tag language.Tag
 }
+
+func (r *renderer) write(s string) { r.b = append(r.b, s...) }
 
 func (r *renderer) nodes(nodes []node) {
 	for i := range nodes {
 		n := &nodes[i]
 		switch n.kind {
 		case nodeLiteral:
-			r.b.WriteString(n.text)
+			r.write(n.text)
 		case nodeField:
 			v := r.lookup(n.field.segs)
-			if !present(v) {
-				r.b.WriteString(missing)
+			if !r.m.present(v) {
+				r.write(missing)
 				continue
 			}
 			r.field(n.field, v)
@@ -65,7 +73,7 @@ func (r *renderer) nodes(nodes []node) {
 // present and not empty.
 func (r *renderer) sectionPresent(children []node) bool {
 	for i := range children {
-		if children[i].kind == nodeField && !present(r.lookup(children[i].field.segs)) {
+		if children[i].kind == nodeField && !r.m.present(r.lookup(children[i].field.segs)) {
 			return false
 		}
 	}
@@ -75,13 +83,13 @@ func (r *renderer) sectionPresent(children []node) bool {
 // lookup walks the model along a dotted path; nil when the path is not
 // there.
 func (r *renderer) lookup(segs []string) *value {
-	cur := &r.model
+	cur := &r.m.root
 	for _, s := range segs {
 		if cur.kind != kindObject {
 			return nil
 		}
 		var ok bool
-		if cur, ok = cur.get(s); !ok {
+		if cur, ok = r.m.get(cur, s); !ok {
 			return nil
 		}
 	}
@@ -94,45 +102,46 @@ func (r *renderer) field(f *field, v *value) {
 	case modeValue:
 		if s, ok := scalar(v); ok {
 			if term, ok := f.terms[s]; ok {
-				r.b.WriteString(term)
+				r.write(term)
 				return
 			}
 		}
-		writeValue(&r.b, v)
+		r.b = r.m.appendValue(r.b, v)
 	case modePlural:
 		s, ok := scalar(v)
 		if !ok {
-			writeValue(&r.b, v)
+			r.b = r.m.appendValue(r.b, v)
 			return
 		}
 		if !isDecimal(s) {
 			// Not a number: the "other" form still reads best.
-			writeForm(&r.b, f.forms[plural.Other], s)
+			r.b = appendForm(r.b, f.forms[plural.Other], s)
 			return
 		}
 		parts := f.forms[pluralForm(r.tag, s)]
 		if parts == nil {
 			parts = f.forms[plural.Other]
 		}
-		writeForm(&r.b, parts, s)
+		r.b = appendForm(r.b, parts, s)
 	default:
-		writeValue(&r.b, v)
+		r.b = r.m.appendValue(r.b, v)
 	}
 }
 
-func writeForm(b *strings.Builder, parts []string, num string) {
+func appendForm(b []byte, parts []string, num string) []byte {
 	for i, p := range parts {
 		if i > 0 {
-			b.WriteString(num)
+			b = append(b, num...)
 		}
-		b.WriteString(p)
+		b = append(b, p...)
 	}
+	return b
 }
 
 // present reports whether v renders as non-empty text: not missing, not
 // null, not an empty string, not an array or object with nothing telling in
 // it.
-func present(v *value) bool {
+func (m *model) present(v *value) bool {
 	if v == nil {
 		return false
 	}
@@ -142,23 +151,24 @@ func present(v *value) bool {
 	case kindNumber, kindBool:
 		return true
 	case kindArray:
-		for i := range v.items {
-			if present(&v.items[i]) {
+		items := m.children(v)
+		for i := range items {
+			if m.present(&items[i]) {
 				return true
 			}
 		}
 	case kindObject:
-		return telling(v) != nil
+		return m.telling(v) != nil
 	}
 	return false
 }
 
 // telling returns the telling member of an object (see tellingFields), or
 // nil.
-func telling(v *value) *value {
+func (m *model) telling(v *value) *value {
 	for _, name := range tellingFields {
-		if m, ok := v.get(name); ok && (m.kind == kindString && m.text != "" || m.kind == kindNumber) {
-			return m
+		if t, ok := m.get(v, name); ok && (t.kind == kindString && t.text != "" || t.kind == kindNumber) {
+			return t
 		}
 	}
 	return nil
@@ -175,32 +185,34 @@ func scalar(v *value) (string, bool) {
 	return "", false
 }
 
-// writeValue writes a present value as text: scalars as themselves, an
+// appendValue appends a present value as text: scalars as themselves, an
 // array as its present elements joined by ", ", an object as its telling
 // member.
-func writeValue(b *strings.Builder, v *value) {
+func (m *model) appendValue(b []byte, v *value) []byte {
 	switch v.kind {
 	case kindArray:
 		first := true
-		for i := range v.items {
-			e := &v.items[i]
-			if !present(e) {
+		items := m.children(v)
+		for i := range items {
+			e := &items[i]
+			if !m.present(e) {
 				continue
 			}
 			if !first {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
 			first = false
-			writeValue(b, e)
+			b = m.appendValue(b, e)
 		}
 	case kindObject:
-		if t := telling(v); t != nil {
-			writeValue(b, t)
+		if t := m.telling(v); t != nil {
+			b = m.appendValue(b, t)
 		}
 	default:
 		s, _ := scalar(v)
-		b.WriteString(s)
+		b = append(b, s...)
 	}
+	return b
 }
 
 // number renders a JSON number without an exponent: an integer literal as

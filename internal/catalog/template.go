@@ -89,8 +89,9 @@ type template struct {
 	// hasFields is false for a template that references no field, so
 	// rendering it skips decoding the model.
 	hasFields bool
-	// size is the length of the literal text, a hint for the builder.
-	size int
+	// fixed is the whole text of a template without fields, made once here
+	// so that rendering it is a copy.
+	fixed string
 }
 
 // parseTemplate parses src. It reports the first syntax error with its byte
@@ -103,7 +104,11 @@ func parseTemplate(src string) (*template, error) {
 	}
 	t := &template{nodes: nodes}
 	walkFields(nodes, func(*field) { t.hasFields = true })
-	walkLiterals(nodes, func(s string) { t.size += len(s) })
+	if !t.hasFields {
+		var b strings.Builder
+		walkLiterals(nodes, func(s string) { b.WriteString(s) })
+		t.fixed = b.String()
+	}
 	return t, nil
 }
 

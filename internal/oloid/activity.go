@@ -227,24 +227,13 @@ func (p filterParams) filter(scope doorlog.Scope) (f doorlog.EventFilter, ok boo
 	return f, true
 }
 
-// filterResponse is the 200 answer of /filterActivity.
-type filterResponse struct {
-	Data    filterData `json:"data"`
-	Message string     `json:"message"`
-}
-
-type filterData struct {
-	Activities []activity `json:"activities"`
-	// NextToken is null on the last page.
-	NextToken *string `json:"nextToken"`
-}
-
-type activity struct {
-	ID           string          `json:"id"`
-	Timestamp    int64           `json:"timestamp"`
-	ActivityType string          `json:"activityType"`
-	Details      json.RawMessage `json:"details"`
-}
+// The 200 answer of /filterActivity is
+//
+//	{"data": {"activities": [{"id", "timestamp", "activityType", "details"}, ...],
+//	          "nextToken": "..." or null},
+//	 "message": MessageActivities}
+//
+// written by hand (see appendPage), as encoding/json wrote it.
 
 // filterActivity serves POST /filterActivity. Checks run in this order:
 // token (401), role (403), body (400, in parseFilter's order).
@@ -277,10 +266,10 @@ func (h *Handler) filterActivity(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	resp := filterResponse{Data: filterData{Activities: []activity{}}, Message: MessageActivities}
 	f, ok := p.filter(tok.Scope())
 	if !ok {
-		h.writeJSON(w, r, http.StatusOK, resp)
+		page, _ := h.appendPage(ctx, nil, nil, "")
+		writeBody(w, http.StatusOK, page)
 		return
 	}
 	// One more than the page tells whether there is a next page.
@@ -294,6 +283,7 @@ func (h *Handler) filterActivity(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	next := ""
 	if len(events) > p.limit {
 		events = events[:p.limit]
 		last := events[len(events)-1]
@@ -302,7 +292,7 @@ func (h *Handler) filterActivity(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, err)
 			return
 		}
-		next, err := codec.Encode(pageToken{
+		next, err = codec.Encode(pageToken{
 			V:     tokenVersion,
 			Time:  last.Time.UnixMilli(),
 			ID:    last.ID,
@@ -314,23 +304,48 @@ func (h *Handler) filterActivity(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, err)
 			return
 		}
-		resp.Data.NextToken = &next
 	}
-	resp.Data.Activities = make([]activity, 0, len(events))
-	for _, e := range events {
-		details, err := h.details(ctx, e)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
+	page, err := h.appendPage(ctx, make([]byte, 0, 128+len(events)*384), events, next)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	writeBody(w, http.StatusOK, page)
+}
+
+// appendPage appends the 200 answer of /filterActivity with the activities
+// of events and the nextToken next ("" for null) to dst, followed by a
+// line break as encoding/json's Encoder ends it.
+func (h *Handler) appendPage(ctx context.Context, dst []byte, events []doorlog.Event, next string) ([]byte, error) {
+	dst = append(dst, `{"data":{"activities":[`...)
+	d := detailsWriter{h: h}
+	for i := range events {
+		e := &events[i]
+		if i > 0 {
+			dst = append(dst, ',')
 		}
-		resp.Data.Activities = append(resp.Data.Activities, activity{
-			ID:           e.ID,
-			Timestamp:    e.Time.UnixMilli(),
-			ActivityType: h.catalog.Entry(e.Key).ActivityType,
-			Details:      details,
-		})
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, e.ID)
+		dst = append(dst, `,"timestamp":`...)
+		dst = strconv.AppendInt(dst, e.Time.UnixMilli(), 10)
+		dst = append(dst, `,"activityType":`...)
+		dst = appendString(dst, h.catalog.Entry(e.Key).ActivityType)
+		dst = append(dst, `,"details":`...)
+		var err error
+		if dst, err = d.appendDetails(ctx, dst, e); err != nil {
+			return nil, err
+		}
+		dst = append(dst, '}')
 	}
-	h.writeJSON(w, r, http.StatusOK, resp)
+	dst = append(dst, `],"nextToken":`...)
+	if next == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, next)
+	}
+	dst = append(dst, `},"message":`...)
+	dst = appendString(dst, MessageActivities)
+	return append(dst, "}\n"...), nil
 }
 
 // cursorCodec returns the codec that signs nextTokens, reading the server

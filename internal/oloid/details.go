@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"unicode/utf8"
 
+	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
@@ -18,29 +20,51 @@ const (
 	memberIPAddress    = "ipAddress"
 )
 
+// This file maps a stored model to an activity's details. It runs for every
+// activity of every page, so it reads the model's bytes in place, without
+// encoding/json's decoder: the model is checked once with catalog.ValidJSON, then
+// split into members by a scanner that may assume valid JSON. Values are
+// written through as their stored bytes (compacted), so numbers keep every
+// digit. What it writes is byte for byte what encoding/json wrote before,
+// which the tests check against that implementation.
+
 // member is one member of a JSON object: its decoded name and its value as
 // the exact bytes it was written with.
 type member struct {
-	name  string
-	value json.RawMessage
+	name  []byte
+	value []byte
 }
 
 // members is a JSON object as its members in order, each name once.
 type members []member
 
 // get returns the value of the member named name.
-func (ms members) get(name string) (json.RawMessage, bool) {
-	for _, m := range ms {
-		if m.name == name {
-			return m.value, true
+func (ms members) get(name string) ([]byte, bool) {
+	for i := range ms {
+		if string(ms[i].name) == name {
+			return ms[i].value, true
 		}
 	}
 	return nil, false
 }
 
-// details builds an activity's details from the event: the model's own
-// top-level members first, as stored (numbers keep every digit), then
-// OLOID's standard members, which replace a model member of the same name:
+// stdMember is one of OLOID's standard members, with its value.
+type stdMember struct {
+	name, value string
+}
+
+// detailsWriter writes the details of the activities of one answer,
+// reusing its scratch space from activity to activity. It is not safe for
+// concurrent use.
+type detailsWriter struct {
+	h     *Handler
+	model members
+	std   []stdMember
+}
+
+// appendDetails appends the details of e to dst: the model's own top-level
+// members first, as stored (numbers keep every digit), then OLOID's
+// standard members, which replace a model member of the same name:
 //
 //   - userId: the identifier's number ("number" when the model also has an
 //     identifier "type", else "identifier_number", else that of the
@@ -52,67 +76,80 @@ func (ms members) get(name string) (json.RawMessage, bool) {
 //   - ipAddress: "ip_address".
 //
 // A standard member whose value is unknown is left out, not null.
-func (h *Handler) details(ctx context.Context, e doorlog.Event) (json.RawMessage, error) {
-	model, ok := topMembers(e.Model)
+func (d *detailsWriter) appendDetails(ctx context.Context, dst []byte, e *doorlog.Event) ([]byte, error) {
+	var ok bool
+	d.model, ok = splitObject(d.model[:0], e.Model)
 	if !ok {
 		// Ingest stores JSON objects only; should a row be damaged, one
 		// event must not fail the whole page.
-		h.logger.WarnContext(ctx, "oloid: stored model is not a JSON object", "event_id", e.ID)
-		model = nil
+		d.h.logger.WarnContext(ctx, "oloid: stored model is not a JSON object", "event_id", e.ID)
+		d.model = d.model[:0]
 	}
+	deviceName := ""
+	if e.DeviceID != "" {
+		var err error
+		if deviceName, err = d.h.deviceName(ctx, e.DeviceID); err != nil {
+			return nil, err
+		}
+	}
+	return d.appendMembers(dst, e.DeviceID, deviceName), nil
+}
 
-	var std members
-	add := func(name, value string) {
-		std = append(std, member{name: name, value: jsonString(value)})
-	}
-	userID, userName := person(model)
+// appendMembers writes the details of d.model for an event of the device
+// deviceID (none when "") named deviceName.
+func (d *detailsWriter) appendMembers(dst []byte, deviceID, deviceName string) []byte {
+	std := d.std[:0]
+	userID, userName := person(d.model)
 	if userID != "" {
-		add(memberUserID, userID)
+		std = append(std, stdMember{memberUserID, userID})
 	}
 	if userName != "" {
-		add(memberUserName, userName)
+		std = append(std, stdMember{memberUserName, userName})
 	}
-	if e.DeviceID != "" {
-		add(memberEndpointID, e.DeviceID)
-		name, err := h.deviceName(ctx, e.DeviceID)
-		if err != nil {
-			return nil, err
-		}
-		if name != "" {
-			add(memberEndpointName, name)
+	if deviceID != "" {
+		std = append(std, stdMember{memberEndpointID, deviceID})
+		if deviceName != "" {
+			std = append(std, stdMember{memberEndpointName, deviceName})
 		}
 	}
-	if ip := stringValue(model, "ip_address"); ip != "" {
-		add(memberIPAddress, ip)
+	if ip := stringValue(d.model, "ip_address"); ip != "" {
+		std = append(std, stdMember{memberIPAddress, ip})
 	}
+	d.std = std
 
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	dst = append(dst, '{')
 	first := true
-	write := func(m member) error {
-		if !first {
-			buf.WriteByte(',')
-		}
-		first = false
-		buf.Write(jsonString(m.name))
-		buf.WriteByte(':')
-		return json.Compact(&buf, m.value)
-	}
-	for _, m := range model {
-		if _, clash := std.get(m.name); clash {
+	for _, m := range d.model {
+		if isStd(std, m.name) {
 			continue
 		}
-		if err := write(m); err != nil {
-			return nil, err
+		if !first {
+			dst = append(dst, ',')
 		}
+		first = false
+		dst = appendString(dst, m.name)
+		dst = append(dst, ':')
+		dst = appendCompact(dst, m.value)
 	}
 	for _, m := range std {
-		if err := write(m); err != nil {
-			return nil, err
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendString(dst, m.name)
+		dst = append(dst, ':')
+		dst = appendString(dst, m.value)
+	}
+	return append(dst, '}')
+}
+
+func isStd(std []stdMember, name []byte) bool {
+	for _, m := range std {
+		if m.name == string(name) {
+			return true
 		}
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return false
 }
 
 // person finds who an event's model names: the identifier's number and the
@@ -135,9 +172,10 @@ func person(model members) (id, name string) {
 	}
 	if name == "" || id == "" {
 		// The entry that names a person, or else the first one.
+		raw, _ := model.get("used_identifiers_list")
 		var used members
-		for i, entry := range array(model, "used_identifiers_list") {
-			m, _ := topMembers(entry)
+		for i, entry := range arrayElements(raw) {
+			m, _ := splitObject(nil, entry)
 			if i == 0 || stringValue(m, "user_name") != "" {
 				used = m
 			}
@@ -155,38 +193,127 @@ func person(model members) (id, name string) {
 	return id, name
 }
 
-// topMembers splits a JSON object into its members, keeping each value's
-// bytes. A name that occurs twice keeps its first place and its last value,
-// as encoding/json reads it. ok is false when b is not a JSON object.
-func topMembers(b []byte) (ms members, ok bool) {
+// splitObject appends the members of the JSON object b to ms, keeping each
+// value's bytes. A name that occurs twice keeps its first place and its
+// last value, as encoding/json reads it. ok is false when b is not a JSON
+// object.
+func splitObject(ms members, b []byte) (members, bool) {
 	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
-		return nil, false
+	if len(b) == 0 || b[0] != '{' || !catalog.ValidJSON(b) {
+		return ms, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if _, err := dec.Token(); err != nil { // {
-		return nil, false
-	}
-	index := map[string]int{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, false
+	base := len(ms)
+	i := skipSpace(b, 1)
+	for b[i] != '}' {
+		end := skipString(b, i)
+		name := unquote(b[i:end])
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // the ':'
+		end = skipValue(b, i)
+		value := b[i:end]
+		dup := false
+		for j := base; j < len(ms); j++ {
+			if bytes.Equal(ms[j].name, name) {
+				ms[j].value, dup = value, true
+				break
+			}
 		}
-		name, _ := t.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, false
+		if !dup {
+			ms = append(ms, member{name: name, value: value})
 		}
-		if i, dup := index[name]; dup {
-			ms[i].value = v
-			continue
+		i = skipSpace(b, end)
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
 		}
-		index[name] = len(ms)
-		ms = append(ms, member{name: name, value: v})
 	}
 	return ms, true
+}
+
+// arrayElements returns the elements of raw when it is a JSON array (of a
+// model already checked to be valid), else nothing.
+func arrayElements(raw []byte) [][]byte {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil
+	}
+	var elems [][]byte
+	i := skipSpace(raw, 1)
+	for i < len(raw) && raw[i] != ']' {
+		end := skipValue(raw, i)
+		elems = append(elems, raw[i:end])
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return elems
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the end of the string token starting at b[i], in
+// valid JSON.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the end of the value starting at b[i], in valid JSON.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	// A number or a literal.
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// unquote decodes a string token of valid JSON as encoding/json does. One
+// without escapes in valid UTF-8, the usual case, is returned in place.
+func unquote(tok []byte) []byte {
+	s := tok[1 : len(tok)-1]
+	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		return s
+	}
+	var out string
+	if json.Unmarshal(tok, &out) != nil {
+		return nil // unreachable: the token is valid
+	}
+	return []byte(out)
 }
 
 // stringValue returns the member's value when it is a non-empty string.
@@ -195,11 +322,7 @@ func stringValue(ms members, name string) string {
 	if !ok || len(raw) == 0 || raw[0] != '"' {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
+	return string(unquote(raw))
 }
 
 // scalarText returns the member's value as text when it is a non-empty
@@ -222,27 +345,95 @@ func object(ms members, name string) members {
 	if !ok {
 		return nil
 	}
-	m, _ := topMembers(raw)
+	m, _ := splitObject(nil, raw)
 	return m
 }
 
-// array returns the elements of the member's value when it is an array.
-func array(ms members, name string) []json.RawMessage {
-	raw, ok := ms.get(name)
-	if !ok || len(raw) == 0 || raw[0] != '[' {
-		return nil
+// appendCompact appends the valid JSON value v without the white space
+// between its tokens, as json.Compact does (without escaping anything).
+func appendCompact(dst, v []byte) []byte {
+	if !bytes.ContainsAny(v, " \t\n\r") {
+		return append(dst, v...)
 	}
-	var elems []json.RawMessage
-	if json.Unmarshal(raw, &elems) != nil {
-		return nil
+	inString := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case inString:
+			dst = append(dst, c)
+			switch c {
+			case '\\':
+				i++
+				dst = append(dst, v[i])
+			case '"':
+				inString = false
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		default:
+			dst = append(dst, c)
+			inString = c == '"'
+		}
 	}
-	return elems
+	return dst
 }
 
-// jsonString returns s as a JSON string, HTML characters unescaped.
-func jsonString(s string) []byte {
-	b, _ := encodeJSON(s) // a string always encodes
-	return bytes.TrimSuffix(b, []byte("\n"))
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as encoding/json writes a string without HTML
+// escaping: quotes, backslashes and control characters escaped (\b, \f,
+// \n, \r and \t by name), invalid UTF-8 replaced by \ufffd, and U+2028 and
+// U+2029 escaped.
+func appendString[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		// Only the few bytes of one rune are made a string, which needs
+		// no allocation for a byte slice.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // deviceName returns a device's name, from the cache or the store; "" when

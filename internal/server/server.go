@@ -144,6 +144,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rec.status >= 500 {
 			level = slog.LevelWarn
 		}
+		// Checked first: the arguments would otherwise be boxed for every
+		// request only to be dropped, as debug lines are in production.
+		if !s.cfg.Logger.Enabled(r.Context(), level) {
+			return
+		}
 		s.cfg.Logger.Log(r.Context(), level, "request",
 			"method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"bytes", rec.bytes, "duration", elapsed, "remote", r.RemoteAddr)

@@ -9,8 +9,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/dedup"
+	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/rollup"
 )
 

@@ -1,0 +1,4 @@
+package auth
+
+// TokenCacheTTL exposes tokenCacheTTL to the tests.
+const TokenCacheTTL = tokenCacheTTL
