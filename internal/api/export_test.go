@@ -290,8 +290,10 @@ func TestExportAbortsMidStream(t *testing.T) {
 	e, cat, logs := newEventsEnv(t)
 	e.seed(t)
 	e.mustDo(t, "POST", "/v1/devices", e.admin, `{"id":"`+devA2+`","site_id":"a","name":"Lift A"}`, 201)
-	// Six pages: the store closes long before the last is read.
-	bulk(t, e, cat, 12_000, 0)
+	// 25 pages, about 15 MB of CSV: more than loopback socket buffers
+	// hold, so the server cannot have written everything (it reads one
+	// page ahead) before the store closes.
+	bulk(t, e, cat, 50_000, 0)
 	req, _ := http.NewRequest("GET", e.url+"/v1/events/export?format=csv", nil)
 	req.Header.Set("Authorization", "Bearer "+e.admin)
 	resp, err := http.DefaultClient.Do(req)
