@@ -91,21 +91,7 @@ func (db *DB) loadState(ctx context.Context) error {
 		db.rememberKind(code, ref)
 		db.rememberKey(ref.keyCode, ref.key)
 	}
-	rows, err := db.r.QueryContext(ctx, selectDeviceRef)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var d deviceRef
-		if err := rows.Scan(&d.code, &d.id, &d.siteCode, &d.siteID); err != nil {
-			rows.Close()
-			return err
-		}
-		db.rememberDevice(d)
-		db.rememberSite(d.siteCode, d.siteID)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := db.loadDevices(ctx); err != nil {
 		return err
 	}
 	if err := db.loadSources(ctx, db.w); err != nil {
@@ -348,23 +334,28 @@ func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after i
 
 // foldSlow is fold after refreshing the device cache from the table.
 func (db *DB) foldSlow(ctx context.Context, c *rollup.Counts, after int64) error {
+	if err := db.loadDevices(ctx); err != nil {
+		return err
+	}
+	return db.foldFrom(ctx, db.r, c, after, true)
+}
+
+// loadDevices caches every device and site code.
+func (db *DB) loadDevices(ctx context.Context) error {
 	rows, err := db.r.QueryContext(ctx, selectDeviceRef)
 	if err != nil {
 		return err
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var d deviceRef
 		if err := rows.Scan(&d.code, &d.id, &d.siteCode, &d.siteID); err != nil {
-			rows.Close()
 			return err
 		}
 		db.rememberDevice(d)
+		db.rememberSite(d.siteCode, d.siteID)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return db.foldFrom(ctx, db.r, c, after, true)
+	return rows.Err()
 }
 
 // saveCounts writes a snapshot of the counts, so that the next start reads
