@@ -14,8 +14,8 @@ import (
 	"github.com/doorlog/doorlog/internal/sim"
 )
 
-// The demo account lets a newcomer try the BAS-IP login (and later the web
-// page) without creating anything. It exists only where --demo ran.
+// The demo account lets a newcomer log in to the web page (and try the
+// BAS-IP and OLOID logins) without creating anything. It exists only where --demo ran.
 const (
 	demoUsername = "demo"
 	demoPassword = "doorlog-demo"
@@ -90,9 +90,10 @@ func startDemo(ctx context.Context, wg *sync.WaitGroup, store demoStore, authSvc
 	}
 
 	printf(stdout, "\ndoorlog demo is running at %s\n", baseURL)
-	printf(stdout, "  %d simulated devices in %d sites send about %.0f events per second.\n", len(devices), len(sites), rate)
-	printf(stdout, "  Admin token (valid 7 days):  %s\n", secret)
-	printf(stdout, "  Demo account:                %s / %s\n\n", demoUsername, demoPassword)
+	printf(stdout, "  %d simulated devices in %d sites send about %.0f events per second.\n\n", len(devices), len(sites), rate)
+	printf(stdout, "  Web page:                    %s/\n", baseURL)
+	printf(stdout, "  Log in there as:             %s / %s\n\n", demoUsername, demoPassword)
+	printf(stdout, "  Admin token (valid 7 days):  %s\n\n", secret)
 	printf(stdout, "  Newest events, BAS-IP style:\n    curl -s -H %s %s\n",
 		shellQuote("Authorization: Bearer "+secret), shellQuote(baseURL+"/api/v1/log/items?sort_type=desc&limit=10"))
 	printf(stdout, "  Log in as a BAS-IP client does:\n    curl -s %s\n\n",

@@ -1,5 +1,6 @@
-// Package api serves doorlog's native API under /v1/: ingest, and the
-// management of sites, devices, accounts and tokens. Its error body is
+// Package api serves doorlog's native API under /v1/: ingest, the listing,
+// export, live stream and stats of events, and the management of sites,
+// devices, accounts and tokens. Its error body is
 // {"error": "<message>", "code": "<code>"}.
 package api
 
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
@@ -33,6 +35,9 @@ type Store interface {
 	CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error)
 	EventKeys(ctx context.Context) ([]string, error)
 	ServerKey(ctx context.Context, name string) ([]byte, error)
+	CountByHour(ctx context.Context, f doorlog.EventFilter) ([]doorlog.HourCount, error)
+	CountByDevice(ctx context.Context, f doorlog.EventFilter) (map[string]int64, error)
+	LastEventTimes(ctx context.Context, f doorlog.DeviceFilter) (map[string]time.Time, error)
 }
 
 // Catalog renders events in the reader's locale and finds the keys a free
@@ -44,7 +49,13 @@ type Catalog interface {
 	// export render into their output buffers without a string per event.
 	AppendText(dst []byte, locale, key string, model json.RawMessage) []byte
 	KeysMatching(text string) []string
+	// Keys and Entry tell the stats which keys are access grants and
+	// denials (by activity type): the catalog is what knows.
+	Keys() []string
+	Entry(key string) catalog.Entry
 }
+
+var _ Catalog = (*catalog.Catalog)(nil)
 
 // Authenticator checks bearer tokens and issues new ones.
 type Authenticator interface {
@@ -102,6 +113,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("POST /v1/devices", h.createDevice)
 	route("POST /v1/accounts", h.createAccount)
 	route("POST /v1/tokens", h.createToken)
+	route("GET /v1/stats/hourly", h.statsHourly)
+	route("GET /v1/stats/denials", h.statsDenials)
+	route("GET /v1/stats/devices", h.statsDevices)
 	for path, allow := range map[string]string{
 		"/v1/events":        "GET, POST",
 		"/v1/events/export": "GET",
@@ -110,6 +124,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		"/v1/devices":       "GET, POST",
 		"/v1/accounts":      "POST",
 		"/v1/tokens":        "POST",
+		"/v1/stats/hourly":  "GET",
+		"/v1/stats/denials": "GET",
+		"/v1/stats/devices": "GET",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)

@@ -65,19 +65,10 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	tzName, err := singleParam(q, "tz")
+	loc, err := tzParam(q)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
-	}
-	loc := time.UTC
-	if tzName != "" {
-		// "Local" would be the server's own zone, which is no IANA name
-		// and means nothing to the client.
-		if loc, err = time.LoadLocation(tzName); err != nil || tzName == "Local" {
-			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "tz: unknown time zone %q (want an IANA name such as Europe/Kyiv)", tzName))
-			return
-		}
 	}
 
 	query := doorlog.EventQuery{Filter: f, Order: order, Limit: exportPage}

@@ -1,6 +1,6 @@
 // Package app wires doorlog's parts into one running server: the store,
-// the catalog, auth, the group-commit writer, ingest and every API on one
-// handler. The serve command and the end-to-end tests both build the server
+// the catalog, auth, the group-commit writer, ingest, every API and the
+// web page on one handler. The serve command and the end-to-end tests both build the server
 // through it, so the tests exercise exactly what runs.
 package app
 
@@ -25,7 +25,12 @@ import (
 	"github.com/doorlog/doorlog/internal/server"
 	"github.com/doorlog/doorlog/internal/sqlite"
 	"github.com/doorlog/doorlog/internal/stream"
+	"github.com/doorlog/doorlog/internal/web"
 )
+
+// A logout deletes its token from the embedded store, so that it stays
+// ended after a restart.
+var _ auth.TokenDeleter = (*sqlite.DB)(nil)
 
 // Config is what a server is built from.
 type Config struct {
@@ -105,10 +110,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return float64(a.Broker.Subscribers())
 	})
 	a.Auth = auth.New(store, cfg.Now)
+	page, err := web.New(web.Config{Auth: a.Auth, Appender: a.Writer, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now})
+	if err != nil {
+		a.Writer.Close()
+		store.Close()
+		return nil, fmt.Errorf("web page: %w", err)
+	}
 	a.Server = server.New(server.Config{
 		Logger:  cfg.Logger,
 		Ping:    store.Ping,
 		Observe: a.Metrics.ObserveRequest,
+		Page:    page,
 		APIs: []server.Registrar{
 			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,

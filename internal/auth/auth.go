@@ -44,13 +44,16 @@ type Service struct {
 	dummyHash string
 	// tokens keeps recently found tokens by id; see tokenCacheTTL.
 	tokens tokenCache
+	// revoked holds the tokens ended by Revoke while this process runs;
+	// see Revoke.
+	revoked revokedSet
 }
 
 // New returns a Service reading accounts and tokens from store, with now as
 // its clock.
 func New(store Store, now func() time.Time) *Service {
 	h, _ := HashPassword("doorlog-dummy-password")
-	return &Service{store: store, now: now, dummyHash: h, tokens: tokenCache{m: map[string]cachedToken{}}}
+	return &Service{store: store, now: now, dummyHash: h, tokens: tokenCache{m: map[string]cachedToken{}}, revoked: revokedSet{m: map[string]time.Time{}}}
 }
 
 // tokenCacheTTL is how long a token found in the store is kept, so that a
@@ -93,6 +96,13 @@ func (c *tokenCache) get(id string) *doorlog.Token {
 		return nil
 	}
 	return e.tok
+}
+
+// drop forgets the token with id.
+func (c *tokenCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
 }
 
 // put keeps tok, just read from the store.
@@ -234,7 +244,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*doorlog.Tok
 		s.tokens.put(tok)
 	}
 	sum := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(sum[:], tok.SecretHash) != 1 || tok.Expired(s.now()) {
+	if subtle.ConstantTimeCompare(sum[:], tok.SecretHash) != 1 || tok.Expired(s.now()) || s.revoked.has(tok.ID) {
 		return nil, ErrToken
 	}
 	// Each caller gets its own copy: the cached token is shared.
@@ -269,13 +279,64 @@ func FromContext(ctx context.Context) *doorlog.Token {
 	return t
 }
 
-// Middleware authenticates the bearer token of every request and stores it in
-// the request's context. Requests without a valid token are answered by deny,
-// which writes the error in the shape of the API being served.
+// The browser session: the web page keeps a login token in this cookie
+// instead of an Authorization header, which a page cannot attach to an
+// EventSource or a download link.
+const (
+	// SessionCookie is the name of the cookie that holds a login token.
+	SessionCookie = "doorlog_session"
+	// CSRFHeader must be sent, with the value "1", on every unsafe request
+	// authenticated by SessionCookie. A page on another site cannot add a
+	// custom header to a cross-site request without a CORS preflight,
+	// which doorlog never allows, so the header proves the request came
+	// from doorlog's own page.
+	CSRFHeader = "X-Doorlog-CSRF"
+)
+
+// SessionToken returns the token of the session cookie, or "" when there
+// is none.
+func SessionToken(r *http.Request) string {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// ErrCSRF refuses an unsafe request that was authenticated by the session
+// cookie but does not carry CSRFHeader: it may have been sent by another
+// site's page.
+var ErrCSRF = doorlog.Errorf(doorlog.EFORBIDDEN, "a request authenticated by the session cookie must send the header "+CSRFHeader+": 1")
+
+// SafeMethod reports whether method only reads (GET, HEAD, OPTIONS), so
+// that a cross-site request with it cannot change anything.
+func SafeMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// Middleware authenticates every request by its bearer token or, when it
+// has no Authorization header at all, by the web page's session cookie (a
+// header always wins, so an integration's token is never mixed up with a
+// browser's session), and stores
+// the token in the request's context. A request authenticated by the
+// cookie with an unsafe method must carry CSRFHeader (see ErrCSRF). Requests
+// without a valid credential are answered by deny, which writes the error
+// in the shape of the API being served.
 func (s *Service) Middleware(deny func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tok, err := s.Authenticate(r.Context(), BearerToken(r))
+			secret := BearerToken(r)
+			if r.Header.Get("Authorization") == "" {
+				if secret = SessionToken(r); secret != "" && !SafeMethod(r.Method) && r.Header.Get(CSRFHeader) != "1" {
+					deny(w, r, ErrCSRF)
+					return
+				}
+			}
+			tok, err := s.Authenticate(r.Context(), secret)
 			if err != nil {
 				if !errors.Is(err, ErrToken) && doorlog.ErrorCode(err) != doorlog.EUNAUTHORIZED {
 					deny(w, r, err)
@@ -287,4 +348,63 @@ func (s *Service) Middleware(deny func(w http.ResponseWriter, r *http.Request, e
 			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), tok)))
 		})
 	}
+}
+
+// TokenDeleter is a store that can delete a token. Revoke uses it when the
+// store has it, so that a revoked token stays revoked across restarts and
+// for other processes.
+type TokenDeleter interface {
+	DeleteToken(ctx context.Context, id string) error
+}
+
+// Revoke ends the token whose secret is given, as a logout does. Only the
+// holder of a valid secret can revoke it (a wrong or unknown secret is
+// ErrToken). The token is deleted from the store when the store can
+// delete tokens; it is also refused by this Service from now until it
+// expires (or the process ends), so a logout works on a store that keeps
+// every token.
+func (s *Service) Revoke(ctx context.Context, secret string) error {
+	tok, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		return err
+	}
+	s.revoked.add(tok.ID, tok.ExpiresAt, s.now())
+	s.tokens.drop(tok.ID)
+	if d, ok := s.store.(TokenDeleter); ok {
+		if err := d.DeleteToken(ctx, tok.ID); err != nil && doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
+			return err
+		}
+	}
+	return nil
+}
+
+// revokedSet holds the ids of revoked tokens with their expiry, after which
+// the token fails anyway and its entry may go.
+type revokedSet struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// pruneRevokedAt is the size past which adding to a revokedSet first drops
+// the entries of tokens that have expired since.
+const pruneRevokedAt = 1024
+
+func (r *revokedSet) add(id string, expires, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) >= pruneRevokedAt {
+		for k, exp := range r.m {
+			if !exp.IsZero() && !now.Before(exp) {
+				delete(r.m, k)
+			}
+		}
+	}
+	r.m[id] = expires
+}
+
+func (r *revokedSet) has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.m[id]
+	return ok
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -291,5 +293,130 @@ func TestTokenCache(t *testing.T) {
 	time.Sleep(auth.TokenCacheTTL + 50*time.Millisecond)
 	if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
 		t.Errorf("token deleted from the store %v ago: got %v, want ErrToken", auth.TokenCacheTTL, err)
+	}
+}
+
+// TestMiddlewareSession checks the credentials the middleware takes: the
+// bearer header, the web page's session cookie when there is no header,
+// and the CSRF header that unsafe requests authenticated by the cookie
+// must carry.
+func TestMiddlewareSession(t *testing.T) {
+	ctx := context.Background()
+	svc := auth.New(openStore(t), time.Now)
+	admin, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manager, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := svc.Middleware(func(w http.ResponseWriter, r *http.Request, err error) {
+		w.Header().Set("X-Code", doorlog.ErrorCode(err))
+		w.WriteHeader(http.StatusUnauthorized)
+	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Role", string(auth.FromContext(r.Context()).Role))
+	}))
+	tests := []struct {
+		name, method, header, cookie, csrf string
+		wantRole, wantCode                 string
+	}{
+		{"bearer", "GET", "Bearer " + admin, "", "", "admin", ""},
+		{"cookie", "GET", "", manager, "", "manager", ""},
+		{"cookie on HEAD", "HEAD", "", manager, "", "manager", ""},
+		{"header wins over cookie", "GET", "Bearer " + admin, manager, "", "admin", ""},
+		{"a bad header is not rescued by a good cookie", "GET", "Bearer dl_nope", manager, "", "", doorlog.EUNAUTHORIZED},
+		{"a non-bearer header is not rescued by a cookie", "GET", "Basic abc", manager, "", "", doorlog.EUNAUTHORIZED},
+		{"bad cookie", "GET", "", "dl_0123456789abcdef0123_nope", "", "", doorlog.EUNAUTHORIZED},
+		{"nothing", "GET", "", "", "", "", doorlog.EUNAUTHORIZED},
+		{"cookie POST without the CSRF header", "POST", "", manager, "", "", doorlog.EFORBIDDEN},
+		{"cookie DELETE without the CSRF header", "DELETE", "", manager, "", "", doorlog.EFORBIDDEN},
+		{"cookie PUT with a wrong CSRF header", "PUT", "", manager, "yes", "", doorlog.EFORBIDDEN},
+		{"cookie PATCH with the CSRF header", "PATCH", "", manager, "1", "manager", ""},
+		{"cookie POST with the CSRF header", "POST", "", manager, "1", "manager", ""},
+		{"bearer POST needs no CSRF header", "POST", "Bearer " + admin, "", "", "admin", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "/v1/events", nil)
+			if tt.header != "" {
+				r.Header.Set("Authorization", tt.header)
+			}
+			if tt.cookie != "" {
+				r.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: tt.cookie})
+			}
+			if tt.csrf != "" {
+				r.Header.Set(auth.CSRFHeader, tt.csrf)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if got := w.Header().Get("X-Role"); got != tt.wantRole {
+				t.Errorf("got role %q, want %q", got, tt.wantRole)
+			}
+			if got := w.Header().Get("X-Code"); got != tt.wantCode {
+				t.Errorf("got error code %q, want %q", got, tt.wantCode)
+			}
+		})
+	}
+}
+
+// deletingStore is a store that can delete tokens, as Revoke prefers.
+type deletingStore struct {
+	*countingStore
+	deletes int
+}
+
+func (s *deletingStore) DeleteToken(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deletes++
+	s.deleted[id] = true
+	return nil
+}
+
+// TestRevoke checks that a revoked token stops working at once, whether
+// or not the store can delete tokens, and that only a valid secret
+// revokes.
+func TestRevoke(t *testing.T) {
+	ctx := context.Background()
+	for _, deletes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("store deletes %v", deletes), func(t *testing.T) {
+			counting := &countingStore{Store: openStore(t), deleted: map[string]bool{}}
+			var store auth.Store = counting
+			ds := &deletingStore{countingStore: counting}
+			if deletes {
+				store = ds
+			}
+			svc := auth.New(store, time.Now)
+			secret, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}, ExpiresAt: time.Now().Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Authenticate(ctx, secret); err != nil {
+				t.Fatal(err) // now cached
+			}
+			if err := svc.Revoke(ctx, secret+"x"); !errors.Is(err, auth.ErrToken) {
+				t.Fatalf("revoking with a wrong secret: got %v, want ErrToken", err)
+			}
+			if err := svc.Revoke(ctx, secret); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
+				t.Errorf("revoked token: got %v, want ErrToken", err)
+			}
+			if err := svc.Revoke(ctx, secret); !errors.Is(err, auth.ErrToken) {
+				t.Errorf("revoking twice: got %v, want ErrToken", err)
+			}
+			if _, err := svc.Authenticate(ctx, other); err != nil {
+				t.Errorf("another token: got %v, want it still valid", err)
+			}
+			if deletes && ds.deletes != 1 {
+				t.Errorf("got %d deletes from the store, want 1", ds.deletes)
+			}
+		})
 	}
 }

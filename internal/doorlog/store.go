@@ -1,6 +1,9 @@
 package doorlog
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store keeps everything doorlog knows. Every backend (SQLite, PostgreSQL)
 // implements it and passes the shared suite in package storetest.
@@ -43,6 +46,31 @@ type Store interface {
 	// first). Live streams resume from a Last-Event-ID with it: ids follow
 	// commit order, so nothing committed later can sort before them.
 	EventsAfter(ctx context.Context, f EventFilter, after string, limit int) ([]Event, error)
+
+	// The aggregations below serve charts and the devices view from the
+	// store's counts, so that their cost follows the size of the answer
+	// and the edges of the window, not the number of events in it. They
+	// refuse the filters on the model (see EventFilter.HasModelFilter)
+	// with EINVALID, since those would need every event read.
+
+	// CountByHour returns the number of events matching f in each UTC
+	// hour of its window, by category: one HourCount for every hour from
+	// the one holding f.From to the one holding f.To, in order, zeros
+	// included, so that a chart needs no gap filling. Both ends are
+	// counted exactly, partial hours included. f.From and f.To are
+	// required and may span at most MaxCountHours hours (EINVALID
+	// otherwise); a window with From after To has no hours.
+	CountByHour(ctx context.Context, f EventFilter) ([]HourCount, error)
+	// CountByDevice returns the number of events matching f per device
+	// id, for the devices that have any; the server's own events, which
+	// have no device, are left out. It is what a "denials by device" chart
+	// and a device's "today" figures need: one call instead of one count
+	// per device.
+	CountByDevice(ctx context.Context, f EventFilter) (map[string]int64, error)
+	// LastEventTimes returns, for each device f selects that has events,
+	// the time of its newest event (by event time, not by arrival), so
+	// that a devices view can tell which devices went silent.
+	LastEventTimes(ctx context.Context, f DeviceFilter) (map[string]time.Time, error)
 
 	// ServerKey returns the 32-byte random secret stored under name,
 	// creating it on first use. Cursors are signed with it, so they stay

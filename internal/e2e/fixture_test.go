@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -216,10 +217,12 @@ func (f *fixture) send(tb testing.TB, ctx context.Context, id identity, method, 
 // expand fills a path or body template for id: {devA}, {devB}, {who} (the
 // identity's name), {newdev} (a device id of the identity's own), {user},
 // {password} and {md5} (the identity's credentials, the password's hex
-// MD5), and {qpassword} (the password escaped for a query string).
+// MD5), {qpassword} (the password escaped for a query string), and {now}
+// (the time, in milliseconds since the epoch).
 func expand(s string, id identity) string {
 	sum := md5.Sum([]byte(credentials[id][1]))
 	return strings.NewReplacer(
+		"{now}", strconv.FormatInt(time.Now().UnixMilli(), 10),
 		"{devA}", devA,
 		"{devB}", devB,
 		"{who}", id.String(),

@@ -143,6 +143,48 @@ func TestScope(t *testing.T) {
 			live: ingestLive,
 			want: readers(liveStream),
 		},
+		// The stats of the web page's charts and devices view: the
+		// readers of GET /v1/events, within their sites. Denials are
+		// ingested first, now, so that the denials chart and the devices
+		// view's "today" and status have something to show.
+		{
+			name: "ingest denials for devices A and B", method: "POST", path: "/v1/events", contentType: "application/x-ndjson",
+			body: `{"device_id":"{devA}","time":{now},"key":"access_denied_by_unknown_card","source_id":"deny-a-{who}"}` + "\n" +
+				`{"device_id":"{devB}","time":{now},"key":"access_denied_by_unknown_qr","source_id":"deny-b-{who}"}` + "\n",
+			want: six{ok(ingested(2, 0)), nativeForbidden, nativeForbidden, ok(ingested(1, 1)), nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "hourly stats", method: "GET", path: "/v1/stats/hourly?from=2024-05-01T07:30:00Z&to=2024-05-01T09:59:59.999Z",
+			want: readers(hourlyStats("")),
+		},
+		{
+			name: "hourly stats of site B", method: "GET", path: "/v1/stats/hourly?site_id=site-b&category=access,info&from=2024-05-01T07:30:00Z&to=2024-05-01T09:59:59.999Z",
+			want: readers(hourlyStats(siteB, doorlog.CategoryAccess, doorlog.CategoryInfo)),
+		},
+		{
+			name: "hourly stats over more than 31 days", method: "GET", path: "/v1/stats/hourly?from=2024-05-01T00:00:00Z&to=2024-06-02T00:00:00Z",
+			want: six{nativeInvalid, nativeInvalid, nativeInvalid, nativeForbidden, nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "denials by device", method: "GET", path: "/v1/stats/denials",
+			want: readers(denialStats("")),
+		},
+		{
+			name: "denials by device of site B", method: "GET", path: "/v1/stats/denials?site_id=site-b&limit=100",
+			want: readers(denialStats(siteB)),
+		},
+		{
+			name: "devices", method: "GET", path: "/v1/stats/devices?tz=Europe/Kyiv",
+			want: readers(deviceStats("", "Europe/Kyiv")),
+		},
+		{
+			name: "devices of site B", method: "GET", path: "/v1/stats/devices?site_id=site-b&silent_after=1h",
+			want: readers(deviceStats(siteB, "UTC")),
+		},
+		{
+			name: "devices with a bad silent_after", method: "GET", path: "/v1/stats/devices?silent_after=1s",
+			want: six{nativeInvalid, nativeInvalid, nativeInvalid, nativeForbidden, nativeUnauthorized, nativeUnauthorized},
+		},
 		{
 			name: "list sites", method: "GET", path: "/v1/sites",
 			want: readers(sitesAre),

@@ -29,6 +29,11 @@ type Config struct {
 	// Observe, when set, is told of every answered request with the
 	// ServeMux pattern that matched it (for latency metrics per route).
 	Observe func(route, method string, code int, d time.Duration)
+	// Page, when set, serves the web page: the path / and every path
+	// under /web/. It is reached through the catch-all route rather than
+	// routes of its own, so the mux holds only API routes, each of which
+	// openapi.json describes; the page is not an API.
+	Page http.Handler
 }
 
 // Server is doorlog's HTTP handler.
@@ -49,7 +54,7 @@ func New(cfg Config) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("/", notFound)
+	s.mux.HandleFunc("/", s.fallback)
 	s.handler = s.recoverer(s.logRequests(s.mux))
 	return s
 }
@@ -76,6 +81,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// fallback serves what no API route took: the web page, when there is
+// one, and the JSON 404 of unknown paths.
+func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Page != nil && (r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/web/")) {
+		s.cfg.Page.ServeHTTP(w, r)
+		return
+	}
+	notFound(w, r)
 }
 
 // notFound answers unknown paths in the shape of the API the path belongs

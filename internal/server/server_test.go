@@ -130,3 +130,34 @@ func TestServer(t *testing.T) {
 		}
 	})
 }
+
+// TestPage checks that the web page gets / and /web/..., and nothing an
+// API route or the JSON 404 should answer.
+func TestPage(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Page", r.URL.Path)
+	})
+	srv := server.New(server.Config{Logger: slog.New(slog.DiscardHandler), APIs: []server.Registrar{routes{}}, Page: page})
+	tests := []struct {
+		path     string
+		wantPage bool
+		status   int
+	}{
+		{"/", true, 200},
+		{"/web/static/app.js", true, 200},
+		{"/web/login", true, 200},
+		{"/healthz", false, 200},
+		{"/webby", false, 404},
+		{"/v1/nothing", false, 404},
+		{"/index.html", false, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, httptest.NewRequest("GET", tt.path, nil))
+			if got := w.Header().Get("X-Page") != ""; got != tt.wantPage || w.Code != tt.status {
+				t.Fatalf("got page %v, status %d; want page %v, status %d", got, w.Code, tt.wantPage, tt.status)
+			}
+		})
+	}
+}

@@ -231,3 +231,26 @@ func (db *DB) FindToken(ctx context.Context, id string) (*doorlog.Token, error) 
 	}
 	return t, nil
 }
+
+// DeleteToken removes the token with id (and its sites), so that a logout
+// outlives a restart; ENOTFOUND when there is no such token.
+func (db *DB) DeleteToken(ctx context.Context, id string) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("delete token", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM token_sites WHERE token = (SELECT code FROM tokens WHERE id = ?)`, id); err != nil {
+		return wrap("delete token", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?`, id)
+	if err != nil {
+		return wrap("delete token", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("delete token", err)
+	} else if n == 0 {
+		return doorlog.Errorf(doorlog.ENOTFOUND, "token %q not found", id)
+	}
+	return wrap("delete token", tx.Commit())
+}

@@ -99,3 +99,23 @@ func TestMigrateEventLayout(t *testing.T) {
 		t.Errorf("first new id after the migration: got seq %d, want %d", seq, n+1)
 	}
 }
+
+// TestDeleteToken checks that a deleted token (a logout) is gone for good,
+// sites and all, and that deleting it again is ENOTFOUND.
+func TestDeleteToken(t *testing.T) {
+	db := openTemp(t)
+	storetest.MustCreateSite(t, db, "s1")
+	tok := &doorlog.Token{ID: "t1", SecretHash: []byte("h"), Role: doorlog.RoleManager, SiteIDs: []string{"s1"}}
+	if err := db.CreateToken(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteToken(t.Context(), "t1"); err != nil {
+		t.Fatalf("DeleteToken: %v", err)
+	}
+	if _, err := db.FindToken(t.Context(), "t1"); doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
+		t.Errorf("FindToken after delete: got %v, want ENOTFOUND", err)
+	}
+	if err := db.DeleteToken(t.Context(), "t1"); doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
+		t.Errorf("second DeleteToken: got %v, want ENOTFOUND", err)
+	}
+}

@@ -36,6 +36,11 @@
 //     handed out; an id that does not parse, or is past the newest id ever
 //     assigned, is EINVALID, and a negative limit is EINVALID. The event it
 //     names need not match the filter.
+//   - CountByHour, CountByDevice and LastEventTimes answer what a scan of
+//     the events would, with the same scope, site, device, kind and
+//     window rules as ListEvents; CountByHour's hours are UTC and run from
+//     the hour holding From (rounded up to the millisecond) to the one
+//     holding To. LastEventTimes goes by event time, not arrival.
 //   - ServerKey returns 32 random bytes per name, the same on every call,
 //     also to callers racing on first use.
 package storetest
@@ -86,6 +91,10 @@ func Run(t *testing.T, open Opener) {
 		{"EventsAfter", testEventsAfter},
 		{"EventsAfterInvalid", testEventsAfterInvalid},
 		{"EventsAfterLaterAppends", testEventsAfterLaterAppends},
+		{"CountByHour", testCountByHour},
+		{"CountByDevice", testCountByDevice},
+		{"LastEventTimes", testLastEventTimes},
+		{"AggregationsInvalid", testAggregationsInvalid},
 		{"ServerKey", testServerKey},
 		{"EventKeys", testEventKeys},
 		{"Concurrent", testConcurrent},

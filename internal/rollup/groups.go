@@ -1,0 +1,259 @@
+package rollup
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Counts split by kind and by device, for charts: Buckets and Total answer
+// one number per bucket, while an events-per-hour chart wants each hour by
+// category (kinds, to the caller) and a denials chart wants a window by
+// device. Both read the same tables, in one pass, under one read lock, so
+// that what they answer is of one version, like Buckets.
+
+// KindCount is a number of events of one kind.
+type KindCount struct {
+	Kind uint32
+	N    int64
+}
+
+// KindBucket is a Bucket whose exact count is also split by kind.
+type KindBucket struct {
+	Bucket
+	// Kinds splits N by kind, ascending by kind and without zeros, when
+	// the bucket is exact; it is nil when it is not.
+	Kinds []KindCount
+}
+
+// HoursByKind returns the hours of [fromMS, toMS] for sel, each split by
+// kind, and the version of the counts they come from: an exact bucket for
+// every whole hour of the window that holds selected events, and a
+// non-exact one for a partial hour at either edge (always returned, for the
+// caller to count), ascending. It is Hours for a chart of events per hour
+// and category, where a whole hour costs the same however many events it
+// holds.
+//
+// The hour table has no devices: with sel.Devices set, the whole window is
+// one non-exact bucket. An open end (math.MinInt64, math.MaxInt64) is never
+// a partial edge, and only hours holding events are visited. A window with
+// fromMS > toMS is empty.
+func (c *Counts) HoursByKind(sel Selection, fromMS, toMS int64) ([]KindBucket, int64) {
+	f := newFilter(sel)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if fromMS > toMS {
+		return nil, c.seq
+	}
+	if f.byDevice {
+		return []KindBucket{{Bucket: Bucket{FromMS: fromMS, ToMS: toMS}}}, c.seq
+	}
+	h0, h1 := floorDiv(fromMS, hourMS), floorDiv(toMS, hourMS)
+	wholeFirst := fromMS == bucketStart(h0, hourMS)
+	wholeLast := toMS == bucketEnd(h1, hourMS)
+	if h0 == h1 && !(wholeFirst && wholeLast) {
+		return []KindBucket{{Bucket: Bucket{FromMS: fromMS, ToMS: toMS}}}, c.seq
+	}
+	var out []KindBucket
+	first, last := h0, h1
+	if !wholeFirst {
+		out = append(out, KindBucket{Bucket: Bucket{FromMS: fromMS, ToMS: bucketEnd(h0, hourMS)}})
+		first++
+	}
+	if !wholeLast {
+		last--
+	}
+	if first <= last {
+		acc := newKindAcc()
+		i, _ := slices.BinarySearchFunc(c.hours, first, func(b bucket[uint32], n int64) int { return cmp.Compare(b.num, n) })
+		for ; i < len(c.hours) && c.hours[i].num <= last; i++ {
+			b := &c.hours[i]
+			acc.addSites(&b.table, &f)
+			if kinds, n := acc.take(); n != 0 {
+				out = append(out, KindBucket{
+					Bucket: Bucket{FromMS: bucketStart(b.num, hourMS), ToMS: bucketEnd(b.num, hourMS), N: n, Exact: true},
+					Kinds:  kinds,
+				})
+			}
+		}
+	}
+	if !wholeLast {
+		out = append(out, KindBucket{Bucket: Bucket{FromMS: bucketStart(h1, hourMS), ToMS: toMS}})
+	}
+	return out, c.seq
+}
+
+// DaysByDevice returns the number of events sel selects in the whole UTC
+// days of [fromMS, toMS] by device (devices with none left out; device 0
+// is the server's own events), the parts of the window it cannot split by
+// device, and the version of the counts.
+//
+// The device table counts per day, so a partial day at an edge of the
+// window is left to the caller: rest holds the ranges, ascending and
+// disjoint, that the caller counts by device itself (from the events, at
+// seq <= the version), always as non-exact buckets. Without sel.Devices,
+// each partial day is narrowed with the hour table to the hours that may
+// hold selected events (a partial hour at the window's edge, and whole
+// hours that hold some), so that a sparse selection
+// such as access denials costs the caller a few short scans rather than
+// two days of events. An open end is never partial. A window with fromMS >
+// toMS is empty.
+func (c *Counts) DaysByDevice(sel Selection, fromMS, toMS int64) (sums map[uint32]int64, rest []Bucket, seq int64) {
+	f := newFilter(sel)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	sums = map[uint32]int64{}
+	if fromMS > toMS {
+		return sums, nil, c.seq
+	}
+	if fromMS == math.MinInt64 && toMS == math.MaxInt64 {
+		addDevices(sums, &c.devs, &f)
+		return sums, nil, c.seq
+	}
+	// add appends a range to rest, merged with the one before when they
+	// touch, so that the caller makes as few scans as it can.
+	add := func(lo, hi int64) {
+		if n := len(rest); n > 0 && rest[n-1].ToMS != math.MaxInt64 && rest[n-1].ToMS+1 == lo {
+			rest[n-1].ToMS = hi
+			return
+		}
+		rest = append(rest, Bucket{FromMS: lo, ToMS: hi})
+	}
+	edge := func(lo, hi int64) {
+		if f.byDevice {
+			add(lo, hi)
+			return
+		}
+		for _, b := range c.hourBuckets(nil, &f, lo, hi) {
+			add(b.FromMS, b.ToMS)
+		}
+	}
+	d0, d1 := floorDiv(fromMS, dayMS), floorDiv(toMS, dayMS)
+	wholeFirst := fromMS == bucketStart(d0, dayMS)
+	wholeLast := toMS == bucketEnd(d1, dayMS)
+	if d0 == d1 && !(wholeFirst && wholeLast) {
+		edge(fromMS, toMS)
+		return sums, rest, c.seq
+	}
+	first, last := d0, d1
+	if !wholeFirst {
+		edge(fromMS, bucketEnd(d0, dayMS))
+		first++
+	}
+	if !wholeLast {
+		last--
+	}
+	if first <= last {
+		i, _ := slices.BinarySearchFunc(c.devDays, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) })
+		for ; i < len(c.devDays) && c.devDays[i].num <= last; i++ {
+			addDevices(sums, &c.devDays[i].table, &f)
+		}
+	}
+	if !wholeLast {
+		edge(bucketStart(d1, dayMS), toMS)
+	}
+	return sums, rest, c.seq
+}
+
+// addDevices adds the counts of a device-level table that f selects to
+// sums, by device. Entries are sorted by device, so each device's run of
+// entries is summed first and costs one map update.
+func addDevices[C count](sums map[uint32]int64, t *table[uint64, C], f *filter) {
+	keys, counts := t.keys, t.counts[:len(t.keys)]
+	lastSite, lastOK := uint32(math.MaxUint32), false
+	selected := func(sk uint32) bool {
+		if !f.anyKind && !f.hasKind(sk&kindMask) {
+			return false
+		}
+		if !f.anySite {
+			if s := sk >> kindBits; s != lastSite {
+				_, lastOK = slices.BinarySearch(f.sites, s)
+				lastSite = s
+			}
+			return lastOK
+		}
+		return true
+	}
+	// sumRun sums the selected entries of device d from i on and returns
+	// where its run ends.
+	sumRun := func(i int, d uint32) int {
+		var n int64
+		for ; i < len(keys) && uint32(keys[i]>>32) == d; i++ {
+			if selected(uint32(keys[i])) {
+				n += int64(counts[i])
+			}
+		}
+		if n != 0 {
+			sums[d] += n
+		}
+		return i
+	}
+	if f.byDevice {
+		i := 0
+		for _, d := range f.devices {
+			j, _ := slices.BinarySearch(keys[i:], uint64(d)<<32)
+			i = sumRun(i+j, d)
+		}
+		return
+	}
+	for i := 0; i < len(keys); {
+		i = sumRun(i, uint32(keys[i]>>32))
+	}
+}
+
+// kindAcc sums counts by kind over a table, for HoursByKind: a dense array
+// indexed by kind (kinds are below 4096), and the kinds touched, so that
+// taking the sums costs what the table holds, not 4096.
+type kindAcc struct {
+	n       *[maxKind + 1]int64
+	touched []uint32
+}
+
+func newKindAcc() kindAcc {
+	return kindAcc{n: new([maxKind + 1]int64)}
+}
+
+// addSites adds the entries of a site-level table that f selects.
+func (a *kindAcc) addSites(t *table[uint32, uint32], f *filter) {
+	add := func(i int) {
+		k := t.keys[i] & kindMask
+		if !f.anyKind && !f.hasKind(k) {
+			return
+		}
+		if a.n[k] == 0 {
+			a.touched = append(a.touched, k)
+		}
+		a.n[k] += int64(t.counts[i])
+	}
+	if f.anySite {
+		for i := range t.keys {
+			add(i)
+		}
+		return
+	}
+	i := 0
+	for _, s := range f.sites {
+		j, _ := slices.BinarySearch(t.keys[i:], s<<kindBits)
+		for i += j; i < len(t.keys) && t.keys[i]>>kindBits == s; i++ {
+			add(i)
+		}
+	}
+}
+
+// take returns the sums by kind, ascending, and their total, and empties
+// the accumulator.
+func (a *kindAcc) take() ([]KindCount, int64) {
+	if len(a.touched) == 0 {
+		return nil, 0
+	}
+	slices.Sort(a.touched)
+	out := make([]KindCount, len(a.touched))
+	var total int64
+	for i, k := range a.touched {
+		out[i] = KindCount{Kind: k, N: a.n[k]}
+		total += a.n[k]
+		a.n[k] = 0
+	}
+	a.touched = a.touched[:0]
+	return out, total
+}

@@ -1,0 +1,310 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+// The aggregations of charts and the devices view. Like CountEvents, they
+// take what they can from the exact counts (package rollup) and count only
+// the edges of the window the counts cannot split, from the events table
+// (without a device filter) or the device runs (with one), reading rows
+// at the counts' version so that both parts are of the same events:
+//
+//   - CountByHour: whole hours by (site, kind) from the hour table, split
+//     by kind and mapped to categories; a partial hour at either edge is
+//     counted by kind from the table. With a device filter (the hour table
+//     has no devices) the runs of the selected devices are read for the
+//     days the device counts say hold their events.
+//   - CountByDevice: whole days from the device table; the partial days at
+//     the edges, narrowed by the hour table to the hours that hold selected
+//     events, from the table grouped by device, or the runs with a device
+//     filter.
+//   - LastEventTimes: per device, its newest day of runs (one seek of the
+//     runs' primary key) and the newest time in that day's runs.
+
+// errModelFilter refuses the filters on the model in an aggregation.
+var errModelFilter = doorlog.Errorf(doorlog.EINVALID, "the identifier and free-text filters cannot be counted without reading every event; they are not supported here")
+
+// CountByHour returns the events matching f per UTC hour of its window and
+// category, every hour of the window included.
+func (db *DB) CountByHour(ctx context.Context, f doorlog.EventFilter) ([]doorlog.HourCount, error) {
+	if f.From.IsZero() || f.To.IsZero() {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "counting by hour needs both ends of the window")
+	}
+	if f.HasModelFilter() {
+		return nil, errModelFilter
+	}
+	fromMS, toMS := ceilMillis(f.From), millis(f.To)
+	if fromMS > toMS {
+		return []doorlog.HourCount{}, nil
+	}
+	h0, h1 := floorDiv(fromMS, hourMS), floorDiv(toMS, hourMS)
+	if h1-h0 >= doorlog.MaxCountHours {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "the window spans more than %d hours", doorlog.MaxCountHours)
+	}
+	out := make([]doorlog.HourCount, h1-h0+1)
+	for i := range out {
+		out[i].Hour = fromMillis((h0 + int64(i)) * hourMS)
+	}
+	p, ok, err := db.plan(ctx, f)
+	if err != nil {
+		return nil, wrap("count by hour", err)
+	}
+	if !ok {
+		return out, nil
+	}
+	add := func(timeMS, kind, n int64) error {
+		k, err := db.kind(ctx, kind)
+		if err != nil {
+			return err
+		}
+		if k.category < 1 || k.category >= int64(len(categoryByCode)) {
+			return fmt.Errorf("kind %d has category %d", kind, k.category)
+		}
+		out[floorDiv(timeMS, hourMS)-h0].Add(categoryByCode[k.category], n)
+		return nil
+	}
+	c, err := db.countsFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.byDevice {
+		buckets, maxSeq := c.Buckets(p.selection(), p.from, p.to)
+		for _, b := range buckets {
+			entries, err := db.runEntries(ctx, &p, max(b.FromMS, p.from), min(b.ToMS, p.to), maxSeq, nil, false)
+			if err != nil {
+				return nil, wrap("count by hour", err)
+			}
+			for _, e := range entries {
+				if err := add(e.timeMS, e.kind, 1); err != nil {
+					return nil, wrap("count by hour", err)
+				}
+			}
+		}
+		return out, nil
+	}
+	buckets, maxSeq := c.HoursByKind(p.selection(), p.from, p.to)
+	for _, b := range buckets {
+		if b.Exact {
+			for _, k := range b.Kinds {
+				if err := add(b.FromMS, int64(k.Kind), k.N); err != nil {
+					return nil, wrap("count by hour", err)
+				}
+			}
+			continue
+		}
+		w := p.where(max(b.FromMS, p.from), min(b.ToMS, p.to), maxSeq)
+		err := db.groupCount(ctx, `SELECT kind, count(*) FROM events`+w.String()+` GROUP BY kind`, w.args, func(kind, n int64) error {
+			return add(b.FromMS, kind, n)
+		})
+		if err != nil {
+			return nil, wrap("count by hour", err)
+		}
+	}
+	return out, nil
+}
+
+// CountByDevice returns the events matching f per device id, for the
+// devices that have any.
+func (db *DB) CountByDevice(ctx context.Context, f doorlog.EventFilter) (map[string]int64, error) {
+	if f.HasModelFilter() {
+		return nil, errModelFilter
+	}
+	p, ok, err := db.plan(ctx, f)
+	if err != nil {
+		return nil, wrap("count by device", err)
+	}
+	out := map[string]int64{}
+	if !ok {
+		return out, nil
+	}
+	c, err := db.countsFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sums, rest, maxSeq := c.DaysByDevice(p.selection(), p.from, p.to)
+	byCode := make(map[int64]int64, len(sums))
+	for d, n := range sums {
+		byCode[int64(d)] += n
+	}
+	for _, b := range rest {
+		lo, hi := max(b.FromMS, p.from), min(b.ToMS, p.to)
+		if lo > hi {
+			continue
+		}
+		if p.byDevice {
+			err = db.runCounts(ctx, &p, lo, hi, maxSeq, byCode)
+		} else {
+			w := p.where(lo, hi, maxSeq)
+			w.add("device IS NOT NULL")
+			err = db.groupCount(ctx, `SELECT device, count(*) FROM events`+w.String()+` GROUP BY device`, w.args, func(device, n int64) error {
+				byCode[device] += n
+				return nil
+			})
+		}
+		if err != nil {
+			return nil, wrap("count by device", err)
+		}
+	}
+	for code, n := range byCode {
+		if code == 0 || n == 0 {
+			continue // the server's own events
+		}
+		id, err := db.deviceID(ctx, code)
+		if err != nil {
+			return nil, wrap("count by device", err)
+		}
+		out[id] = n
+	}
+	return out, nil
+}
+
+// groupCount runs a query of (code, count) rows and hands each to fn once
+// the rows are closed: fn may look codes up in the read pool, which must
+// not wait on the connection the query holds.
+func (db *DB) groupCount(ctx context.Context, query string, args []any, fn func(code, n int64) error) error {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	var pairs [][2]int64
+	for rows.Next() {
+		var code, n int64
+		if err := rows.Scan(&code, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		pairs = append(pairs, [2]int64{code, n})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, pr := range pairs {
+		if err := fn(pr[0], pr[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runCounts adds to counts, by device code, the run entries of p's devices
+// between from and to with seq <= maxSeq and of p's kinds.
+func (db *DB) runCounts(ctx context.Context, p *plan, from, to, maxSeq int64, counts map[int64]int64) error {
+	var w where
+	w.in("device", p.devices)
+	w.add("day BETWEEN ? AND ?", floorDiv(from, dayMS), floorDiv(to, dayMS))
+	rows, err := db.r.QueryContext(ctx, `SELECT device, data FROM device_runs`+w.String(), w.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var entries []runEntry
+	for rows.Next() {
+		var device int64
+		var data []byte
+		if err := rows.Scan(&device, &data); err != nil {
+			return err
+		}
+		if entries, err = decodeRun(entries[:0], data); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.timeMS < from || e.timeMS > to || e.seq > maxSeq {
+				continue
+			}
+			if p.kinds != nil {
+				if _, ok := slices.BinarySearch(p.kinds, e.kind); !ok {
+					continue
+				}
+			}
+			counts[device]++
+		}
+	}
+	return rows.Err()
+}
+
+// LastEventTimes returns the time of the newest event of each device f
+// selects that has events. A device's newest day of runs is found by one
+// seek of the runs' primary key (device, day, first_seq), and its newest
+// time is in that day's runs, so the cost is a few rows per device however
+// many events it has.
+func (db *DB) LastEventTimes(ctx context.Context, f doorlog.DeviceFilter) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	var w where
+	ids, all := visibleSites(f.Scope, f.SiteIDs)
+	if !all {
+		var sites []int64
+		for _, id := range ids {
+			code, ok, err := db.siteCode(ctx, id)
+			if err != nil {
+				return nil, wrap("last event times", err)
+			}
+			if ok && !slices.Contains(sites, code) {
+				sites = append(sites, code)
+			}
+		}
+		if len(sites) == 0 {
+			return out, nil
+		}
+		w.in("d.site", sites)
+	}
+	rows, err := db.r.QueryContext(ctx, newestRunsSQL+w.String(), w.args...)
+	if err != nil {
+		return nil, wrap("last event times", err)
+	}
+	newest := map[int64]int64{}
+	var entries []runEntry
+	for rows.Next() {
+		var device int64
+		var data []byte
+		if err := rows.Scan(&device, &data); err != nil {
+			rows.Close()
+			return nil, wrap("last event times", err)
+		}
+		if entries, err = decodeRun(entries[:0], data); err != nil {
+			rows.Close()
+			return nil, wrap("last event times", err)
+		}
+		for _, e := range entries {
+			if t, ok := newest[device]; !ok || e.timeMS > t {
+				newest[device] = e.timeMS
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("last event times", err)
+	}
+	for code, ms := range newest {
+		id, err := db.deviceID(ctx, code)
+		if err != nil {
+			return nil, wrap("last event times", err)
+		}
+		out[id] = fromMillis(ms)
+	}
+	return out, nil
+}
+
+// newestRunsSQL selects the runs of each device's newest day. CROSS JOIN
+// keeps devices the outer loop: left to itself, the planner may scan every
+// run and look each device up instead. The newest day is then one seek per
+// device (SQLite's min/max optimisation on the primary key), and that
+// day's runs another.
+const newestRunsSQL = `SELECT r.device, r.data FROM devices d
+	CROSS JOIN device_runs r ON r.device = d.code AND r.day = (SELECT max(day) FROM device_runs WHERE device = d.code)`
+
+// ceilMillis is the first whole millisecond at or after t, where an
+// inclusive From starts.
+func ceilMillis(t time.Time) int64 {
+	ms := millis(t)
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
+}

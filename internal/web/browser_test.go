@@ -1,0 +1,692 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/doorlog/doorlog/internal/app"
+	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/doorlog"
+)
+
+var updateScreenshots = flag.Bool("update-screenshots", false, "write docs/screenshots/*.png from the browser test")
+
+// The browser test's world: two sites, three devices, an admin and a
+// manager of the north site.
+const (
+	siteNorth = "north"
+	siteSouth = "south"
+	devGate   = "0b9a4c1e-5f0e-4c59-9d7e-2f1f6a0b3c11"
+	devLobby  = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+	devGarage = "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d"
+	// devService has a week of ordinary traffic behind it, so the charts
+	// have something to draw; the steps below never filter on it.
+	devService = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
+
+	adminUser, adminPass     = "root", "root password 1"
+	managerUser, managerPass = "ann", "ann password 12"
+)
+
+// chromium finds the system's Chromium: CHROME_PATH, else chromium or
+// chromium-browser on PATH.
+func chromium() string {
+	if p := os.Getenv("CHROME_PATH"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// world is the real server with its data.
+type world struct {
+	app   *app.App
+	url   string
+	token string // an admin's bearer token, for ingesting
+	seq   int
+	// noStats hides /v1/stats/..., as an older server would.
+	noStats atomic.Bool
+
+	mu sync.Mutex
+	// streams end the live streams served so far; see dropStreams.
+	streams []context.CancelFunc
+}
+
+// dropStreams ends every live stream the server is serving, as a network
+// drop or a proxy's timeout would.
+func (w *world) dropStreams() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, cancel := range w.streams {
+		cancel()
+	}
+	w.streams = nil
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "browser-test", Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{app: a}
+	// With noStats set, the server answers the aggregation endpoints as a
+	// doorlog without them would: the page must say so, not break.
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.noStats.Load() && strings.HasPrefix(r.URL.Path, "/v1/stats/") {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusNotFound)
+			_, _ = rw.Write([]byte(`{"error":"no such endpoint","code":"not_found"}`))
+			return
+		}
+		if r.URL.Path == "/v1/events/stream" {
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			w.mu.Lock()
+			w.streams = append(w.streams, cancel)
+			w.mu.Unlock()
+			r = r.WithContext(ctx)
+		}
+		a.Handler().ServeHTTP(rw, r)
+	}))
+	t.Cleanup(func() {
+		a.Broker.Close() // ends the page's live streams, so Close does not wait
+		ts.Close()
+		a.Close()
+	})
+	w.url = ts.URL
+	for _, s := range []doorlog.Site{{ID: siteNorth, Name: "North Court"}, {ID: siteSouth, Name: "South Tower"}} {
+		if err := a.Store.CreateSite(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []doorlog.Device{
+		{ID: devGate, SiteID: siteNorth, Name: "North gate", Model: "AV-07T"},
+		{ID: devLobby, SiteID: siteNorth, Name: "Lobby door", Model: "AA-12FB"},
+		{ID: devGarage, SiteID: siteSouth, Name: "Garage barrier", Model: "CU-01"},
+		{ID: devService, SiteID: siteSouth, Name: "Service door", Model: "AV-02IP"},
+	} {
+		if err := a.Store.CreateDevice(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, acct := range []struct {
+		user, pass string
+		role       doorlog.Role
+		sites      []string
+	}{{adminUser, adminPass, doorlog.RoleAdmin, []string{}}, {managerUser, managerPass, doorlog.RoleManager, []string{siteNorth}}} {
+		hash, err := auth.HashPassword(acct.pass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Store.CreateAccount(ctx, &doorlog.Account{Username: acct.user, PasswordHash: hash, Role: acct.role, SiteIDs: acct.sites}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.token, _, err = a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+
+	now := time.Now()
+	card := func(owner string) map[string]any {
+		return map[string]any{"number": 1001, "type": "card", "owner": owner, "apartment_address": "Flat 12", "lock": 1}
+	}
+	type ev struct {
+		dev, key string
+		model    map[string]any
+	}
+	var evs []ev
+	for i := range 3 {
+		evs = append(evs, ev{devGate, "access_granted_by_valid_identifier", card(fmt.Sprintf("Ann Lee %d", i))})
+	}
+	evs = append(evs,
+		ev{devGate, "access_denied_by_unknown_card", map[string]any{"card": "777"}},
+		ev{devGate, "access_denied_by_unknown_card", map[string]any{"card": "778"}},
+		ev{devGate, "door_sensor_was_opened", nil},
+		ev{devGate, "door_sensor_was_closed", nil},
+		ev{devGate, "tamper_event", nil},
+		ev{devLobby, "access_granted_by_valid_identifier", card("Lena Lobby")},
+		ev{devLobby, "door_was_not_closed_too_long", nil},
+		ev{devLobby, "incoming_call", map[string]any{"number": "12", "answered": true}},
+		ev{devGarage, "access_granted_by_valid_identifier", card("Sam South")},
+		ev{devGarage, "access_denied_by_unknown_card", map[string]any{"card": "999"}},
+		ev{devGarage, "emergency_lock_is_opened", nil},
+	)
+	for i, e := range evs {
+		w.ingest(t, e.dev, e.key, e.model, now.Add(-time.Duration(50-3*i)*time.Minute))
+	}
+	w.week(t, now)
+	return w
+}
+
+// week ingests a week of the service door's traffic before the last hour,
+// busier by day than by night, in one request.
+func (w *world) week(t *testing.T, now time.Time) {
+	t.Helper()
+	keys := []string{"access_granted_by_valid_identifier", "door_sensor_was_opened", "access_granted_by_valid_identifier", "incoming_call", "access_denied_by_unknown_card", "door_sensor_was_closed"}
+	var body bytes.Buffer
+	n := 0
+	for h := 7 * 24; h >= 1; h-- {
+		hour := now.Add(-time.Duration(h) * time.Hour)
+		per := 1 + 5*max(0, 6-abs(hour.UTC().Hour()-14))/6
+		for i := range per {
+			item := map[string]any{"device_id": devService, "time": hour.Add(time.Duration(i) * 7 * time.Minute).UnixMilli(), "key": keys[n%len(keys)], "source_id": fmt.Sprintf("w-%d", n)}
+			if item["key"] == "access_granted_by_valid_identifier" {
+				item["model"] = map[string]any{"number": 2000 + n%40, "type": "card", "owner": fmt.Sprintf("Tenant %d", n%40), "lock": 1}
+			}
+			b, _ := json.Marshal(item)
+			body.Write(append(b, '\n'))
+			n++
+		}
+	}
+	req, _ := http.NewRequest("POST", w.url+"/v1/events", &body)
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest the week: got status %d", resp.StatusCode)
+	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// ingest stores one event through the native API, as a device would.
+func (w *world) ingest(t *testing.T, dev, key string, model map[string]any, at time.Time) {
+	t.Helper()
+	w.seq++
+	item := map[string]any{"device_id": dev, "time": at.UnixMilli(), "key": key, "source_id": fmt.Sprintf("b-%d", w.seq)}
+	if model != nil {
+		item["model"] = model
+	}
+	body, _ := json.Marshal(item)
+	req, _ := http.NewRequest("POST", w.url+"/v1/events", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest: got status %d", resp.StatusCode)
+	}
+}
+
+// browser is one headless Chromium tab on the world's server.
+type browser struct {
+	ctx context.Context
+	w   *world
+
+	mu         sync.Mutex
+	exceptions []string
+}
+
+func newBrowser(t *testing.T, path string, w *world) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("lang", "en-US"),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	b := &browser{ctx: ctx, w: w}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatalf("start Chromium %s: %v", path, err)
+	}
+	// Any Content-Security-Policy violation of the page (an inline style
+	// or script, a file from elsewhere) fails the test too.
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__csp = []; document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber))`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any uncaught exception of the page fails the test.
+	err = chromedp.Listen(ctx, func(ev any) {
+		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+			d := ex.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg = d.Exception.Description
+			}
+			b.mu.Lock()
+			b.exceptions = append(b.exceptions, fmt.Sprintf("%s (%s:%d)", msg, d.URL, d.LineNumber+1))
+			b.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// step runs one part of the scenario as a subtest, with a time limit; on
+// failure it saves a screenshot of the page.
+func (b *browser) step(t *testing.T, name string, fn func(t *testing.T, ctx context.Context)) bool {
+	return t.Run(name, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		defer cancel()
+		// Deferred: a t.Fatal in fn ends it early.
+		defer func() {
+			b.mu.Lock()
+			ex := b.exceptions
+			b.exceptions = nil
+			b.mu.Unlock()
+			for _, e := range ex {
+				t.Errorf("the page threw: %s", e)
+			}
+			csp, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`window.__csp || []`))
+			if err != nil {
+				t.Errorf("read the CSP violations: %v", err)
+			}
+			for _, v := range csp {
+				t.Errorf("the page broke its Content-Security-Policy: %s", v)
+			}
+			_, _ = chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](`window.__csp = []`))
+			if t.Failed() {
+				b.failureScreenshot(t, name)
+			}
+		}()
+		fn(t, ctx)
+	})
+}
+
+// failureScreenshot saves the page as it is: under the -artifacts output
+// when go test was given -artifacts, else in testdata/failures/.
+func (b *browser) failureScreenshot(t *testing.T, name string) {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("no failure screenshot: %v", err)
+		return
+	}
+	dir := filepath.Join("testdata", "failures")
+	if f := flag.Lookup("test.artifacts"); f != nil && f.Value.String() == "true" {
+		dir = t.ArtifactDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("no failure screenshot: %v", err)
+		return
+	}
+	file := filepath.Join(dir, regexp.MustCompile(`[^a-zA-Z0-9_-]+`).ReplaceAllString(name, "_")+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Logf("no failure screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot of the failure: %s", file)
+}
+
+// docScreenshot writes docs/screenshots/name.png with -update-screenshots.
+// With full, it is the whole page rather than the window.
+func (b *browser) docScreenshot(t *testing.T, ctx context.Context, name string, full bool) {
+	t.Helper()
+	if !*updateScreenshots {
+		return
+	}
+	shot := chromedp.CaptureScreenshot()
+	if full {
+		shot = chromedp.FullScreenshot(100)
+	}
+	png, err := chromedp.Run(ctx, shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait polls a JavaScript predicate until it is true.
+func wait(t *testing.T, ctx context.Context, what, predicate string) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise) and decodes
+// its value.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pick chooses a value in a <select> as a person would, so its change
+// event fires.
+func pick(t *testing.T, ctx context.Context, id, value string) {
+	t.Helper()
+	ok := eval[bool](t, ctx, fmt.Sprintf(`(() => {
+		const el = document.getElementById(%q);
+		if (![...el.options].some(o => o.value === %q)) return false;
+		el.value = %q;
+		el.dispatchEvent(new Event('change', {bubbles: true}));
+		return true;
+	})()`, id, value, value))
+	if !ok {
+		t.Fatalf("select #%s has no option %q", id, value)
+	}
+}
+
+// rows is the JavaScript for the events table's rows as cell texts.
+const rows = `[...document.querySelectorAll('#events-body tr')].map(tr => ({
+	device: tr.querySelector('[data-label=Device]').textContent,
+	site: tr.querySelector('[data-label=Site]').textContent,
+	category: tr.querySelector('[data-label=Category]').textContent,
+	name: tr.querySelector('[data-label=Event]').textContent,
+	text: tr.querySelector('[data-label=Details]').textContent,
+}))`
+
+type row struct{ Device, Site, Category, Name, Text string }
+
+func login(t *testing.T, ctx context.Context, user, pass string) {
+	t.Helper()
+	do(t, ctx, chromedp.WaitVisible(chromedp.ID("username")))
+	eval[chromedp.Void](t, ctx, `document.getElementById('username').value = document.getElementById('password').value = ''`)
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.ID("username"), user),
+		chromedp.SendKeys(chromedp.ID("password"), pass),
+		chromedp.Click(chromedp.ID("login-submit")),
+	)
+	wait(t, ctx, "the events after the login", `document.querySelectorAll('#events-body tr').length > 0`)
+}
+
+// TestBrowser drives the page in headless Chromium against the real
+// server, as a person would: log in, filter, watch the live tail, switch
+// locale, open an event, export, look at the charts and devices, log out,
+// and log in as a manager who must not see the other site.
+func TestBrowser(t *testing.T) {
+	path := chromium()
+	if path == "" {
+		const why = "no Chromium found (install Debian's chromium package, or set CHROME_PATH): THE WEB PAGE'S BROWSER TEST DID NOT RUN"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
+	}
+	start := time.Now()
+	w := newWorld(t)
+	b := newBrowser(t, path, w)
+	defer func() { t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond)) }()
+
+	if !b.step(t, "log in", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.Navigate(w.url+"/"))
+		wait(t, ctx, "the login form", `!document.getElementById('login-view').hidden`)
+		do(t, ctx, chromedp.SendKeys(chromedp.ID("username"), adminUser), chromedp.SendKeys(chromedp.ID("password"), "wrong password"), chromedp.Click(chromedp.ID("login-submit")))
+		wait(t, ctx, "the refusal", `document.getElementById('login-error').textContent.includes('Wrong username or password')`)
+		login(t, ctx, adminUser, adminPass)
+		if got := eval[string](t, ctx, `document.getElementById('user').textContent`); !strings.Contains(got, "root · admin (all sites)") {
+			t.Errorf("got user %q", got)
+		}
+		b.docScreenshot(t, ctx, "events", false)
+	}) {
+		t.FailNow()
+	}
+
+	b.step(t, "filter by device and category", func(t *testing.T, ctx context.Context) {
+		pick(t, ctx, "f-device", devGate)
+		pick(t, ctx, "f-category", "access")
+		wait(t, ctx, "the filtered list", `location.hash.includes('device_id=`+devGate+`') && location.hash.includes('category=access') && document.getElementById('count').textContent.startsWith('7 events')`)
+		got := eval[[]row](t, ctx, rows)
+		if len(got) != 7 {
+			t.Fatalf("got %d rows, want the gate's 7 access events", len(got))
+		}
+		for _, r := range got {
+			if r.Device != "North gate" || r.Category != "Access" || r.Site != "North Court" {
+				t.Errorf("got row %+v, want the North gate's access events only", r)
+			}
+		}
+		// The URL is the view: loading it again shows the same filters.
+		href := eval[string](t, ctx, `location.href`)
+		do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(href))
+		wait(t, ctx, "the reloaded view", `document.getElementById('f-device').value === '`+devGate+`' && document.getElementById('f-category').value === 'access' && document.querySelectorAll('#events-body tr').length === 7`)
+	})
+
+	b.step(t, "live tail", func(t *testing.T, ctx context.Context) {
+		wait(t, ctx, "the live stream", `document.getElementById('live-status').dataset.state === 'on'`)
+		w.ingest(t, devLobby, "access_granted_by_valid_identifier", map[string]any{"number": 5, "type": "card", "owner": "Lobby Lou"}, time.Now())
+		w.ingest(t, devGate, "access_granted_by_valid_identifier", map[string]any{"number": 42, "type": "card", "owner": "Live Larry", "apartment_address": "Flat 7", "lock": 1}, time.Now())
+		wait(t, ctx, "the new event on top", `document.querySelector('#events-body tr [data-label=Details]').textContent.includes('Live Larry')`)
+		for _, r := range eval[[]row](t, ctx, rows) {
+			if strings.Contains(r.Text, "Lobby Lou") {
+				t.Errorf("got the lobby's event %+v in a list filtered to the gate", r)
+			}
+		}
+		b.docScreenshot(t, ctx, "live-tail", false)
+
+		do(t, ctx, chromedp.Click(chromedp.ID("live-toggle")))
+		wait(t, ctx, "the paused tail", `document.getElementById('live-toggle').textContent === 'Resume (0 new)'`)
+		w.ingest(t, devGate, "access_granted_by_valid_identifier", map[string]any{"number": 43, "type": "card", "owner": "Paused Pat", "apartment_address": "Flat 8", "lock": 1}, time.Now())
+		wait(t, ctx, "the count of what arrived while paused", `document.getElementById('live-toggle').textContent === 'Resume (1 new)'`)
+		if eval[bool](t, ctx, `document.getElementById('events-body').textContent.includes('Paused Pat')`) {
+			t.Errorf("an event was shown while the tail was paused")
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("live-toggle")))
+		wait(t, ctx, "the held event after resuming", `document.querySelector('#events-body tr [data-label=Details]').textContent.includes('Paused Pat') && document.getElementById('live-toggle').textContent === 'Pause'`)
+	})
+
+	b.step(t, "live tail resumes after a drop", func(t *testing.T, ctx context.Context) {
+		wait(t, ctx, "the live stream", `document.getElementById('live-status').dataset.state === 'on'`)
+		w.dropStreams()
+		// Stored while the page is disconnected: the browser's reconnection
+		// with Last-Event-ID must bring it.
+		w.ingest(t, devGate, "access_granted_by_valid_identifier", map[string]any{"number": 44, "type": "card", "owner": "Dropped Dora", "lock": 1}, time.Now())
+		wait(t, ctx, "the event stored during the drop", `document.querySelector('#events-body tr [data-label=Details]').textContent.includes('Dropped Dora')`)
+		if n := eval[int](t, ctx, `[...document.querySelectorAll('#events-body tr')].filter(tr => tr.textContent.includes('Dropped Dora')).length`); n != 1 {
+			t.Errorf("got the event %d times, want once", n)
+		}
+	})
+
+	b.step(t, "locale", func(t *testing.T, ctx context.Context) {
+		want := w.app.Catalog.Name("uk", "access_granted_by_valid_identifier")
+		pick(t, ctx, "locale", "uk")
+		wait(t, ctx, "names in Ukrainian", fmt.Sprintf(`document.querySelector('#events-body tr [data-label=Event]')?.textContent === %q`, want))
+		if got := eval[string](t, ctx, `localStorage.getItem('doorlog.locale')`); got != "uk" {
+			t.Errorf("got remembered locale %q, want uk", got)
+		}
+		do(t, ctx, chromedp.Reload())
+		wait(t, ctx, "the remembered locale after a reload", fmt.Sprintf(`document.getElementById('locale').value === 'uk' && document.querySelector('#events-body tr [data-label=Event]')?.textContent === %q`, want))
+		pick(t, ctx, "locale", "en")
+		wait(t, ctx, "names in English", fmt.Sprintf(`document.querySelector('#events-body tr [data-label=Event]')?.textContent === %q`, w.app.Catalog.Name("en", "access_granted_by_valid_identifier")))
+	})
+
+	b.step(t, "open an event by keyboard", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.Focus(chromedp.CSS("#events-body tr")), chromedp.KeyEvent("\r"))
+		wait(t, ctx, "the event dialog", `document.getElementById('event-dialog').open`)
+		var model struct {
+			Model struct{ Owner string } `json:"model"`
+			Key   string                 `json:"key"`
+		}
+		if err := json.Unmarshal([]byte(eval[string](t, ctx, `document.getElementById('event-dialog-json').textContent`)), &model); err != nil {
+			t.Fatalf("the dialog's JSON: %v", err)
+		}
+		if model.Model.Owner != "Dropped Dora" || model.Key != "access_granted_by_valid_identifier" {
+			t.Errorf("got %+v in the dialog, want the newest event's model", model)
+		}
+		do(t, ctx, chromedp.KeyEvent("\u001b"))
+		wait(t, ctx, "the dialog closed and the focus back on the row", `!document.getElementById('event-dialog').open && document.activeElement.matches('#events-body tr')`)
+	})
+
+	b.step(t, "export", func(t *testing.T, ctx context.Context) {
+		href := eval[string](t, ctx, `document.getElementById('export-csv').href`)
+		for _, want := range []string{"/v1/events/export?", "format=csv", "device_id=" + devGate, "category=access", "tz=", "from="} {
+			if !strings.Contains(href, want) {
+				t.Errorf("got CSV link %s, want %s in it", href, want)
+			}
+		}
+		type response struct {
+			Status      int    `json:"status"`
+			Disposition string `json:"disposition"`
+			Body        string `json:"body"`
+		}
+		csv := eval[response](t, ctx, `fetch(document.getElementById('export-csv').href).then(async r => ({status: r.status, disposition: r.headers.get('content-disposition') || '', body: await r.text()}))`)
+		lines := strings.Split(strings.TrimSpace(csv.Body), "\r\n")
+		if csv.Status != 200 || !strings.HasPrefix(csv.Disposition, "attachment") || !strings.HasPrefix(lines[0], "id,time,site_id,device_id,key") {
+			t.Fatalf("got CSV export %d %q %q", csv.Status, csv.Disposition, lines[0])
+		}
+		if len(lines) != 1+10 || !strings.Contains(csv.Body, "Live Larry") || strings.Contains(csv.Body, "Lobby Lou") {
+			t.Errorf("got %d CSV lines, want a header and the gate's 10 access events:\n%s", len(lines), csv.Body)
+		}
+		nd := eval[string](t, ctx, `fetch(document.getElementById('export-ndjson').href).then(r => r.text())`)
+		if n := len(strings.Split(strings.TrimSpace(nd), "\n")); n != 10 {
+			t.Errorf("got %d NDJSON lines, want 10", n)
+		}
+	})
+
+	b.step(t, "charts", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#nav a[data-view=charts]`)))
+		wait(t, ctx, "the alarm timeline", `document.querySelectorAll('#chart-alarms .mark').length >= 1`)
+		// The hourly and denial charts come from /v1/stats/...; until a
+		// server has them, the page must say so rather than break.
+		for _, id := range []string{"chart-hourly", "chart-denials"} {
+			wait(t, ctx, id, fmt.Sprintf(`(el => el.querySelector('svg') || el.textContent.includes('Not available') || el.textContent.startsWith('No '))(document.getElementById(%q))`, id))
+		}
+		// The filters apply: the gate's only alarm is its tamper.
+		if n := eval[int](t, ctx, `document.querySelectorAll('#chart-alarms .mark').length`); n != 1 {
+			t.Errorf("got %d alarm marks for the gate, want 1", n)
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("f-reset")))
+		wait(t, ctx, "every alarm", `document.querySelectorAll('#chart-alarms .mark').length === 3`)
+		b.docScreenshot(t, ctx, "charts", true)
+		do(t, ctx, chromedp.Focus(chromedp.CSS("#chart-alarms .mark")), chromedp.KeyEvent("\r"))
+		wait(t, ctx, "the alarm's event", `document.getElementById('event-dialog').open`)
+		do(t, ctx, chromedp.KeyEvent("\u001b"))
+		wait(t, ctx, "the dialog closed", `!document.getElementById('event-dialog').open`)
+	})
+
+	b.step(t, "devices", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#nav a[data-view=devices]`)))
+		wait(t, ctx, "the devices", `document.querySelectorAll('#devices-body tr[data-device]').length === 4`)
+		b.docScreenshot(t, ctx, "devices", false)
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#devices-body tr[data-device="`+devGarage+`"]`)))
+		wait(t, ctx, "the garage's events", `location.hash.startsWith('#events') && location.hash.includes('device_id=`+devGarage+`') && document.getElementById('count').textContent.startsWith('3 events')`)
+		for _, r := range eval[[]row](t, ctx, rows) {
+			if r.Device != "Garage barrier" {
+				t.Errorf("got row %+v, want the garage's events only", r)
+			}
+		}
+	})
+
+	b.step(t, "without the stats endpoints", func(t *testing.T, ctx context.Context) {
+		w.noStats.Store(true)
+		defer w.noStats.Store(false)
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#nav a[data-view=charts]`)))
+		for _, id := range []string{"chart-hourly", "chart-denials"} {
+			wait(t, ctx, id+"'s notice", fmt.Sprintf(`document.getElementById(%q).textContent.includes('Not available')`, id))
+		}
+		wait(t, ctx, "the alarm timeline, which needs only the event list", `document.querySelectorAll('#chart-alarms .mark').length >= 1`)
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#nav a[data-view=devices]`)))
+		wait(t, ctx, "the devices without their status", `document.getElementById('devices-note').textContent.includes('not available') && document.querySelectorAll('#devices-body tr[data-device]').length === 4`)
+	})
+
+	b.step(t, "phone width", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(w.url+"/#events"), chromedp.Reload())
+		wait(t, ctx, "the list", `document.querySelectorAll('#events-body tr').length > 3`)
+		// The filters fold away behind a button on a phone.
+		if eval[string](t, ctx, `getComputedStyle(document.getElementById('filters')).display`) != "none" {
+			t.Errorf("the filters are not folded at phone width")
+		}
+		if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
+			wide := eval[[]string](t, ctx, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`)
+			t.Errorf("got a page %d px wide at a phone's 390 px; too wide: %q", w, wide)
+		}
+		b.docScreenshot(t, ctx, "phone", false)
+		do(t, ctx, chromedp.Click(chromedp.ID("filters-toggle")))
+		wait(t, ctx, "the unfolded filters", `getComputedStyle(document.getElementById('filters')).display !== 'none'`)
+		if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
+			t.Errorf("got a page %d px wide with the filters shown at a phone's 390 px", w)
+		}
+		do(t, ctx, chromedp.EmulateViewport(1280, 900))
+	})
+
+	b.step(t, "log out", func(t *testing.T, ctx context.Context) {
+		// An unsafe API call authenticated by the cookie needs the CSRF
+		// header, which a page of another site cannot send.
+		status := eval[[]int](t, ctx, `(async () => [
+			(await fetch('/v1/sites', {method: 'POST', body: '{"id":"east","name":"East"}'})).status,
+			(await fetch('/v1/sites', {method: 'POST', headers: {'X-Doorlog-CSRF': '1'}, body: '{"id":"east","name":"East"}'})).status,
+		])()`)
+		if status[0] != 403 || status[1] != 201 {
+			t.Errorf("got statuses %v for a POST without and with the CSRF header, want 403 then 201", status)
+		}
+		do(t, ctx, chromedp.Click(chromedp.ID("logout")))
+		wait(t, ctx, "the login form", `!document.getElementById('login-view').hidden && document.getElementById('events-view').hidden`)
+		if got := eval[int](t, ctx, `fetch('/v1/events').then(r => r.status)`); got != 401 {
+			t.Errorf("got %d from the API after logging out, want 401", got)
+		}
+		do(t, ctx, chromedp.Reload())
+		wait(t, ctx, "the login form after a reload", `!document.getElementById('login-view').hidden`)
+	})
+
+	b.step(t, "a manager sees only its sites", func(t *testing.T, ctx context.Context) {
+		login(t, ctx, managerUser, managerPass)
+		wait(t, ctx, "the manager's list", `document.getElementById('count').textContent.includes('events')`)
+		for _, r := range eval[[]row](t, ctx, rows) {
+			if r.Site != "North Court" {
+				t.Errorf("the manager of North Court sees %+v", r)
+			}
+		}
+		if got := eval[[]string](t, ctx, `[...document.getElementById('f-site').options].map(o => o.textContent)`); strings.Join(got, "|") != "All sites|North Court" {
+			t.Errorf("got site choices %q", got)
+		}
+		// A shared link to the other site shows nothing of it.
+		do(t, ctx, chromedp.Navigate(w.url+"/#events?site_id="+siteSouth+"&device_id="+devGarage))
+		wait(t, ctx, "the empty list", `!document.getElementById('events-empty').hidden && document.querySelectorAll('#events-body tr').length === 0`)
+		body := eval[string](t, ctx, `fetch('/v1/events/export?format=ndjson&site_id=`+siteSouth+`').then(r => r.text())`)
+		if strings.TrimSpace(body) != "" {
+			t.Errorf("the manager exported the south site's events: %s", body)
+		}
+	})
+}

@@ -1,0 +1,266 @@
+// The charts view, drawn as SVG: events per hour by category and denials
+// by device come from the server's aggregation endpoints (/v1/stats/...),
+// the alarm timeline from the event list filtered to the alarm keys.
+import { getJSON, isAbort, notAvailable } from './api.js';
+import { $, h, s, formatShort, formatTime, number, capitalize, CATEGORIES } from './util.js';
+import { windowRange, windowLabel } from './state.js';
+
+const HOUR = 3600e3;
+// ALARMS are the catalog keys of the alarm timeline, each with a shape of
+// its own so the lanes read without colour.
+const ALARMS = [
+  { key: 'tamper_event', label: 'Tamper', shape: 'diamond' },
+  { key: 'door_was_not_closed_too_long', label: 'Door held open', shape: 'square' },
+  { key: 'emergency_lock_is_opened', label: 'Emergency unlock', shape: 'triangle' },
+];
+const MAX_ALARMS = 1000;
+
+export class ChartsView {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.abort = null;
+  }
+
+  show() {
+    this.abort?.abort();
+    this.abort = new AbortController();
+    const f = this.ctx.filters;
+    const r = windowRange(f);
+    const now = new Date();
+    this.to = r.to || now;
+    this.from = r.from || new Date(this.to.getTime() - 7 * 24 * HOUR);
+    $('charts-window').textContent = f.window === 'all' ? '· last 7 days' : `· ${windowLabel(f)}`;
+    const note = $('charts-note');
+    note.hidden = !(f.q || f.identifier_number);
+    note.textContent = 'The identifier and free-text filters apply to the alarm timeline only; the counts above it are by site, device, event, category and priority.';
+    const signal = this.abort.signal;
+    this.hourly(signal);
+    this.denials(signal);
+    this.alarms(signal);
+  }
+
+  hide() {
+    this.abort?.abort();
+  }
+
+  localeChanged() {
+    this.show();
+  }
+
+  rangeParams(extra) {
+    const p = new URLSearchParams(extra);
+    p.set('from', this.from.toISOString());
+    p.set('to', this.to.toISOString());
+    return p;
+  }
+
+  async fetchInto(el, path, params, signal, draw) {
+    el.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    let data;
+    try {
+      data = await getJSON(path, params, signal);
+    } catch (err) {
+      if (isAbort(err)) return;
+      if (notAvailable(err)) {
+        el.replaceChildren(h('p', { class: 'note' }, `Not available: this server does not answer GET ${path} (HTTP ${err.status}). It needs a newer doorlog.`));
+      } else {
+        el.replaceChildren(h('p', { class: 'error' }, `Could not load the chart: ${err.message}`));
+      }
+      return;
+    }
+    if (signal.aborted) return;
+    el.replaceChildren(...draw(data));
+  }
+
+  hourly(signal) {
+    // The counts come from the store's hourly buckets, which know sites,
+    // devices, keys, categories and priorities but not the models: the
+    // identifier and free-text filters do not apply to them.
+    const p = this.rangeParams(pick(this.ctx.filters, ['site_id', 'device_id', 'category', 'priority', 'key']));
+    this.fetchInto($('chart-hourly'), '/v1/stats/hourly', p, signal, (data) => hourlyChart(data, this.from, this.to));
+  }
+
+  denials(signal) {
+    const p = this.rangeParams();
+    p.set('limit', '10');
+    for (const [k, v] of pick(this.ctx.filters, ['site_id', 'device_id'])) p.set(k, v);
+    this.fetchInto($('chart-denials'), '/v1/stats/denials', p, signal, (data) => denialsChart(data, this.ctx));
+  }
+
+  alarms(signal) {
+    const f = this.ctx.filters;
+    const p = this.rangeParams();
+    p.set('key', ALARMS.map((a) => a.key).join(','));
+    for (const k of ['site_id', 'device_id', 'identifier_number', 'q']) if (f[k]) p.set(k, f[k]);
+    p.set('limit', String(MAX_ALARMS));
+    p.set('locale', this.ctx.locale);
+    this.fetchInto($('chart-alarms'), '/v1/events', p, signal, (data) => alarmChart(data, this.from, this.to, this.ctx));
+  }
+}
+
+// pick returns the named filters that are set, as query parameters.
+function pick(f, names) {
+  const p = new URLSearchParams();
+  for (const k of names) if (f[k]) p.set(k, f[k]);
+  return p;
+}
+
+// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten.
+function niceMax(v) {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+// timeTicks picks at most max round times between from and to.
+function timeTicks(from, to, max) {
+  const span = to - from;
+  const steps = [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 7 * 24 * HOUR, 30 * 24 * HOUR];
+  const step = steps.find((st) => span / st <= max) || steps[steps.length - 1];
+  const first = new Date(from);
+  first.setMinutes(0, 0, 0);
+  if (step >= 24 * HOUR) first.setHours(0);
+  else first.setHours(Math.ceil(first.getHours() / (step / HOUR)) * (step / HOUR));
+  const out = [];
+  for (let t = first.getTime(); t <= to; t += step) if (t >= from) out.push(new Date(t));
+  return { ticks: out, withDay: span > 20 * HOUR };
+}
+
+function dataTable(caption, head, rows) {
+  return h('details', { class: 'data' },
+    h('summary', null, 'Show the numbers'),
+    h('div', { class: 'table-wrap' },
+      h('table', null,
+        h('caption', { class: 'visually-hidden' }, caption),
+        h('thead', null, h('tr', null, head.map((c, i) => h('th', { scope: 'col', class: i ? 'num' : null }, c)))),
+        h('tbody', null, rows.map((r) => h('tr', null, r.map((c, i) => h('td', { class: i ? 'num' : null }, c))))))));
+}
+
+function legend(items) {
+  return h('ul', { class: 'legend' }, items.map(([cls, label]) => h('li', null, h('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), label)));
+}
+
+// hourlyChart draws stacked bars per hour: one colour per category, with
+// every hour of the window present even when the server leaves empty
+// hours out.
+export function hourlyChart(data, from, to) {
+  const byHour = new Map();
+  for (const row of data.hours || []) byHour.set(new Date(row.hour).getTime(), row);
+  const start = Math.floor(from.getTime() / HOUR) * HOUR;
+  const hours = [];
+  for (let t = start; t <= to.getTime(); t += HOUR) {
+    const row = byHour.get(t) || {};
+    hours.push({ t, counts: CATEGORIES.map((c) => row[c] || 0) });
+  }
+  const totals = CATEGORIES.map((_, i) => hours.reduce((a, x) => a + x.counts[i], 0));
+  const total = totals.reduce((a, b) => a + b, 0);
+  if (total === 0) return [h('p', { class: 'muted' }, 'No events in this window.')];
+  const W = 800, H = 240, L = 44, R = 8, T = 10, B = 28;
+  const max = niceMax(Math.max(...hours.map((x) => x.counts.reduce((a, b) => a + b, 0))));
+  const bw = (W - L - R) / hours.length;
+  const y = (v) => T + (H - T - B) * (1 - v / max);
+  const x = (t) => L + ((t - start) / HOUR) * bw;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'img', 'aria-label': `Events per hour by category: ${total} events` });
+  for (const v of [0, max / 2, max]) {
+    svg.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }), s('text', { x: L - 6, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, number.format(v)));
+  }
+  for (const hr of hours) {
+    let acc = 0;
+    const g = s('g', { class: 'bar' });
+    const parts = [];
+    hr.counts.forEach((n, i) => {
+      if (!n) return;
+      g.append(s('rect', { x: x(hr.t) + bw * 0.1, width: Math.max(bw * 0.8, 1), y: y(acc + n), height: y(acc) - y(acc + n), class: `fill-${CATEGORIES[i]}` }));
+      acc += n;
+      parts.push(`${CATEGORIES[i]} ${n}`);
+    });
+    if (acc) {
+      g.append(s('title', null, `${formatTime(new Date(hr.t))}: ${parts.join(', ')}`));
+      svg.append(g);
+    }
+  }
+  const { ticks, withDay } = timeTicks(start, to.getTime(), 8);
+  for (const t of ticks) {
+    svg.append(s('text', { x: x(t.getTime()), y: H - 8, class: 'axis', 'text-anchor': 'middle' }, formatShort(t, withDay)));
+  }
+  return [
+    svg,
+    legend(CATEGORIES.map((c, i) => [`fill-${c}`, `${capitalize(c)}: ${number.format(totals[i])}`])),
+    dataTable('Events per hour by category', ['Hour', ...CATEGORIES.map(capitalize)],
+      hours.filter((x) => x.counts.some(Boolean)).map((x) => [formatTime(new Date(x.t)), ...x.counts.map((n) => number.format(n))])),
+  ];
+}
+
+// denialsChart draws a horizontal bar per device, most denials first.
+export function denialsChart(data, ctx) {
+  const devs = (data.devices || []).slice(0, 10);
+  if (devs.length === 0) return [h('p', { class: 'muted' }, 'No denials in this window.')];
+  const W = 800, L = 260, R = 60, row = 30;
+  const H = devs.length * row + 8;
+  const max = Math.max(...devs.map((d) => d.denials), 1);
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'img', 'aria-label': 'Denials by device' });
+  devs.forEach((d, i) => {
+    const name = d.device_name || ctx.deviceName(d.device_id);
+    const label = `${name} · ${ctx.siteName(d.site_id)}`;
+    const yy = 4 + i * row;
+    const w = ((W - L - R) * d.denials) / max;
+    const g = s('g', { class: 'hbar' },
+      s('title', null, `${label}: ${d.denials} denials`),
+      s('text', { x: L - 8, y: yy + row / 2 + 4, class: 'label', 'text-anchor': 'end' }, label.length > 38 ? label.slice(0, 37) + '…' : label),
+      s('rect', { x: L, y: yy + 4, width: Math.max(w, 1), height: row - 10, class: 'fill-denied' }),
+      s('text', { x: L + w + 6, y: yy + row / 2 + 4, class: 'value' }, number.format(d.denials)));
+    svg.append(g);
+  });
+  return [svg, dataTable('Denials by device', ['Device', 'Site', 'Denials'], devs.map((d) => [d.device_name || ctx.deviceName(d.device_id), ctx.siteName(d.site_id), number.format(d.denials)]))];
+}
+
+function marker(shape, cx, cy, r, cls) {
+  switch (shape) {
+    case 'diamond':
+      return s('polygon', { points: `${cx},${cy - r} ${cx + r},${cy} ${cx},${cy + r} ${cx - r},${cy}`, class: cls });
+    case 'square':
+      return s('rect', { x: cx - r * 0.8, y: cy - r * 0.8, width: r * 1.6, height: r * 1.6, class: cls });
+    default:
+      return s('polygon', { points: `${cx},${cy - r} ${cx + r},${cy + r * 0.8} ${cx - r},${cy + r * 0.8}`, class: cls });
+  }
+}
+
+// alarmChart draws one lane per alarm key with a mark per event; a mark
+// opens its event, by mouse or keyboard.
+export function alarmChart(data, from, to, ctx) {
+  const events = data.events || [];
+  const W = 800, L = 150, R = 12, lane = 40, T = 6;
+  const H = T + ALARMS.length * lane + 26;
+  const x = (t) => L + ((t - from.getTime()) / (to.getTime() - from.getTime())) * (W - L - R);
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'group', 'aria-label': `Alarm timeline: ${events.length} alarms` });
+  ALARMS.forEach((a, i) => {
+    const cy = T + i * lane + lane / 2;
+    const n = events.filter((e) => e.key === a.key).length;
+    svg.append(s('line', { x1: L, x2: W - R, y1: cy, y2: cy, class: 'grid' }),
+      s('text', { x: L - 8, y: cy + 4, class: 'label', 'text-anchor': 'end' }, `${a.label} (${n})`));
+  });
+  const { ticks, withDay } = timeTicks(from.getTime(), to.getTime(), 7);
+  for (const t of ticks) svg.append(s('text', { x: x(t.getTime()), y: H - 6, class: 'axis', 'text-anchor': 'middle' }, formatShort(t, withDay)));
+  for (const ev of events) {
+    const i = ALARMS.findIndex((a) => a.key === ev.key);
+    if (i < 0) continue;
+    const t = new Date(ev.time);
+    const cy = T + i * lane + lane / 2;
+    const label = `${ev.name} — ${ctx.deviceName(ev.device_id)}, ${formatTime(t)}`;
+    const g = s('g', { class: 'mark', tabindex: 0, role: 'button', 'aria-label': label },
+      s('title', null, label), marker(ALARMS[i].shape, x(t.getTime()), cy, 7, `alarm-${i}`));
+    g.addEventListener('click', () => ctx.openEvent(ev));
+    g.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        ctx.openEvent(ev);
+      }
+    });
+    svg.append(g);
+  }
+  const out = [svg, legend(ALARMS.map((a, i) => [`alarm-${i} shape-${a.shape}`, a.label]))];
+  if (events.length === 0) out.unshift(h('p', { class: 'muted' }, 'No alarms in this window.'));
+  if (data.next_cursor) out.push(h('p', { class: 'note' }, `Showing the newest ${MAX_ALARMS} alarms of the window.`));
+  return out;
+}

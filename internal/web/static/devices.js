@@ -1,0 +1,106 @@
+// The devices view: every device the session sees with its last event,
+// online or silent, and today's grants and denials, from
+// GET /v1/stats/devices; a row opens the device's events.
+import { getJSON, isAbort, notAvailable } from './api.js';
+import { $, h, ago, formatTime, number, store, timeZone } from './util.js';
+import { emptyFilters } from './state.js';
+
+const THRESHOLDS = ['5m', '15m', '30m', '1h', '6h', '24h'];
+
+export class DevicesView {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.abort = null;
+    const sel = $('silent-after');
+    sel.addEventListener('change', () => {
+      ctx.silentAfter = sel.value;
+      store.set('silentAfter', sel.value);
+      history.replaceState(null, '', `#devices?silent_after=${encodeURIComponent(sel.value)}`);
+      this.show();
+    });
+    $('devices-refresh').addEventListener('click', () => this.show());
+    const body = $('devices-body');
+    const open = (tr) => {
+      if (!tr?.dataset.device) return;
+      const f = emptyFilters();
+      f.device_id = tr.dataset.device;
+      f.window = ctx.filters.window;
+      f.from = ctx.filters.from;
+      f.to = ctx.filters.to;
+      ctx.go('events', f);
+    };
+    body.addEventListener('click', (e) => open(e.target.closest('tr')));
+    body.addEventListener('keydown', (e) => {
+      const tr = e.target.closest('tr');
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        open(tr);
+      } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        (e.key === 'ArrowDown' ? tr?.nextElementSibling : tr?.previousElementSibling)?.focus();
+      }
+    });
+  }
+
+  async show() {
+    this.abort?.abort();
+    this.abort = new AbortController();
+    const signal = this.abort.signal;
+    const sel = $('silent-after');
+    if (!THRESHOLDS.includes(this.ctx.silentAfter)) {
+      sel.append(h('option', { value: this.ctx.silentAfter }, this.ctx.silentAfter));
+    }
+    sel.value = this.ctx.silentAfter;
+    const note = $('devices-note');
+    note.hidden = true;
+    $('devices-body').replaceChildren(h('tr', null, h('td', { colspan: 7, class: 'muted' }, 'Loading…')));
+    let devices;
+    try {
+      const data = await getJSON('/v1/stats/devices', { silent_after: this.ctx.silentAfter, tz: timeZone }, signal);
+      devices = data.devices || [];
+    } catch (err) {
+      if (isAbort(err)) return;
+      if (!notAvailable(err)) {
+        note.textContent = `Could not load the devices: ${err.message}`;
+        note.className = 'error';
+        note.hidden = false;
+        $('devices-body').replaceChildren();
+        return;
+      }
+      // An older server: list the devices without their status.
+      note.textContent = 'Device status is not available: this server does not answer GET /v1/stats/devices. The devices are listed without their last event and counts.';
+      note.className = 'note';
+      note.hidden = false;
+      devices = [...this.ctx.devices.values()].map((d) => ({ ...d, last_event_time: undefined, status: undefined, today: undefined }));
+    }
+    if (signal.aborted) return;
+    devices.sort((a, b) => this.ctx.siteName(a.site_id).localeCompare(this.ctx.siteName(b.site_id)) || a.name.localeCompare(b.name));
+    const now = Date.now();
+    $('devices-body').replaceChildren(...devices.map((d) => this.row(d, now)));
+    if (devices.length === 0) $('devices-body').append(h('tr', null, h('td', { colspan: 7, class: 'muted' }, 'No devices.')));
+  }
+
+  hide() {
+    this.abort?.abort();
+  }
+
+  row(d, now) {
+    const last = d.last_event_time ? new Date(d.last_event_time) : null;
+    let status = h('span', { class: 'muted' }, '—');
+    if (d.status === 'online') status = h('span', { class: 'status online' }, h('span', { 'aria-hidden': 'true' }, '\u25CF '), 'Online');
+    else if (d.status === 'silent') status = h('span', { class: 'status silent' }, h('span', { 'aria-hidden': 'true' }, '\u25CB '), 'Silent');
+    const lastCell = d.last_event_time === undefined ? h('span', { class: 'muted' }, '—')
+      : last ? h('time', { datetime: d.last_event_time, title: formatTime(last) }, `${formatTime(last)} (${ago(last, now)})`)
+        : h('span', { class: 'muted' }, 'never');
+    const count = (n) => (n === undefined ? '—' : number.format(n));
+    const tr = h('tr', { tabindex: 0, 'data-device': d.id, class: d.status ? `device-${d.status}` : null },
+      h('td', { 'data-label': 'Device', class: 'device' }, d.name),
+      h('td', { 'data-label': 'Site' }, this.ctx.siteName(d.site_id)),
+      h('td', { 'data-label': 'Model' }, d.model || '—'),
+      h('td', { 'data-label': 'Last event' }, lastCell),
+      h('td', { 'data-label': 'Status' }, status),
+      h('td', { 'data-label': 'Granted today', class: 'num' }, count(d.today?.grants)),
+      h('td', { 'data-label': 'Denied today', class: 'num' }, count(d.today?.denials)));
+    return tr;
+  }
+}

@@ -1,0 +1,337 @@
+// The events view: the filtered list with endless scroll on the native
+// cursor, the live tail over Server-Sent Events, and the export links.
+import { getJSON, isAbort } from './api.js';
+import { $, h, formatTime, number, priorityBadge, categoryBadge, timeZone } from './util.js';
+import { eventParams, windowRange, windowLabel } from './state.js';
+
+const PAGE = 100;
+// MAX_PAUSED is how many events a paused tail keeps; past it only the
+// count goes on, and resuming reloads the list.
+const MAX_PAUSED = 1000;
+// RESUME_WINDOW is how recent the newest listed event must be for the live
+// tail to start right after it (no gap between the list and the tail);
+// older, and the tail starts from now instead of replaying a long history.
+const RESUME_WINDOW = 3600e3;
+
+export class EventsView {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.gen = 0;
+    this.abort = null;
+    this.cursor = null;
+    this.loading = false;
+    this.seen = new Set();
+    this.count = null;
+    this.countExact = true;
+    this.live = null;
+    this.paused = false;
+    this.buffer = [];
+    this.missed = 0;
+    this.lastLiveId = '';
+    this.retryTimer = 0;
+    this.active = false;
+
+    const body = $('events-body');
+    body.addEventListener('click', (e) => {
+      const tr = e.target.closest('tr');
+      if (tr?.ev) ctx.openEvent(tr.ev);
+    });
+    body.addEventListener('keydown', (e) => {
+      const tr = e.target.closest('tr');
+      if (!tr) return;
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        if (tr.ev) ctx.openEvent(tr.ev);
+      } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        const next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
+        next?.focus();
+      }
+    });
+    $('more-button').addEventListener('click', () => this.loadPage(false));
+    this.observer = new IntersectionObserver((entries) => {
+      if (entries.some((en) => en.isIntersecting) && this.active && this.cursor && !this.loading) this.loadPage(false);
+    }, { rootMargin: '600px' });
+    this.observer.observe($('more'));
+    $('live-toggle').addEventListener('click', () => (this.paused ? this.resume() : this.pause()));
+    for (const [id, format] of [['export-csv', 'csv'], ['export-ndjson', 'ndjson']]) {
+      // The window is turned into times when the link is followed, so
+      // "last hour" means the hour before the click.
+      $(id).addEventListener('click', () => ($(id).href = this.exportURL(format)));
+    }
+  }
+
+  show() {
+    this.active = true;
+    this.reset();
+    this.loadPage(true);
+  }
+
+  hide() {
+    this.active = false;
+    this.stopLive();
+    this.abort?.abort();
+    this.gen++;
+  }
+
+  localeChanged() {
+    if (this.active) this.show();
+  }
+
+  reset() {
+    this.gen++;
+    this.abort?.abort();
+    this.abort = new AbortController();
+    this.stopLive();
+    this.cursor = null;
+    this.loading = false;
+    this.seen.clear();
+    this.count = null;
+    this.paused = false;
+    this.buffer = [];
+    this.missed = 0;
+    this.lastLiveId = '';
+    const f = this.ctx.filters;
+    this.params = eventParams(f);
+    if (f.order === 'asc') this.params.set('order', 'asc');
+    this.range = windowRange(f);
+    $('events-body').replaceChildren();
+    $('events-body').setAttribute('lang', this.ctx.locale);
+    $('events-error').hidden = true;
+    $('events-empty').hidden = true;
+    $('more-button').hidden = true;
+    $('more-status').textContent = '';
+    $('count').textContent = 'Events';
+    $('export-csv').href = this.exportURL('csv');
+    $('export-ndjson').href = this.exportURL('ndjson');
+    this.updateLiveButton();
+  }
+
+  exportURL(format) {
+    const p = eventParams(this.ctx.filters);
+    p.set('format', format);
+    p.set('locale', this.ctx.locale);
+    if (format === 'csv') p.set('tz', timeZone);
+    return `/v1/events/export?${p}`;
+  }
+
+  async loadPage(first) {
+    if (this.loading || (!first && !this.cursor)) return;
+    const gen = this.gen;
+    this.loading = true;
+    const p = new URLSearchParams(this.params);
+    p.set('limit', String(PAGE));
+    p.set('locale', this.ctx.locale);
+    if (first) p.set('count', 'estimate');
+    else p.set('cursor', this.cursor);
+    $('more-status').textContent = 'Loading…';
+    $('more-button').hidden = true;
+    let page;
+    try {
+      page = await getJSON('/v1/events', p, this.abort.signal);
+    } catch (err) {
+      if (gen !== this.gen || isAbort(err)) return;
+      this.loading = false;
+      $('more-status').textContent = '';
+      this.showError(`Could not load events: ${err.message}`);
+      if (!first) $('more-button').hidden = false;
+      return;
+    }
+    if (gen !== this.gen) return;
+    this.loading = false;
+    this.cursor = page.next_cursor;
+    const rows = [];
+    for (const ev of page.events) {
+      if (this.seen.has(ev.id)) continue;
+      this.seen.add(ev.id);
+      rows.push(this.row(ev, false));
+    }
+    $('events-body').append(...rows);
+    if (first) {
+      this.count = page.count ?? null;
+      this.countExact = page.count_exact !== false;
+      this.updateCount();
+      $('events-empty').hidden = page.events.length > 0;
+      this.startLive(this.resumeAfter(page.events));
+    }
+    $('more-status').textContent = this.cursor ? '' : page.events.length || !first ? 'End of the list.' : '';
+    $('more-button').hidden = !this.cursor;
+    // A short first page on a tall screen leaves the sentinel in view,
+    // which the observer does not report again: ask once more.
+    if (this.cursor && this.sentinelVisible()) this.loadPage(false);
+  }
+
+  sentinelVisible() {
+    const r = $('more').getBoundingClientRect();
+    return r.top < window.innerHeight + 600;
+  }
+
+  // resumeAfter picks the id the live tail starts after: the newest id of
+  // the first page when that page is recent, so that nothing stored
+  // between the list and the tail is missed.
+  resumeAfter(events) {
+    if (this.ctx.filters.order !== 'desc' || events.length === 0) return '';
+    const newest = new Date(events[0].time).getTime();
+    if (Date.now() - newest > RESUME_WINDOW) return '';
+    return events.reduce((m, ev) => (ev.id > m ? ev.id : m), '');
+  }
+
+  updateCount() {
+    const win = windowLabel(this.ctx.filters);
+    if (this.count === null) {
+      $('count').textContent = `Events · ${win}`;
+      return;
+    }
+    const n = this.countExact ? number.format(this.count) : `More than ${number.format(this.count)}`;
+    $('count').textContent = `${n} event${this.count === 1 ? '' : 's'} · ${win}`;
+  }
+
+  showError(msg) {
+    const el = $('events-error');
+    el.textContent = msg;
+    el.hidden = false;
+  }
+
+  row(ev, isNew) {
+    const t = new Date(ev.time);
+    const tr = h('tr', { tabindex: 0, class: isNew ? 'new' : null, 'data-id': ev.id },
+      h('td', { 'data-label': 'Time', class: 'time' }, h('time', { datetime: ev.time, title: `${ev.time} UTC` }, formatTime(t))),
+      h('td', { 'data-label': 'Priority' }, priorityBadge(ev.priority)),
+      h('td', { 'data-label': 'Category' }, categoryBadge(ev.category)),
+      h('td', { 'data-label': 'Site' }, this.ctx.siteName(ev.site_id)),
+      h('td', { 'data-label': 'Device', class: 'device' }, this.ctx.deviceName(ev.device_id)),
+      h('td', { 'data-label': 'Event', class: 'name' }, ev.name),
+      h('td', { 'data-label': 'Details', class: 'text' }, ev.text),
+    );
+    tr.ev = ev;
+    return tr;
+  }
+
+  // liveBlocked says why the tail cannot run for these filters, if so.
+  liveBlocked() {
+    const f = this.ctx.filters;
+    if (f.order !== 'desc') return 'newest first only';
+    if (f.window === 'custom' && this.range.to && this.range.to.getTime() < Date.now()) return 'the window has ended';
+    return '';
+  }
+
+  startLive(after) {
+    this.stopLive();
+    const blocked = this.liveBlocked();
+    if (blocked) {
+      this.setLiveStatus(`Live: off (${blocked})`, 'off');
+      this.updateLiveButton();
+      return;
+    }
+    const p = eventParams(this.ctx.filters, { window: false });
+    p.set('locale', this.ctx.locale);
+    if (after) p.set('last_event_id', after);
+    const gen = this.gen;
+    const es = new EventSource(`/v1/events/stream?${p}`);
+    this.live = es;
+    this.setLiveStatus('Live: connecting…', 'wait');
+    es.addEventListener('open', () => gen === this.gen && this.setLiveStatus(this.paused ? 'Live: paused' : 'Live', this.paused ? 'paused' : 'on'));
+    es.addEventListener('event', (m) => {
+      if (gen !== this.gen) return;
+      let ev;
+      try {
+        ev = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      this.onLive(ev);
+    });
+    es.addEventListener('error', () => {
+      if (gen !== this.gen) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // The server refused the stream (or the session ended): the
+        // browser will not retry by itself, so retry later from the last
+        // event received, as a browser's own reconnection would.
+        this.setLiveStatus('Live: reconnecting…', 'wait');
+        // A refusal may mean the session ended: asking shows the login
+        // form then (api.js announces every 401), which stops the tail.
+        getJSON('/web/session').catch(() => {});
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => {
+          if (gen === this.gen) this.startLive(this.lastLiveId || after);
+        }, 3000);
+      } else {
+        // The browser reconnects with Last-Event-ID by itself.
+        this.setLiveStatus('Live: reconnecting…', 'wait');
+      }
+    });
+    this.updateLiveButton();
+  }
+
+  stopLive() {
+    clearTimeout(this.retryTimer);
+    if (this.live) {
+      this.live.close();
+      this.live = null;
+    }
+    this.setLiveStatus('Live: off', 'off');
+  }
+
+  onLive(ev) {
+    if (ev.id > this.lastLiveId) this.lastLiveId = ev.id;
+    if (this.seen.has(ev.id)) return;
+    if (this.range.from && new Date(ev.time) < this.range.from) return;
+    this.seen.add(ev.id);
+    if (this.count !== null) {
+      this.count++;
+      this.updateCount();
+    }
+    $('events-empty').hidden = true;
+    if (this.paused) {
+      if (this.buffer.length < MAX_PAUSED) this.buffer.push(ev);
+      else this.missed++;
+      this.updateLiveButton();
+      return;
+    }
+    this.prepend([ev]);
+  }
+
+  prepend(evs) {
+    const body = $('events-body');
+    // Older first, so the newest ends on top.
+    const rows = evs.map((ev) => this.row(ev, true)).reverse();
+    body.prepend(...rows);
+  }
+
+  pause() {
+    this.paused = true;
+    if (this.live) this.setLiveStatus('Live: paused', 'paused');
+    this.updateLiveButton();
+  }
+
+  resume() {
+    this.paused = false;
+    const missed = this.missed;
+    const buffered = this.buffer;
+    this.buffer = [];
+    this.missed = 0;
+    if (missed > 0) {
+      // Too much arrived to keep: show the list afresh.
+      this.show();
+      return;
+    }
+    this.prepend(buffered);
+    if (this.live) this.setLiveStatus(this.live.readyState === EventSource.OPEN ? 'Live' : 'Live: reconnecting…', this.live.readyState === EventSource.OPEN ? 'on' : 'wait');
+    this.updateLiveButton();
+  }
+
+  updateLiveButton() {
+    const b = $('live-toggle');
+    const blocked = this.liveBlocked?.() && !this.live;
+    b.disabled = Boolean(blocked);
+    b.setAttribute('aria-pressed', String(this.paused));
+    const n = this.buffer.length + this.missed;
+    b.textContent = this.paused ? `Resume (${number.format(n)} new)` : 'Pause';
+  }
+
+  setLiveStatus(text, state) {
+    const el = $('live-status');
+    el.textContent = text;
+    el.dataset.state = state;
+  }
+}
