@@ -28,10 +28,6 @@ import (
 	"github.com/doorlog/doorlog/internal/web"
 )
 
-// A logout deletes its token from the embedded store, so that it stays
-// ended after a restart.
-var _ auth.TokenDeleter = (*sqlite.DB)(nil)
-
 // Config is what a server is built from.
 type Config struct {
 	// Data is the data directory of the embedded store; DB, when set, is a
@@ -64,6 +60,9 @@ type App struct {
 	// that open streams end instead of holding Shutdown up; Close closes
 	// it too.
 	Broker *stream.Broker
+
+	// purge deletes long-expired tokens while the server runs.
+	purge *tokenPurger
 }
 
 // Open opens the store and builds every part. Close releases them.
@@ -110,8 +109,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return float64(a.Broker.Subscribers())
 	})
 	a.Auth = auth.New(store, cfg.Now)
+	a.purge = startTokenPurge(ctx, store, cfg.Now, cfg.Logger)
 	page, err := web.New(web.Config{Auth: a.Auth, Appender: a.Writer, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
+		a.purge.stop()
 		a.Writer.Close()
 		store.Close()
 		return nil, fmt.Errorf("web page: %w", err)
@@ -149,6 +150,7 @@ func (a *App) Handler() http.Handler { return a.Server }
 // Close ends the live streams, lets queued writes finish, then closes the
 // store. Call it after the HTTP server has stopped taking requests.
 func (a *App) Close() error {
+	a.purge.stop()
 	a.Broker.Close()
 	a.Writer.Close()
 	return a.Store.Close()
