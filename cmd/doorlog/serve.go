@@ -30,6 +30,7 @@ type serveConfig struct {
 	logFormat string
 	name      string
 	maxBody   int64
+	login     loginFlags
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,7 +46,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.logFormat, "log-format", envOr("DOORLOG_LOG_FORMAT", "text"), "text or json (env DOORLOG_LOG_FORMAT)")
 	fs.StringVar(&c.name, "name", envOr("DOORLOG_NAME", "doorlog"), "the server's name in /api/info (env DOORLOG_NAME)")
 	fs.Int64Var(&c.maxBody, "max-body", ingest.DefaultLimits.MaxBody, "largest ingest request body in bytes")
+	c.login.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.login.applyEnv(fs); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -78,7 +83,11 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	tuneGC()
 	limits := ingest.DefaultLimits
 	limits.MaxBody = c.maxBody
-	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger})
+	login, err := c.login.options()
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger, Login: login})
 	if err != nil {
 		return err
 	}

@@ -231,11 +231,11 @@ func TestAccountLogsIn(t *testing.T) {
 	if strings.Contains(acct.PasswordHash, "correct horse") || !strings.HasPrefix(acct.PasswordHash, "$2") {
 		t.Fatalf("got stored hash %q, want a bcrypt hash", acct.PasswordHash)
 	}
-	_, secret, err := e.auth.Login(context.Background(), "ann", "correct horse")
+	res, err := e.auth.Login(context.Background(), auth.LoginRequest{Username: "ann", Password: "correct horse"})
 	if err != nil {
 		t.Fatalf("login with the new account: %v", err)
 	}
-	sites := e.mustDo(t, "GET", "/v1/sites", secret, "", 200)["sites"].([]any)
+	sites := e.mustDo(t, "GET", "/v1/sites", res.Secret, "", 200)["sites"].([]any)
 	if len(sites) != 1 {
 		t.Fatalf("got %d sites for the manager's login token, want 1", len(sites))
 	}

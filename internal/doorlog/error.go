@@ -21,6 +21,11 @@ const (
 	EUNAVAILABLE  = "unavailable"  // shutting down, or a dependency is down
 )
 
+// ETOOMANY refuses an attempt made too soon after too many failed ones (a
+// throttled login): the caller must wait, as long as the API's answer says,
+// before trying again.
+const ETOOMANY = "too_many_requests"
+
 // Error is the domain error: a code for programs and a message for people.
 // The message is safe to show to the caller; Err, when set, is the cause and
 // is only logged.
