@@ -3,16 +3,22 @@ package ingest
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/doorlog/doorlog/internal/cleanjson"
 )
 
 // decoder reads the items of one request. Most senders write every item
 // the same plain way: the five known keys in lower case, each once, strings
 // without escapes, a compact model. decoder reads that shape in one pass
 // without reflection and without copying the model twice; anything else
-// (an escape, an unknown or repeated key, a null, whitespace inside the
-// model, bad JSON) makes it give up on the item, which is then decoded by
-// json.Unmarshal exactly as before, error messages included. So the fast
-// path only ever accepts items that json.Unmarshal reads the same way.
+// (an escape, an unknown or repeated key, a null, a model nested deeper
+// than a model may be, bad JSON) makes it give up on the item, which is
+// then decoded by json.Unmarshal exactly as before, error messages
+// included. So the fast path only ever accepts items that json.Unmarshal
+// reads the same way. A model it reads but cannot vouch for (whitespace
+// inside it, bytes cleanjson.Repair would change) is handed to
+// Service.model as not compact, which then does to it what it does on the
+// slow path.
 type decoder struct {
 	// strings interns device ids and keys, which repeat across a batch.
 	strings map[string]string
@@ -96,7 +102,9 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 			if end < 0 {
 				return false, false
 			}
-			compact = !spaced
+			// A model with bytes to repair is not taken as it is:
+			// Service.model repairs it as it does on the slow path.
+			compact = !spaced && cleanjson.IsClean(raw[i:end])
 			start := len(d.arena)
 			d.arena = append(d.arena, raw[i:end]...)
 			it.Model = json.RawMessage(d.arena[start:len(d.arena):len(d.arena)])
@@ -208,9 +216,10 @@ func isHex(c byte) bool {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// maxDepth bounds the nesting valueEnd follows; deeper values take the slow
-// path (encoding/json allows 10,000 levels).
-const maxDepth = 64
+// maxDepth bounds the nesting valueEnd follows. It is the depth a model may
+// have: a deeper one takes the slow path, where Service.model refuses it
+// with its message (encoding/json alone would allow 10,000 levels).
+const maxDepth = cleanjson.MaxDepth
 
 // valueEnd returns the index just past the JSON value starting at b[i], or
 // -1 when there is none or it is nested deeper than maxDepth. spaced
