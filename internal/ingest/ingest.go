@@ -274,7 +274,9 @@ const maxSourceID = 200
 // second event would be taken for a duplicate of the first and lost. The
 // device gets a rejection it can act on instead.
 func validSourceID(id string) bool {
-	return len(id) <= maxSourceID && utf8.ValidString(id) && !strings.ContainsRune(id, utf8.RuneError)
+	// strings.Contains finds U+FFFD's three bytes with a byte search;
+	// strings.ContainsRune would decode every rune to find RuneError.
+	return len(id) <= maxSourceID && utf8.ValidString(id) && !strings.Contains(id, "\uFFFD")
 }
 
 // validate checks an item and makes it an event. compact says the model is
