@@ -41,6 +41,8 @@
 //     window rules as ListEvents; CountByHour's hours are UTC and run from
 //     the hour holding From (rounded up to the millisecond) to the one
 //     holding To. LastEventTimes goes by event time, not arrival.
+//   - The number of distinct keys (and so of kinds) is not limited: counts,
+//     pages and aggregations stay exact with tens of thousands of them.
 //   - ServerKey returns 32 random bytes per name, the same on every call,
 //     also to callers racing on first use.
 package storetest
@@ -97,6 +99,7 @@ func Run(t *testing.T, open Opener) {
 		{"AggregationsInvalid", testAggregationsInvalid},
 		{"ServerKey", testServerKey},
 		{"EventKeys", testEventKeys},
+		{"ManyKinds", testManyKinds},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tt := range tests {
