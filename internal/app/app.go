@@ -41,8 +41,9 @@ type Config struct {
 	Name string
 	// Version is the build's version, shown in /api/info.
 	Version string
-	// Limits bound ingest requests; the zero value means
-	// ingest.DefaultLimits.
+	// Limits bound ingest requests and the distinct keys outside the
+	// catalog the server stores (Limits.MaxUnknownKeys, which BAS-IP's list
+	// of names follows too); the zero value means ingest.DefaultLimits.
 	Limits ingest.Limits
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -81,6 +82,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.SetLogger(cfg.Logger)
 	cat, err := catalog.New()
 	if err != nil {
 		store.Close()
@@ -101,6 +103,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}})
 	a.Ingest = ingest.NewService(store, a.Writer, classify, cfg.Limits)
+	if err := a.Ingest.LimitKeys(ctx, store, func(key string) bool { return cat.Entry(key).Known }); err != nil {
+		a.Writer.Close()
+		store.Close()
+		return nil, err
+	}
 	a.Ingest.SetObserver(a.Metrics)
 	a.Metrics.StoreSize(store.SizeBytes)
 	a.Metrics.GaugeFunc("doorlog_writer_queued_requests", "Ingest requests waiting for the group-commit writer.", func() float64 {
@@ -127,6 +134,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 				Stream: api.StreamConfig{Broker: a.Broker, Store: store}}),
 			basip.New(basip.Config{
 				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now,
+				MaxUnknownNames: cfg.Limits.MaxUnknownKeys,
 				Info: basip.Info{
 					DeviceModel:      "doorlog",
 					DeviceName:       cfg.Name,

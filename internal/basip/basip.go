@@ -84,7 +84,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock that stamps login events; nil means time.Now.
 	Now func() time.Time
+	// MaxUnknownNames is the most stored keys outside the catalog that
+	// available_values.name lists (the first, in key order), so that every
+	// list response stays small however many keys senders invented; a
+	// filter on a stored key past them still works. 0 means
+	// DefaultMaxUnknownNames.
+	MaxUnknownNames int
 }
+
+// DefaultMaxUnknownNames is the default of Config.MaxUnknownNames, the
+// default limit on such keys at ingest.
+const DefaultMaxUnknownNames = 1000
 
 // Handler serves the BAS-IP API. Make one with New and add its routes to a
 // mux with Register.
@@ -96,6 +106,7 @@ type Handler struct {
 	info     Info
 	logger   *slog.Logger
 	now      func() time.Time
+	maxNames int
 }
 
 // New returns a Handler over cfg.
@@ -108,6 +119,10 @@ func New(cfg Config) *Handler {
 		info:     cfg.Info,
 		logger:   cfg.Logger,
 		now:      cfg.Now,
+		maxNames: cfg.MaxUnknownNames,
+	}
+	if h.maxNames <= 0 {
+		h.maxNames = DefaultMaxUnknownNames
 	}
 	if h.appender == nil {
 		if a, ok := cfg.Store.(Appender); ok {
