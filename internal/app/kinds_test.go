@@ -230,12 +230,12 @@ func TestManyUnknownKeys(t *testing.T) {
 		sent.lastIDs = append(sent.lastIDs, e.ID)
 	}
 
-	t.Run("first run", func(t *testing.T) { checkReads(t, s, &sent) })
+	t.Run("first run", func(t *testing.T) { checkReads(t, s, &sent, true) })
 	s.close(t)
 
 	s = startKinds(t, dir, limits, false)
 	t.Run("after a restart", func(t *testing.T) {
-		checkReads(t, s, &sent)
+		checkReads(t, s, &sent, false)
 		if log := s.logs.String(); strings.Contains(log, "counting the events") || strings.Contains(log, "rebuild") {
 			t.Errorf("log: got %q, want the counts loaded from their snapshot", log)
 		}
@@ -245,7 +245,7 @@ func TestManyUnknownKeys(t *testing.T) {
 	damageSnapshot(t, filepath.Join(dir, app.DBFileName))
 	s = startKinds(t, dir, limits, false)
 	t.Run("after a restart with a damaged snapshot", func(t *testing.T) {
-		checkReads(t, s, &sent)
+		checkReads(t, s, &sent, false)
 		if log := s.logs.String(); !strings.Contains(log, "cannot be read; counting the events") {
 			t.Errorf("log: got %q, want the damaged snapshot reported", log)
 		}
@@ -272,8 +272,10 @@ func damageSnapshot(t testing.TB, path string) {
 	}
 }
 
-// checkReads reads the sent events through every read API.
-func checkReads(t *testing.T, s *kindsServer, sent *sentEvents) {
+// checkReads reads the sent events through every read API; after a
+// restart (all false) only through those that answer from the counts,
+// which is what a restart may lose, to keep the test fast.
+func checkReads(t *testing.T, s *kindsServer, sent *sentEvents, all bool) {
 	one := sent.keys[12_345]
 
 	t.Run("BAS-IP", func(t *testing.T) {
@@ -341,36 +343,6 @@ func checkReads(t *testing.T, s *kindsServer, sent *sentEvents) {
 		}
 	})
 
-	t.Run("OLOID", func(t *testing.T) {
-		n, other := 0, 0
-		token := "null"
-		for pages := 0; ; pages++ {
-			var r struct {
-				Data struct {
-					Activities []struct {
-						ActivityType string `json:"activityType"`
-					} `json:"activities"`
-					NextToken *string `json:"nextToken"`
-				} `json:"data"`
-			}
-			s.post(t, "POST", "/filterActivity", fmt.Sprintf(`{"limit":1000,"nextToken":%s}`, token), &r)
-			for _, a := range r.Data.Activities {
-				n++
-				if a.ActivityType == "OTHER" {
-					other++
-				}
-			}
-			if r.Data.NextToken == nil || pages > sent.total/1000+1 {
-				break
-			}
-			b, _ := json.Marshal(*r.Data.NextToken)
-			token = string(b)
-		}
-		if n != sent.total || other != unknownKeys {
-			t.Errorf("got %d activities, %d of them OTHER; want %d, %d", n, other, sent.total, unknownKeys)
-		}
-	})
-
 	t.Run("native list", func(t *testing.T) {
 		for _, tt := range []struct {
 			query string
@@ -425,6 +397,39 @@ func checkReads(t *testing.T, s *kindsServer, sent *sentEvents) {
 		s.get(t, "/v1/stats/devices", &devices)
 		if len(devices.Devices) != 2 {
 			t.Errorf("devices: got %+v, want both devices", devices.Devices)
+		}
+	})
+
+	if !all {
+		return
+	}
+	t.Run("OLOID", func(t *testing.T) {
+		n, other := 0, 0
+		token := "null"
+		for pages := 0; ; pages++ {
+			var r struct {
+				Data struct {
+					Activities []struct {
+						ActivityType string `json:"activityType"`
+					} `json:"activities"`
+					NextToken *string `json:"nextToken"`
+				} `json:"data"`
+			}
+			s.post(t, "POST", "/filterActivity", fmt.Sprintf(`{"limit":1000,"nextToken":%s}`, token), &r)
+			for _, a := range r.Data.Activities {
+				n++
+				if a.ActivityType == "OTHER" {
+					other++
+				}
+			}
+			if r.Data.NextToken == nil || pages > sent.total/1000+1 {
+				break
+			}
+			b, _ := json.Marshal(*r.Data.NextToken)
+			token = string(b)
+		}
+		if n != sent.total || other != unknownKeys {
+			t.Errorf("got %d activities, %d of them OTHER; want %d, %d", n, other, sent.total, unknownKeys)
 		}
 	})
 
