@@ -103,6 +103,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}})
 	a.Ingest = ingest.NewService(store, a.Writer, classify, cfg.Limits)
+	// BAS-IP lists as many keys outside the catalog as ingest may store
+	// (none when it stores none).
+	maxNames := cfg.Limits.MaxUnknownKeys
+	if maxNames == 0 {
+		maxNames = -1
+	}
 	if err := a.Ingest.LimitKeys(ctx, store, func(key string) bool { return cat.Entry(key).Known }); err != nil {
 		a.Writer.Close()
 		store.Close()
@@ -134,7 +140,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 				Stream: api.StreamConfig{Broker: a.Broker, Store: store}}),
 			basip.New(basip.Config{
 				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now,
-				MaxUnknownNames: cfg.Limits.MaxUnknownKeys,
+				MaxUnknownNames: maxNames,
 				Info: basip.Info{
 					DeviceModel:      "doorlog",
 					DeviceName:       cfg.Name,

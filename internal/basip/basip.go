@@ -88,7 +88,7 @@ type Config struct {
 	// available_values.name lists (the first, in key order), so that every
 	// list response stays small however many keys senders invented; a
 	// filter on a stored key past them still works. 0 means
-	// DefaultMaxUnknownNames.
+	// DefaultMaxUnknownNames; a negative value lists none.
 	MaxUnknownNames int
 }
 
@@ -121,8 +121,11 @@ func New(cfg Config) *Handler {
 		now:      cfg.Now,
 		maxNames: cfg.MaxUnknownNames,
 	}
-	if h.maxNames <= 0 {
+	switch {
+	case h.maxNames == 0:
 		h.maxNames = DefaultMaxUnknownNames
+	case h.maxNames < 0:
+		h.maxNames = 0
 	}
 	if h.appender == nil {
 		if a, ok := cfg.Store.(Appender); ok {
