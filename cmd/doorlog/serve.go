@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ type serveConfig struct {
 	name      string
 	maxBody   int64
 	login     loginFlags
+	// maxUnknownKeys bounds the distinct keys outside the catalog stored.
+	maxUnknownKeys int
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,11 +52,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.name, "name", envOr("DOORLOG_NAME", "doorlog"), "the server's name in /api/info (env DOORLOG_NAME)")
 	fs.Int64Var(&c.maxBody, "max-body", ingest.DefaultLimits.MaxBody, "largest ingest request body in bytes")
 	c.login.register(fs)
+	maxUnknownKeys := ingest.DefaultMaxUnknownKeys
+	if v, ok := os.LookupEnv("DOORLOG_MAX_UNKNOWN_KEYS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("DOORLOG_MAX_UNKNOWN_KEYS %q: want a number", v)
+		}
+		maxUnknownKeys = n
+	}
+	fs.IntVar(&c.maxUnknownKeys, "max-unknown-keys", maxUnknownKeys,
+		"most distinct event keys outside the catalog the server stores; events with a new one past it are rejected (env DOORLOG_MAX_UNKNOWN_KEYS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := c.login.applyEnv(fs); err != nil {
 		return err
+	}
+	if c.maxUnknownKeys < 0 {
+		return fmt.Errorf("--max-unknown-keys %d: want 0 or more", c.maxUnknownKeys)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
@@ -92,6 +108,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	defer lock.Release()
 	limits := ingest.DefaultLimits
 	limits.MaxBody = c.maxBody
+	limits.MaxUnknownKeys = c.maxUnknownKeys
 	login, err := c.login.options()
 	if err != nil {
 		return err

@@ -96,8 +96,12 @@ func (h *Handler) textKeys(r *http.Request, text string) ([]string, error) {
 		return nil, err
 	}
 	lower := strings.ToLower(text)
+	// Stored keys are distinct, so each is checked against the catalog's
+	// matches only: thousands of stored keys cost thousands of checks, not
+	// millions.
+	fromCatalog := len(keys)
 	for _, k := range stored {
-		if strings.Contains(strings.ToLower(k), lower) && !slices.Contains(keys, k) {
+		if strings.Contains(strings.ToLower(k), lower) && !slices.Contains(keys[:fromCatalog], k) {
 			keys = append(keys, k)
 		}
 	}

@@ -37,8 +37,9 @@ type Config struct {
 	Name string
 	// Version is the build's version, shown in /api/info.
 	Version string
-	// Limits bound ingest requests; the zero value means
-	// ingest.DefaultLimits.
+	// Limits bound ingest requests and the distinct keys outside the
+	// catalog the server stores (Limits.MaxUnknownKeys, which BAS-IP's list
+	// of names follows too); the zero value means ingest.DefaultLimits.
 	Limits ingest.Limits
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -92,6 +93,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.SetLogger(cfg.Logger)
 	cat, err := catalog.New()
 	if err != nil {
 		store.Close()
@@ -112,6 +114,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}})
 	a.Ingest = ingest.NewService(store, a.Writer, classify, cfg.Limits)
+	// BAS-IP lists as many keys outside the catalog as ingest may store
+	// (none when it stores none).
+	maxNames := cfg.Limits.MaxUnknownKeys
+	if maxNames == 0 {
+		maxNames = -1
+	}
+	if err := a.Ingest.LimitKeys(ctx, store, func(key string) bool { return cat.Entry(key).Known }); err != nil {
+		a.Writer.Close()
+		store.Close()
+		return nil, err
+	}
 	a.Ingest.SetObserver(a.Metrics)
 	a.Metrics.StoreSize(store.SizeBytes)
 	a.Metrics.GaugeFunc("doorlog_writer_queued_requests", "Ingest requests waiting for the group-commit writer.", func() float64 {
@@ -140,6 +153,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 				Stream: api.StreamConfig{Broker: a.Broker, Store: store}}),
 			basip.New(basip.Config{
 				Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger,
+				MaxUnknownNames: maxNames,
 				Info: basip.Info{
 					DeviceModel:      "doorlog",
 					DeviceName:       cfg.Name,

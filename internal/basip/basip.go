@@ -73,26 +73,44 @@ type Config struct {
 	// Logger receives the causes of internal errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// MaxUnknownNames is the most stored keys outside the catalog that
+	// available_values.name lists (the first, in key order), so that every
+	// list response stays small however many keys senders invented; a
+	// filter on a stored key past them still works. 0 means
+	// DefaultMaxUnknownNames; a negative value lists none.
+	MaxUnknownNames int
 }
+
+// DefaultMaxUnknownNames is the default of Config.MaxUnknownNames, the
+// default limit on such keys at ingest.
+const DefaultMaxUnknownNames = 1000
 
 // Handler serves the BAS-IP API. Make one with New and add its routes to a
 // mux with Register.
 type Handler struct {
-	store   Store
-	catalog Catalog
-	auth    Authenticator
-	info    Info
-	logger  *slog.Logger
+	store    Store
+	catalog  Catalog
+	auth     Authenticator
+	info     Info
+	logger   *slog.Logger
+	maxNames int
 }
 
 // New returns a Handler over cfg.
 func New(cfg Config) *Handler {
 	h := &Handler{
-		store:   cfg.Store,
-		catalog: cfg.Catalog,
-		auth:    cfg.Auth,
-		info:    cfg.Info,
-		logger:  cfg.Logger,
+		store:    cfg.Store,
+		catalog:  cfg.Catalog,
+		auth:     cfg.Auth,
+		info:     cfg.Info,
+		logger:   cfg.Logger,
+		maxNames: cfg.MaxUnknownNames,
+	}
+	switch {
+	case h.maxNames == 0:
+		h.maxNames = DefaultMaxUnknownNames
+	case h.maxNames < 0:
+		h.maxNames = 0
 	}
 	if h.logger == nil {
 		h.logger = slog.Default()

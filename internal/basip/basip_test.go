@@ -680,3 +680,63 @@ func TestInfo(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownNamesCapped checks that available_values.name lists the
+// catalog's keys and at most MaxUnknownNames other stored keys, so that a
+// server with thousands of invented keys does not send them all with every
+// page, while a filter on any stored key still works and one on a key never
+// stored is refused as BAS-IP refuses it.
+func TestUnknownNamesCapped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *basip.Config, _ *env) { c.MaxUnknownNames = 2 })
+	var events []doorlog.Event
+	for i, key := range []string{"zz_new_3", "zz_new_1", "zz_new_2", "door_was_opened"} {
+		events = append(events, e.event(devEntrance, t0.Add(time.Duration(i)*time.Minute), key, `{}`))
+	}
+	e.append(t, events)
+	catalogKeys := e.cat.Keys()
+	for _, tt := range []struct {
+		name, query string
+		status      int
+		total       int64
+	}{
+		{"no filter", "", http.StatusOK, 4},
+		{"a listed stored key", "?filter_field=name&filter_value=zz_new_1", http.StatusOK, 1},
+		{"a stored key past the cap", "?filter_field=name&filter_value=zz_new_3", http.StatusOK, 1},
+		{"a key never stored", "?filter_field=name&filter_value=zz_new_4", http.StatusBadRequest, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.get(t, "/api/v1/log/items"+tt.query, e.admin)
+			if tt.status != http.StatusOK {
+				wantError(t, r, tt.status, basip.ErrWrongValue)
+				return
+			}
+			wantJSON(t, r, http.StatusOK)
+			var b struct {
+				ListOption struct {
+					Pagination struct {
+						TotalItems int64 `json:"total_items"`
+					} `json:"pagination"`
+					Filter struct {
+						AvailableValues struct {
+							Name []struct{ Key string } `json:"name"`
+						} `json:"available_values"`
+					} `json:"filter"`
+				} `json:"list_option"`
+			}
+			if err := json.Unmarshal(r.body, &b); err != nil {
+				t.Fatal(err)
+			}
+			if b.ListOption.Pagination.TotalItems != tt.total {
+				t.Errorf("total_items: got %d, want %d", b.ListOption.Pagination.TotalItems, tt.total)
+			}
+			var names []string
+			for _, n := range b.ListOption.Filter.AvailableValues.Name {
+				names = append(names, n.Key)
+			}
+			if want := append(slices.Clone(catalogKeys), "zz_new_1", "zz_new_2"); !slices.Equal(names, want) {
+				t.Errorf("available_values.name: got %q, want the catalog's keys then zz_new_1, zz_new_2", names)
+			}
+		})
+	}
+}

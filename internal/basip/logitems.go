@@ -146,10 +146,11 @@ func millisTime(ms, lo int64) time.Time {
 }
 
 // checkValue validates the filter value against the field's available
-// values (names: the keys offered in available_values.name) and puts it in
-// f. The value is matched exactly, as the client got it from
+// values (a name is valid when known says it is a catalog or stored key,
+// which available_values.name offers, all of them or the first) and puts it
+// in f. The value is matched exactly, as the client got it from
 // available_values.
-func (p listParams) checkValue(names []string, f *doorlog.EventFilter) error {
+func (p listParams) checkValue(known func(string) bool, f *doorlog.EventFilter) error {
 	switch p.field {
 	case "":
 		return nil
@@ -166,7 +167,7 @@ func (p listParams) checkValue(names []string, f *doorlog.EventFilter) error {
 		}
 		f.Priorities = []doorlog.Priority{pr}
 	case fieldName:
-		if !slices.Contains(names, p.value) {
+		if !known(p.value) {
 			return paramError(ErrWrongValue)
 		}
 		f.Keys = []string{p.value}
@@ -306,12 +307,12 @@ func (h *Handler) logItemsHandler(perDevice bool) http.Handler {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		names, err := h.names(r)
+		names, known, err := h.names(r)
 		if err != nil {
 			h.internalError(w, r, "list event keys", err)
 			return
 		}
-		if err := p.checkValue(names, &filter); err != nil {
+		if err := p.checkValue(known, &filter); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -321,26 +322,37 @@ func (h *Handler) logItemsHandler(perDevice bool) http.Handler {
 }
 
 // names returns the keys offered as available_values.name: the catalog's,
-// then every other key the store has seen, sorted.
-func (h *Handler) names(r *http.Request) ([]string, error) {
+// then the other keys the store has seen, sorted, at most h.maxNames of
+// them; and known, which reports whether a key is a catalog or stored key
+// (listed or not).
+func (h *Handler) names(r *http.Request) (names []string, known func(string) bool, err error) {
 	keys := h.catalog.Keys()
 	stored, err := h.store.EventKeys(r.Context())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	names := slices.Clone(keys)
-	known := make(map[string]bool, len(keys))
+	names = slices.Clone(keys)
+	inCatalog := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		known[k] = true
+		inCatalog[k] = true
 	}
 	slices.Sort(stored)
 	for _, k := range stored {
-		if !known[k] {
-			known[k] = true
+		if len(names)-len(keys) == h.maxNames {
+			break
+		}
+		if !inCatalog[k] {
 			names = append(names, k)
 		}
 	}
-	return names, nil
+	known = func(k string) bool {
+		if inCatalog[k] {
+			return true
+		}
+		_, ok := slices.BinarySearch(stored, k)
+		return ok
+	}
+	return names, known, nil
 }
 
 // list counts, fetches and renders one page.

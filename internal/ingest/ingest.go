@@ -25,11 +25,15 @@ type Limits struct {
 	MaxItems int
 	// MaxModel is the largest model, in bytes of compact JSON.
 	MaxModel int
+	// MaxUnknownKeys is the most distinct keys outside the catalog the
+	// server stores, once Service.LimitKeys enables the limit; 0 allows
+	// catalog keys only.
+	MaxUnknownKeys int
 }
 
 // DefaultLimits are generous for devices and batching clients while keeping
 // one request's memory small.
-var DefaultLimits = Limits{MaxBody: 16 << 20, MaxItems: 50000, MaxModel: 16 << 10}
+var DefaultLimits = Limits{MaxBody: 16 << 20, MaxItems: 50000, MaxModel: 16 << 10, MaxUnknownKeys: DefaultMaxUnknownKeys}
 
 // DeviceFinder looks devices up by id.
 type DeviceFinder interface {
@@ -47,6 +51,8 @@ type Service struct {
 	// known caches devices found once; devices never move between sites
 	// and are never deleted, so an entry never goes stale.
 	known sync.Map // id → *doorlog.Device
+	// keys bounds the keys outside the catalog; nil until LimitKeys.
+	keys *keyLimit
 }
 
 // NewService returns a Service that finds devices with devices, classifies
@@ -163,6 +169,7 @@ func (s *Service) store(ctx context.Context, tok *doorlog.Token, items []Item, c
 		}
 		if err != nil {
 			if doorlog.ErrorCode(err) == doorlog.EINTERNAL {
+				s.keys.settle(events, false)
 				return Result{}, err
 			}
 			res.Rejected = append(res.Rejected, Rejection{Index: i, Error: doorlog.ErrorMessage(err)})
@@ -174,6 +181,7 @@ func (s *Service) store(ctx context.Context, tok *doorlog.Token, items []Item, c
 		return res, nil
 	}
 	results, err := s.appender.AppendEvents(ctx, events)
+	s.keys.settle(events, err == nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -301,6 +309,10 @@ func (s *Service) validate(ctx context.Context, tok *doorlog.Token, it *Item, co
 		return doorlog.Event{}, doorlog.Errorf(doorlog.EINVALID, "source_id must be valid UTF-8 of at most %d bytes, without U+FFFD or lone surrogate escapes (ids are kept exact, never repaired)", maxSourceID)
 	}
 	cat, prio := s.classify(it.Key)
+	// Last, so that an item this admits is one that will be appended.
+	if err := s.keys.admit(it.Key); err != nil {
+		return doorlog.Event{}, err
+	}
 	return doorlog.Event{
 		DeviceID: dev.ID,
 		SiteID:   dev.SiteID,

@@ -6,7 +6,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -140,7 +143,17 @@ func (w *Writer) commit(batch []*writeRequest, n int) {
 	for _, r := range batch {
 		all = append(all, r.events...)
 	}
-	results, err := w.store.AppendEvents(context.WithoutCancel(batch[0].ctx), all)
+	results, err := w.append(context.WithoutCancel(batch[0].ctx), all)
+	if errors.Is(err, errPanicked) {
+		// The commit may or may not have happened: committing the
+		// requests again could store their events twice, so the whole
+		// group fails, and each sender retries (by source_id, safely).
+		for _, r := range batch {
+			r.err = err
+			close(r.done)
+		}
+		return
+	}
 	if err != nil {
 		w.logger.Warn("group commit failed, committing requests one by one", "requests", len(batch), "events", n, "err", err)
 		for _, r := range batch {
@@ -158,17 +171,49 @@ func (w *Writer) commit(batch []*writeRequest, n int) {
 }
 
 func (w *Writer) commitOne(r *writeRequest) {
-	r.results, r.err = w.store.AppendEvents(context.WithoutCancel(r.ctx), r.events)
+	r.results, r.err = w.append(context.WithoutCancel(r.ctx), r.events)
 	if r.err == nil {
 		w.published(r.events, r.results)
 	}
 	close(r.done)
 }
 
+// errPanicked marks the error of an append that panicked.
+var errPanicked = errors.New("the store panicked")
+
+// append is the store's AppendEvents, with a panic turned into an internal
+// error of this group's requests: the writer is one goroutine serving every
+// ingest request, so a panic must not end it (or the process) with
+// requests waiting. The panic and its stack are logged; the senders get a
+// 500 that says nothing of it.
+func (w *Writer) append(ctx context.Context, events []doorlog.Event) (results []doorlog.AppendResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.logger.Error("ingest: the store panicked while appending; the requests of this commit failed", "events", len(events), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			results, err = nil, &doorlog.Error{Code: doorlog.EINTERNAL, Message: "the events could not be stored", Err: fmt.Errorf("%w: %v", errPanicked, p)}
+		}
+	}()
+	results, err = w.store.AppendEvents(ctx, events)
+	if err == nil && len(results) != len(events) {
+		// A store that answers for other events than it was given would
+		// make the writer hand out wrong results, or index past them.
+		return nil, &doorlog.Error{Code: doorlog.EINTERNAL, Message: "the events could not be stored", Err: fmt.Errorf("the store returned %d results for %d events", len(results), len(events))}
+	}
+	return results, err
+}
+
+// published hands the stored events to OnCommit. The events are committed
+// whatever happens here, so a panic of OnCommit (a metric, the stream
+// broker) is logged and the requests still succeed.
 func (w *Writer) published(events []doorlog.Event, results []doorlog.AppendResult) {
 	if w.onCommit == nil {
 		return
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			w.logger.Error("ingest: OnCommit panicked; the events are stored", "events", len(events), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
 	stored := make([]doorlog.Event, 0, len(events))
 	for i, res := range results {
 		if res.Duplicate {

@@ -1,12 +1,14 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,4 +152,123 @@ func TestWriterClose(t *testing.T) {
 	if doorlog.ErrorCode(err) != doorlog.EUNAVAILABLE {
 		t.Fatalf("got %v after Close, want EUNAVAILABLE", err)
 	}
+}
+
+// panickyStore panics while appending any event whose source id is
+// "boom", as a bug in a store would, after holding the first commit until
+// released (like gatedStore) so that requests queue into one group.
+type panickyStore struct {
+	gatedStore
+}
+
+func (p *panickyStore) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error) {
+	for _, e := range events {
+		if e.SourceID == "boom" {
+			p.once.Do(func() { close(p.started) })
+			panic("store bug: index out of range [4096] with length 4096")
+		}
+	}
+	return p.gatedStore.AppendEvents(ctx, events)
+}
+
+// TestWriterSurvivesPanic checks that a store that panics while appending
+// fails the requests of that commit with an internal error that says
+// nothing of the panic, logs the panic with its stack, and leaves the
+// writer serving the requests after it.
+func TestWriterSurvivesPanic(t *testing.T) {
+	tests := []struct {
+		name string
+		// group: the panicking request is queued with others and committed
+		// with them in one group.
+		group bool
+	}{
+		{"alone", false},
+		{"in a group", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &panickyStore{gatedStore{DB: openStore(t), release: make(chan struct{}), started: make(chan struct{})}}
+			var logs syncBuffer
+			w := ingest.NewWriter(store, slog.New(slog.NewTextHandler(&logs, nil)), ingest.WriterOptions{})
+			defer w.Close()
+			ctx := context.Background()
+
+			var wg sync.WaitGroup
+			if tt.group {
+				// The first request holds the writer while the rest queue.
+				wg.Go(func() {
+					if _, err := w.AppendEvents(ctx, []doorlog.Event{event("first", device)}); err != nil {
+						t.Errorf("first request: %v", err)
+					}
+				})
+				<-store.started
+			} else {
+				close(store.release)
+			}
+			requests := [][]doorlog.Event{{event("boom", device)}}
+			if tt.group {
+				requests = append(requests, []doorlog.Event{event("g1", device)}, []doorlog.Event{event("g2", device), event("boom", device)})
+			}
+			errs := make([]error, len(requests))
+			for i, evs := range requests {
+				wg.Go(func() { _, errs[i] = w.AppendEvents(ctx, evs) })
+			}
+			if tt.group {
+				deadline := time.Now().Add(5 * time.Second)
+				for time.Now().Before(deadline) && w.Queued() < len(requests) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				close(store.release)
+			}
+			wg.Wait()
+
+			for i, err := range errs {
+				if code := doorlog.ErrorCode(err); code != doorlog.EINTERNAL {
+					t.Errorf("request %d of the commit that panicked: got error %v (code %q), want %q", i, err, code, doorlog.EINTERNAL)
+				}
+				if msg := doorlog.ErrorMessage(err); msg != "Internal error." {
+					t.Errorf("request %d: got message %q for the sender, want %q", i, msg, "Internal error.")
+				}
+			}
+			if log := logs.String(); !strings.Contains(log, "store bug: index out of range") || !strings.Contains(log, "goroutine ") {
+				t.Errorf("log: got %q, want the panic and its stack", log)
+			}
+
+			// The writer goes on: a later request is stored.
+			res, err := w.AppendEvents(ctx, []doorlog.Event{event("after", device)})
+			if err != nil || len(res) != 1 || res[0].ID == "" {
+				t.Fatalf("request after the panic: got %+v, %v, want it stored", res, err)
+			}
+			n, err := store.CountEvents(ctx, doorlog.EventFilter{Scope: doorlog.Scope{All: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(1) // "after"
+			if tt.group {
+				want++ // "first", committed before the group
+			}
+			if n != want {
+				t.Errorf("stored events: got %d, want %d (none of the commit that panicked)", n, want)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutine's logger and
+// the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -144,11 +144,15 @@ func atScale(tb testing.TB) *Counts {
 		for i := range int64(scaleEvents) {
 			batch = append(batch, g.event(first+i*span/scaleEvents))
 			if len(batch) == scaleBatch {
-				c.Apply(i+1, batch)
+				if err := c.Apply(i+1, batch); err != nil {
+					panic(err)
+				}
 				batch = batch[:0]
 			}
 		}
-		c.Apply(scaleEvents, batch)
+		if err := c.Apply(scaleEvents, batch); err != nil {
+			panic(err)
+		}
 		scaleBuild = time.Since(start)
 		var err error
 		if scaleSnap, err = c.MarshalBinary(); err != nil {
@@ -261,7 +265,9 @@ func BenchmarkApply(b *testing.B) {
 		}
 		seq += scaleBatch
 		b.StartTimer()
-		c.Apply(seq, batch)
+		if err := c.Apply(seq, batch); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

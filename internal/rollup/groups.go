@@ -64,8 +64,8 @@ func (c *Counts) HoursByKind(sel Selection, fromMS, toMS int64) ([]KindBucket, i
 		last--
 	}
 	if first <= last {
-		acc := newKindAcc()
-		i, _ := slices.BinarySearchFunc(c.hours, first, func(b bucket[uint32], n int64) int { return cmp.Compare(b.num, n) })
+		acc := newKindAcc(c.maxKind)
+		i, _ := slices.BinarySearchFunc(c.hours, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) })
 		for ; i < len(c.hours) && c.hours[i].num <= last; i++ {
 			b := &c.hours[i]
 			acc.addSites(&b.table, &f)
@@ -107,7 +107,7 @@ func (c *Counts) DaysByDevice(sel Selection, fromMS, toMS int64) (sums map[uint3
 		return sums, nil, c.seq
 	}
 	if fromMS == math.MinInt64 && toMS == math.MaxInt64 {
-		addDevices(sums, &c.devs, &f)
+		addDevices(c, sums, &c.devs, &f)
 		return sums, nil, c.seq
 	}
 	// add appends a range to rest, merged with the one before when they
@@ -146,7 +146,7 @@ func (c *Counts) DaysByDevice(sel Selection, fromMS, toMS int64) (sums map[uint3
 	if first <= last {
 		i, _ := slices.BinarySearchFunc(c.devDays, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) })
 		for ; i < len(c.devDays) && c.devDays[i].num <= last; i++ {
-			addDevices(sums, &c.devDays[i].table, &f)
+			addDevices(c, sums, &c.devDays[i].table, &f)
 		}
 	}
 	if !wholeLast {
@@ -155,31 +155,23 @@ func (c *Counts) DaysByDevice(sel Selection, fromMS, toMS int64) (sums map[uint3
 	return sums, rest, c.seq
 }
 
-// addDevices adds the counts of a device-level table that f selects to
-// sums, by device. Entries are sorted by device, so each device's run of
+// addDevices adds the counts of a device-level table of c that f selects
+// to sums, by device. Entries are sorted by device, so each device's run of
 // entries is summed first and costs one map update.
-func addDevices[C count](sums map[uint32]int64, t *table[uint64, C], f *filter) {
+func addDevices[C count](c *Counts, sums map[uint32]int64, t *table[uint64, C], f *filter) {
 	keys, counts := t.keys, t.counts[:len(t.keys)]
-	lastSite, lastOK := uint32(math.MaxUint32), false
-	selected := func(sk uint32) bool {
-		if !f.anyKind && !f.hasKind(sk&kindMask) {
-			return false
-		}
-		if !f.anySite {
-			if s := sk >> kindBits; s != lastSite {
-				_, lastOK = slices.BinarySearch(f.sites, s)
-				lastSite = s
-			}
-			return lastOK
-		}
-		return true
-	}
 	// sumRun sums the selected entries of device d from i on and returns
 	// where its run ends.
 	sumRun := func(i int, d uint32) int {
+		if !c.siteSelected(f, d) {
+			for i < len(keys) && uint32(keys[i]>>32) == d {
+				i++
+			}
+			return i
+		}
 		var n int64
 		for ; i < len(keys) && uint32(keys[i]>>32) == d; i++ {
-			if selected(uint32(keys[i])) {
+			if k := uint32(keys[i]); kindBit(f.kindBits, k) != 0 || f.slow && f.inKindSet(k) {
 				n += int64(counts[i])
 			}
 		}
@@ -191,7 +183,7 @@ func addDevices[C count](sums map[uint32]int64, t *table[uint64, C], f *filter) 
 	if f.byDevice {
 		i := 0
 		for _, d := range f.devices {
-			j, _ := slices.BinarySearch(keys[i:], uint64(d)<<32)
+			j, _ := slices.BinarySearch(keys[i:], pack(d, 0))
 			i = sumRun(i+j, d)
 		}
 		return
@@ -201,40 +193,66 @@ func addDevices[C count](sums map[uint32]int64, t *table[uint64, C], f *filter) 
 	}
 }
 
-// kindAcc sums counts by kind over a table, for HoursByKind: a dense array
-// indexed by kind (kinds are below 4096), and the kinds touched, so that
-// taking the sums costs what the table holds, not 4096.
+// kindAcc sums counts by kind over a table, for HoursByKind: a slice
+// indexed by kind up to the largest kind counted (kind codes are the
+// store's rowids, dense from 1) or maxDenseKind, with a map for kinds
+// beyond, and the kinds touched, so that taking the sums costs what the
+// table holds, not the largest kind.
 type kindAcc struct {
-	n       *[maxKind + 1]int64
+	n       []int64
+	far     map[uint32]int64
 	touched []uint32
 }
 
-func newKindAcc() kindAcc {
-	return kindAcc{n: new([maxKind + 1]int64)}
+// maxDenseKind bounds kindAcc's slice to 512 KiB.
+const maxDenseKind = 1 << 16
+
+func newKindAcc(maxKind uint32) kindAcc {
+	return kindAcc{n: make([]int64, min(int(maxKind)+1, maxDenseKind))}
 }
 
-// addSites adds the entries of a site-level table that f selects.
-func (a *kindAcc) addSites(t *table[uint32, uint32], f *filter) {
-	add := func(i int) {
-		k := t.keys[i] & kindMask
-		if !f.anyKind && !f.hasKind(k) {
-			return
-		}
+// add adds n events of kind k.
+func (a *kindAcc) add(k uint32, n int64) {
+	if int(k) < len(a.n) {
 		if a.n[k] == 0 {
 			a.touched = append(a.touched, k)
 		}
-		a.n[k] += int64(t.counts[i])
+		a.n[k] += n
+		return
+	}
+	a.addFar(k, n)
+}
+
+func (a *kindAcc) addFar(k uint32, n int64) {
+	if a.far == nil {
+		a.far = map[uint32]int64{}
+	}
+	if a.far[k] == 0 {
+		a.touched = append(a.touched, k)
+	}
+	a.far[k] += n
+}
+
+// addSites adds the entries of a site-level table that f selects.
+func (a *kindAcc) addSites(t *table[uint64, uint32], f *filter) {
+	keys, counts := t.keys, t.counts[:len(t.keys)]
+	add := func(i int) {
+		k := uint32(keys[i])
+		if !f.anyKind && kindBit(f.kindBits, k) == 0 && !(f.slow && f.inKindSet(k)) {
+			return
+		}
+		a.add(k, int64(counts[i]))
 	}
 	if f.anySite {
-		for i := range t.keys {
+		for i := range keys {
 			add(i)
 		}
 		return
 	}
 	i := 0
 	for _, s := range f.sites {
-		j, _ := slices.BinarySearch(t.keys[i:], s<<kindBits)
-		for i += j; i < len(t.keys) && t.keys[i]>>kindBits == s; i++ {
+		j, _ := slices.BinarySearch(keys[i:], pack(s, 0))
+		for i += j; i < len(keys) && uint32(keys[i]>>32) == s; i++ {
 			add(i)
 		}
 	}
@@ -250,9 +268,16 @@ func (a *kindAcc) take() ([]KindCount, int64) {
 	out := make([]KindCount, len(a.touched))
 	var total int64
 	for i, k := range a.touched {
-		out[i] = KindCount{Kind: k, N: a.n[k]}
-		total += a.n[k]
-		a.n[k] = 0
+		var n int64
+		if int(k) < len(a.n) {
+			n = a.n[k]
+			a.n[k] = 0
+		} else {
+			n = a.far[k]
+			delete(a.far, k)
+		}
+		out[i] = KindCount{Kind: k, N: n}
+		total += n
 	}
 	a.touched = a.touched[:0]
 	return out, total

@@ -17,7 +17,7 @@ func (m *model) countBy(sel Selection, from, to int64, group func(dims) uint32) 
 	i, _ := slices.BinarySearchFunc(m.sorted, from, func(d dims, t int64) int { return cmp.Compare(d.t, t) })
 	for ; i < len(m.sorted) && m.sorted[i].t <= to; i++ {
 		d := m.sorted[i]
-		if in(sel.Sites, d.site) && in(sel.Devices, d.dev) && in(sel.Kinds, d.kind) && m.n[d] != 0 {
+		if m.selects(sel, d) && m.n[d] != 0 {
 			out[group(d)] += m.n[d]
 		}
 	}
@@ -37,7 +37,7 @@ func TestHoursByKindLayout(t *testing.T) {
 	ev := func(t int64, site, kind uint32, n int64) Delta {
 		return Delta{TimeMS: t, Site: site, Device: site, Kind: kind, N: n}
 	}
-	c.Apply(4, []Delta{
+	mustApply(t, c, 4, []Delta{
 		ev(at(d0, 10, 30), 1, 2, 2),
 		ev(at(d0, 10, 40), 2, 1, 1),
 		ev(at(d0, 11, 5), 1, 1, 1),
@@ -79,7 +79,7 @@ func TestDaysByDeviceLayout(t *testing.T) {
 	ev := func(t int64, site, dev, kind uint32) Delta {
 		return Delta{TimeMS: t, Site: site, Device: dev, Kind: kind, N: 1}
 	}
-	c.Apply(6, []Delta{
+	mustApply(t, c, 6, []Delta{
 		ev(at(d0, 10, 30), 1, 1, 1),
 		ev(at(d0, 13, 0), 1, 2, 2),
 		ev(at(d0+1, 5, 0), 1, 1, 1),
@@ -144,7 +144,7 @@ func TestGroupsMatchModel(t *testing.T) {
 			for range 20 {
 				deltas := randomDeltas(r, m, 1+r.IntN([]int{10, 60, 300}[r.IntN(3)]))
 				seq += int64(r.IntN(3))
-				c.Apply(seq, deltas)
+				mustApply(t, c, seq, deltas)
 				m.index()
 				for range 25 {
 					sel := randomSelection(r)

@@ -8,29 +8,34 @@
 //
 //   - site level: counts by (site, kind) per hour, and the same aggregated
 //     per day, for selections without a device filter;
-//   - device level: counts by (device, site, kind) per day, for selections
-//     with a device filter (the site is part of the key because an event keeps
-//     the site its device had when it was stored, and a scoped caller selects
-//     both).
+//   - device level: counts by (device, kind) per day, for selections with a
+//     device filter. Devices never move between sites, so the counts keep
+//     each device's site once, learnt from the deltas, rather than in every
+//     entry, and a selection of devices and sites still means both.
 //
-// Each bucket is a sparse slice of entries sorted by a packed key (site<<12 |
-// kind, or device<<32 | site<<12 | kind) with uint32 counts, not a Go map: at
-// 10 million events there are more than a million entries, and maps would
-// cost several times the memory and be slower to walk. Buckets are kept in a
-// slice sorted by bucket number, so a time window is one binary search and a
-// contiguous walk, and times far from the others (a device whose clock is
-// wrong) cost one bucket, not a dense array spanning the gap. Whole-axis
-// totals per (site, kind) and per (device, site, kind) are kept too, so an
-// unwindowed total does not walk the days at all.
+// Each bucket is a sparse slice of entries sorted by a packed uint64 key
+// (site<<32 | kind, or device<<32 | kind) with uint32 counts, not a Go map:
+// at 10 million events there are more than a million entries, and maps would
+// cost several times the memory and be slower to walk. Every code is 32
+// bits, so any site, device and kind the store can number fits, however
+// many kinds its senders invent. Buckets are kept in a slice sorted by
+// bucket number, so a time window is one binary search and a contiguous
+// walk, and times far from the others (a device whose clock is wrong) cost
+// one bucket, not a dense array spanning the gap. Whole-axis totals per
+// (site, kind) and per (device, kind) are kept too, so an unwindowed total
+// does not walk the days at all.
 //
 // The single writer calls Apply right after each commit; readers call
 // Buckets and Total concurrently. Apply does its sorting and merging while
 // holding only a writer mutex, so readers are blocked only while it installs
-// the result.
+// the result. Apply refuses input it cannot count exactly with an error,
+// never a panic: it runs after a commit, where a panic would take the
+// process down with the commit unacknowledged.
 package rollup
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -42,22 +47,13 @@ const (
 	hourMS = 3_600_000
 	dayMS  = 24 * hourMS
 
-	// kindBits is the width of a kind code in a packed key: the store's
-	// (key, category, priority) combinations are far fewer than 4096.
-	kindBits = 12
-	kindMask = 1<<kindBits - 1
-	maxKind  = kindMask
-	// siteBits is the width of a site code in a packed key. Site codes are
-	// the store's rowids, dense from 1, so 2^20 sites is far beyond any
-	// deployment, and (site, kind) then fits a uint32 key, which halves the
-	// memory of the largest table.
-	siteBits = 20
-	maxSite  = 1<<siteBits - 1
-
 	// maxScratch is the most deltas whose scratch space Apply keeps for the
 	// next batch: more than any ingest batch.
 	maxScratch = 1 << 16
 )
+
+// pack is the key of a (site, kind) or (device, kind) entry.
+func pack(hi, kind uint32) uint64 { return uint64(hi)<<32 | uint64(kind) }
 
 // Delta is one event's contribution to the counts, the unit the writer has
 // at hand after a commit. N may be greater than 1 for several events of the
@@ -67,12 +63,12 @@ type Delta struct {
 	// TimeMS is the event time in Unix milliseconds; it may be negative.
 	TimeMS int64
 	// Site is the site code; 0 is the server's own events, which have none.
-	// It must be below 2^20.
+	// A device's deltas always carry the same site.
 	Site uint32
 	// Device is the device code; 0 is a server event.
 	Device uint32
 	// Kind is the code of the event's (key, category, priority)
-	// combination; it must be below 4096.
+	// combination.
 	Kind uint32
 	// N is the number of events; |N| must be below 2^32.
 	N int64
@@ -81,8 +77,8 @@ type Delta struct {
 // Selection names the events a query counts, the way the APIs filter: by
 // site (an account's scope), by device, and by kind (event keys and
 // categories resolved to kind codes). A nil slice means any value; a non-nil
-// slice is a set, so an empty one selects nothing. Values that cannot occur
-// (a kind of 4096 or more, a site of 2^20 or more) match nothing.
+// slice is a set, so an empty one selects nothing. With both Devices and
+// Sites set, a device is selected when its site is one of Sites.
 type Selection struct {
 	Sites, Devices, Kinds []uint32
 }
@@ -111,20 +107,24 @@ type Counts struct {
 	wmu sync.Mutex
 	// hourOps and the rest are the writer's scratch space,
 	// kept between Apply calls so that a batch allocates little.
-	hourOps, dayOps, siteAllOps, tmp32 []op[uint32]
-	devOps, devAllOps, tmp64           []op[uint64]
+	hourOps, dayOps, siteAllOps, devOps, devAllOps, tmp []op[uint64]
 
 	mu  sync.RWMutex
 	seq int64
-	// hours and days are the site-level table, keyed site<<12 | kind.
-	hours, days []bucket[uint32]
-	// devDays is the device-level table, keyed device<<32 | site<<12 | kind.
+	// hours and days are the site-level table, keyed site<<32 | kind.
+	hours, days []bucket[uint64]
+	// devDays is the device-level table, keyed device<<32 | kind.
 	devDays []bucket[uint64]
 	// sites and devs are the whole-axis totals of the two tables, and
 	// total is the number of events, for unwindowed totals.
-	sites table[uint32, uint64]
+	sites table[uint64, uint64]
 	devs  table[uint64, uint64]
 	total int64
+	// devSites is the site of every device the deltas named.
+	devSites deviceSites
+	// maxKind is the largest kind ever counted, which sizes the sums by
+	// kind of HoursByKind.
+	maxKind uint32
 }
 
 // New returns empty counts at version 0, for a store without events or
@@ -142,61 +142,70 @@ func (c *Counts) Seq() int64 {
 	return c.seq
 }
 
+// ErrInvalid is the error Apply wraps for input it refuses: a seq below the
+// current version, |N| of 2^32 or more, a count that would go below zero or
+// above 2^32-1, or a device in another site than its earlier deltas said.
+// Each means the caller's counts would no longer be exact.
+var ErrInvalid = errors.New("rollup: invalid delta")
+
 // Apply adds deltas to the counts and sets the version to seq (the newest
 // event seq they include), atomically for readers, so that a reader never
 // sees the counts of a half-applied commit or a version that does not match
 // them. Apply(seq, nil) only moves the version.
 //
-// Apply panics, leaving the counts unchanged, on a delta out of range (see
-// Delta), on a count that would go below zero or above 2^32-1, and on a seq
-// below the current version: each is a bug in the caller after which the
-// counts would no longer be exact.
-func (c *Counts) Apply(seq int64, deltas []Delta) {
+// Apply returns an error wrapping ErrInvalid, leaving the counts unchanged,
+// for input it cannot count exactly (see ErrInvalid); it never panics.
+func (c *Counts) Apply(seq int64, deltas []Delta) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if seq < c.seq {
-		panic(fmt.Sprintf("rollup: Apply of seq %d below the current version %d", seq, c.seq))
+		return fmt.Errorf("%w: seq %d is below the current version %d", ErrInvalid, seq, c.seq)
 	}
 	for _, d := range deltas {
-		if d.Kind > maxKind || d.Site > maxSite || d.N > math.MaxUint32 || d.N < -math.MaxUint32 {
-			panic(fmt.Sprintf("rollup: delta %+v out of range (kind < %d, site < %d, |N| < 2^32)", d, maxKind+1, maxSite+1))
+		if d.N > math.MaxUint32 || d.N < -math.MaxUint32 {
+			return fmt.Errorf("%w: delta %+v: |N| must be below 2^32", ErrInvalid, d)
 		}
+	}
+	newDevs, err := c.devSites.plan(deltas)
+	if err != nil {
+		return err
 	}
 
 	// Turn the deltas into sorted, summed changes of each table.
 	hourOps, devOps := c.hourOps[:0], c.devOps[:0]
+	maxKind := c.maxKind
 	for _, d := range deltas {
 		if d.N == 0 {
 			continue
 		}
-		sk := d.Site<<kindBits | d.Kind
+		maxKind = max(maxKind, d.Kind)
 		h := floorDiv(d.TimeMS, hourMS)
-		hourOps = append(hourOps, op[uint32]{h, sk, d.N})
-		devOps = append(devOps, op[uint64]{floorDiv(h, 24), uint64(d.Device)<<32 | uint64(sk), d.N})
+		hourOps = append(hourOps, op[uint64]{h, pack(d.Site, d.Kind), d.N})
+		devOps = append(devOps, op[uint64]{floorDiv(h, 24), pack(d.Device, d.Kind), d.N})
 	}
-	hourOps, c.tmp32 = sumOps(hourOps, c.tmp32)
-	devOps, c.tmp64 = sumOps(devOps, c.tmp64)
+	hourOps, c.tmp = sumOps(hourOps, c.tmp)
+	devOps, c.tmp = sumOps(devOps, c.tmp)
 	dayOps := c.dayOps[:0]
 	for _, o := range hourOps {
-		dayOps = append(dayOps, op[uint32]{floorDiv(o.b, 24), o.k, o.n})
+		dayOps = append(dayOps, op[uint64]{floorDiv(o.b, 24), o.k, o.n})
 	}
-	dayOps, c.tmp32 = sumOps(dayOps, c.tmp32)
+	dayOps, c.tmp = sumOps(dayOps, c.tmp)
 	siteAllOps := c.siteAllOps[:0]
 	for _, o := range dayOps {
-		siteAllOps = append(siteAllOps, op[uint32]{0, o.k, o.n})
+		siteAllOps = append(siteAllOps, op[uint64]{0, o.k, o.n})
 	}
-	siteAllOps, c.tmp32 = sumOps(siteAllOps, c.tmp32)
+	siteAllOps, c.tmp = sumOps(siteAllOps, c.tmp)
 	devAllOps := c.devAllOps[:0]
 	for _, o := range devOps {
 		devAllOps = append(devAllOps, op[uint64]{0, o.k, o.n})
 	}
-	devAllOps, c.tmp64 = sumOps(devAllOps, c.tmp64)
+	devAllOps, c.tmp = sumOps(devAllOps, c.tmp)
 	c.hourOps, c.dayOps, c.siteAllOps, c.devOps, c.devAllOps = hourOps, dayOps, siteAllOps, devOps, devAllOps
 	if cap(c.hourOps) > maxScratch {
 		// An exceptional batch (a rebuild from the events) is not worth
 		// its memory afterwards.
 		defer func() {
-			c.hourOps, c.dayOps, c.siteAllOps, c.tmp32, c.devOps, c.devAllOps, c.tmp64 = nil, nil, nil, nil, nil, nil, nil
+			c.hourOps, c.dayOps, c.siteAllOps, c.devOps, c.devAllOps, c.tmp = nil, nil, nil, nil, nil, nil
 		}()
 	}
 
@@ -205,23 +214,23 @@ func (c *Counts) Apply(seq int64, deltas []Delta) {
 	// read here without mu.
 	hourPlans, err := planSeries(c.hours, hourOps)
 	if err != nil {
-		panic("rollup: hour table: " + err.Error())
+		return fmt.Errorf("%w: hour table: %w", ErrInvalid, err)
 	}
 	dayPlans, err := planSeries(c.days, dayOps)
 	if err != nil {
-		panic("rollup: day table: " + err.Error())
+		return fmt.Errorf("%w: day table: %w", ErrInvalid, err)
 	}
 	devPlans, err := planSeries(c.devDays, devOps)
 	if err != nil {
-		panic("rollup: device table: " + err.Error())
+		return fmt.Errorf("%w: device table: %w", ErrInvalid, err)
 	}
 	sitesPlan, err := planTable(&c.sites, siteAllOps)
 	if err != nil {
-		panic("rollup: site totals: " + err.Error())
+		return fmt.Errorf("%w: site totals: %w", ErrInvalid, err)
 	}
 	devsPlan, err := planTable(&c.devs, devAllOps)
 	if err != nil {
-		panic("rollup: device totals: " + err.Error())
+		return fmt.Errorf("%w: device totals: %w", ErrInvalid, err)
 	}
 
 	c.mu.Lock()
@@ -231,8 +240,11 @@ func (c *Counts) Apply(seq int64, deltas []Delta) {
 	c.devDays = installSeries(c.devDays, devPlans)
 	sitesPlan.install(&c.sites)
 	devsPlan.install(&c.devs)
+	c.devSites.install(newDevs)
+	c.maxKind = maxKind
 	c.total += sitesPlan.dTotal
 	c.seq = seq
+	return nil
 }
 
 // Buckets returns, in ascending time order, the buckets covering [fromMS,
@@ -295,7 +307,7 @@ func (c *Counts) Total(sel Selection) (n, seq int64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if f.byDevice {
-		return sumDevices(&c.devs, &f), c.seq
+		return sumDevices(c, &c.devs, &f), c.seq
 	}
 	if f.anySite && f.anyKind {
 		return c.total, c.seq
@@ -315,9 +327,8 @@ func (c *Counts) Size() (entries int, bytes int64) {
 	e3, b3 := seriesSize(c.devDays)
 	e4, b4 := c.sites.size()
 	e5, b5 := c.devs.size()
-	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.tmp32))*int64(unsafe.Sizeof(op[uint32]{})) +
-		int64(cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp64))*int64(unsafe.Sizeof(op[uint64]{}))
-	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + scratch + int64(unsafe.Sizeof(*c))
+	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp)) * int64(unsafe.Sizeof(op[uint64]{}))
+	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + c.devSites.bytes() + scratch + int64(unsafe.Sizeof(*c))
 }
 
 // siteBuckets appends the site-level buckets of [from, to] (from <= to):
@@ -337,7 +348,7 @@ func (c *Counts) siteBuckets(out []Bucket, f *filter, from, to int64) []Bucket {
 	if !wholeLast {
 		last--
 	}
-	out = walk(out, c.days, first, last, dayMS, func(b *bucket[uint32]) int64 {
+	out = walk(out, c.days, first, last, dayMS, func(b *bucket[uint64]) int64 {
 		return sumSites(&b.table, b.total, f)
 	})
 	if !wholeLast {
@@ -363,7 +374,7 @@ func (c *Counts) hourBuckets(out []Bucket, f *filter, from, to int64) []Bucket {
 	if !wholeLast {
 		last--
 	}
-	out = walk(out, c.hours, first, last, hourMS, func(b *bucket[uint32]) int64 {
+	out = walk(out, c.hours, first, last, hourMS, func(b *bucket[uint64]) int64 {
 		return sumSites(&b.table, b.total, f)
 	})
 	if !wholeLast {
@@ -390,7 +401,7 @@ func (c *Counts) deviceBuckets(out []Bucket, f *filter, from, to int64) []Bucket
 		last--
 	}
 	out = walk(out, c.devDays, first, last, dayMS, func(b *bucket[uint64]) int64 {
-		return sumDevices(&b.table, f)
+		return sumDevices(c, &b.table, f)
 	})
 	if !wholeLast {
 		out = append(out, Bucket{FromMS: bucketStart(d1, dayMS), ToMS: to})
@@ -448,71 +459,115 @@ func bucketEnd(n, width int64) int64 {
 	return n*width + width - 1
 }
 
-// filter is a Selection prepared for summing: sorted sets and a kind bitmap.
+// filter is a Selection prepared for summing: sorted sets, and the kinds
+// as a bitmap or, when the largest selected kind would make the bitmap
+// large for the few kinds selected, a sorted set.
+//
+// The loops over entries test a kind with the inlined expression
+// kindBit(f.kindBits, k) != 0 || f.slow && f.inKindSet(k): a function
+// holding both would be too large for the compiler to inline.
 type filter struct {
 	byDevice         bool
 	anySite, anyKind bool
 	sites, devices   []uint32
-	kinds            [(maxKind + 1) / 64]uint64
+	// kindBits is the bitmap of selected kinds, with one more word than
+	// the largest selected kind needs, always zero, which every larger
+	// kind reads (see kindBit). It is one word of ones when every kind is
+	// selected, and one zero word when kindSet is used.
+	kindBits []uint64
+	// slow says the selected kinds are in kindSet, sorted.
+	slow    bool
+	kindSet []uint32
 }
+
+// maxBitmapWords is the size of a kind bitmap (8 KiB) that is always
+// acceptable; a larger one must be at most a few words per selected kind.
+const maxBitmapWords = 1024
 
 func newFilter(sel Selection) filter {
 	f := filter{byDevice: sel.Devices != nil, anySite: sel.Sites == nil, anyKind: sel.Kinds == nil}
 	if !f.anySite {
-		f.sites = sortedSet(sel.Sites, maxSite)
+		f.sites = sortedSet(sel.Sites)
 	}
 	if f.byDevice {
-		f.devices = sortedSet(sel.Devices, math.MaxUint32)
+		f.devices = sortedSet(sel.Devices)
 	}
+	if f.anyKind {
+		f.kindBits = []uint64{^uint64(0)}
+		return f
+	}
+	var top uint32
 	for _, k := range sel.Kinds {
-		if k <= maxKind {
-			f.kinds[k/64] |= 1 << (k % 64)
+		top = max(top, k)
+	}
+	if words := int(top/64) + 2; words <= max(maxBitmapWords, 4*len(sel.Kinds)) {
+		f.kindBits = make([]uint64, words)
+		for _, k := range sel.Kinds {
+			f.kindBits[k/64] |= 1 << (k % 64)
 		}
+	} else {
+		f.kindBits, f.slow, f.kindSet = []uint64{0}, true, sortedSet(sel.Kinds)
 	}
 	return f
 }
 
-// sortedSet returns the distinct values of s up to max, sorted, in a new
-// slice (never nil), so that summing can walk keys in order.
-func sortedSet(s []uint32, max uint32) []uint32 {
-	out := make([]uint32, 0, len(s))
-	for _, v := range s {
-		if v <= max {
-			out = append(out, v)
-		}
+// sortedSet returns the distinct values of s, sorted, in a new slice (never
+// nil), so that summing can walk keys in order.
+func sortedSet(s []uint32) []uint32 {
+	out := slices.Clone(s)
+	if out == nil {
+		out = []uint32{}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-func (f *filter) hasKind(k uint32) bool {
-	return f.kinds[k/64]&(1<<(k%64)) != 0
+// kindBit is 1 when the bitmap selects kind k, else 0: a kind beyond the
+// bitmap reads its last word, which is zero, so that the hot loops need no
+// branch.
+func kindBit(bits []uint64, k uint32) uint64 {
+	w := min(int(k/64), len(bits)-1)
+	return bits[w] >> (k % 64) & 1
+}
+
+// inKindSet reports whether kindSet holds k, for a slow filter.
+func (f *filter) inKindSet(k uint32) bool {
+	_, ok := slices.BinarySearch(f.kindSet, k)
+	return ok
 }
 
 // sumSites is the number of events of a site-level table that f selects;
 // total is the sum of the whole table.
-func sumSites[C count](t *table[uint32, C], total int64, f *filter) int64 {
+func sumSites[C count](t *table[uint64, C], total int64, f *filter) int64 {
 	if f.anySite && f.anyKind {
 		return total
 	}
 	var n int64
 	if f.anySite {
-		// The hot loop of a kind filter over many buckets: branch-free,
-		// without bounds checks.
 		counts := t.counts[:len(t.keys)]
+		if !f.slow {
+			// The hot loop of a kind filter over many buckets:
+			// branch-free.
+			bits := f.kindBits
+			for i, k := range t.keys {
+				n += int64(counts[i]) & -int64(kindBit(bits, uint32(k)))
+			}
+			return n
+		}
 		for i, k := range t.keys {
-			k &= kindMask
-			n += int64(counts[i]) & -int64(f.kinds[k/64]>>(k%64)&1)
+			if f.inKindSet(uint32(k)) {
+				n += int64(counts[i])
+			}
 		}
 		return n
 	}
 	keys := t.keys
 	i := 0
 	for _, s := range f.sites {
-		j, _ := slices.BinarySearch(keys[i:], s<<kindBits)
+		j, _ := slices.BinarySearch(keys[i:], pack(s, 0))
 		i += j
-		for ; i < len(keys) && keys[i]>>kindBits == s; i++ {
-			if f.anyKind || f.hasKind(keys[i]&kindMask) {
+		for ; i < len(keys) && uint32(keys[i]>>32) == s; i++ {
+			if k := uint32(keys[i]); kindBit(f.kindBits, k) != 0 || f.slow && f.inKindSet(k) {
 				n += int64(t.counts[i])
 			}
 		}
@@ -520,31 +575,38 @@ func sumSites[C count](t *table[uint32, C], total int64, f *filter) int64 {
 	return n
 }
 
-// sumDevices is the number of events of a device-level table that f
+// siteSelected reports whether f selects the events of device d, by its
+// site; it is for selections of devices, so it reads the device sites
+// (under c.mu).
+func (c *Counts) siteSelected(f *filter, d uint32) bool {
+	return f.anySite || c.siteOfDeviceSelected(f, d)
+}
+
+func (c *Counts) siteOfDeviceSelected(f *filter, d uint32) bool {
+	s, ok := c.devSites.get(d)
+	if !ok {
+		return false
+	}
+	_, ok = slices.BinarySearch(f.sites, s)
+	return ok
+}
+
+// sumDevices is the number of events of a device-level table of c that f
 // selects: one binary search per selected device, then its few entries.
-func sumDevices[C count](t *table[uint64, C], f *filter) int64 {
+func sumDevices[C count](c *Counts, t *table[uint64, C], f *filter) int64 {
 	var n int64
 	keys := t.keys
 	i := 0
-	lastSite, lastOK := uint32(math.MaxUint32), false
 	for _, d := range f.devices {
-		j, _ := slices.BinarySearch(keys[i:], uint64(d)<<32)
+		j, _ := slices.BinarySearch(keys[i:], pack(d, 0))
 		i += j
+		if !c.siteSelected(f, d) {
+			continue
+		}
 		for ; i < len(keys) && uint32(keys[i]>>32) == d; i++ {
-			sk := uint32(keys[i])
-			if !f.anyKind && !f.hasKind(sk&kindMask) {
-				continue
+			if k := uint32(keys[i]); kindBit(f.kindBits, k) != 0 || f.slow && f.inKindSet(k) {
+				n += int64(t.counts[i])
 			}
-			if !f.anySite {
-				if s := sk >> kindBits; s != lastSite {
-					_, lastOK = slices.BinarySearch(f.sites, s)
-					lastSite = s
-				}
-				if !lastOK {
-					continue
-				}
-			}
-			n += int64(t.counts[i])
 		}
 	}
 	return n

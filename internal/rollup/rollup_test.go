@@ -23,9 +23,43 @@ type model struct {
 	// sorted is the events with a non-zero count ascending by time, rebuilt
 	// by index, so that counting a window scans only that window.
 	sorted []dims
+	// sets caches large selection sets as maps, by their first element's
+	// address and length (tests never change a set once made), so that a
+	// selection of thousands of kinds costs the model no more than a few.
+	sets map[setKey]map[uint32]bool
 }
 
-func newModel() *model { return &model{n: map[dims]int64{}} }
+type setKey struct {
+	p *uint32
+	n int
+}
+
+func newModel() *model { return &model{n: map[dims]int64{}, sets: map[setKey]map[uint32]bool{}} }
+
+// in reports whether set (nil: any value) holds v.
+func (m *model) in(set []uint32, v uint32) bool {
+	if set == nil {
+		return true
+	}
+	if len(set) < 16 {
+		return slices.Contains(set, v)
+	}
+	k := setKey{&set[0], len(set)}
+	s, ok := m.sets[k]
+	if !ok {
+		s = make(map[uint32]bool, len(set))
+		for _, x := range set {
+			s[x] = true
+		}
+		m.sets[k] = s
+	}
+	return s[v]
+}
+
+// selects reports whether sel selects an event of dimensions d.
+func (m *model) selects(sel Selection, d dims) bool {
+	return m.in(sel.Sites, d.site) && m.in(sel.Devices, d.dev) && m.in(sel.Kinds, d.kind)
+}
 
 func (m *model) add(d dims, n int64) {
 	if _, ok := m.n[d]; !ok {
@@ -44,15 +78,13 @@ func (m *model) index() {
 	slices.SortFunc(m.sorted, func(a, b dims) int { return cmp.Compare(a.t, b.t) })
 }
 
-func in(set []uint32, v uint32) bool { return set == nil || slices.Contains(set, v) }
-
 // count is the number of events sel selects in [from, to].
 func (m *model) count(sel Selection, from, to int64) int64 {
 	i, _ := slices.BinarySearchFunc(m.sorted, from, func(d dims, t int64) int { return cmp.Compare(d.t, t) })
 	var n int64
 	for ; i < len(m.sorted) && m.sorted[i].t <= to; i++ {
 		d := m.sorted[i]
-		if in(sel.Sites, d.site) && in(sel.Devices, d.dev) && in(sel.Kinds, d.kind) {
+		if m.selects(sel, d) {
 			n += m.n[d]
 		}
 	}
@@ -102,24 +134,42 @@ func randomTime(r *rand.Rand) int64 {
 	}
 }
 
-// randomDims makes an event: devices mostly stay in their site, but some
-// appear in another (a device moved), and some codes are at their limits.
-func randomDims(r *rand.Rand) dims {
-	d := dims{t: randomTime(r), site: uint32(r.IntN(4)), kind: uint32(r.IntN(6))}
-	if d.site != 0 {
-		d.dev = d.site*3 + uint32(r.IntN(3))
-		if r.IntN(10) == 0 {
-			d.dev = 1 + uint32(r.IntN(12))
-		}
+// bigKinds are kind codes at and past the 4096 that kinds were once
+// limited to, up to the largest.
+var bigKinds = []uint32{4095, 4096, 5000, 65535, 65536, 1 << 20, math.MaxUint32}
+
+// siteOf is the site of a device of the model: devices never move. Device 0
+// is the server's, of site 0; the largest device code is in the largest
+// site, which the counts keep apart from the others.
+func siteOf(dev uint32) uint32 {
+	switch {
+	case dev == 0:
+		return 0
+	case dev == math.MaxUint32:
+		return math.MaxUint32
+	case dev > 12:
+		return 5
+	default:
+		return 1 + (dev-1)/3
 	}
-	switch r.IntN(40) {
-	case 0:
-		d.kind = maxKind
-	case 1:
-		d.site = maxSite
+}
+
+// randomDims makes an event: mostly of a few devices and kinds, some of
+// them server events, and some with codes at their limits.
+func randomDims(r *rand.Rand) dims {
+	d := dims{t: randomTime(r), kind: uint32(r.IntN(6))}
+	if r.IntN(4) != 0 {
+		d.dev = 1 + uint32(r.IntN(12))
+	}
+	switch r.IntN(20) {
+	case 0, 1:
+		d.kind = bigKinds[r.IntN(len(bigKinds))]
 	case 2:
 		d.dev = math.MaxUint32
+	case 3:
+		d.dev = maxDenseDevice // beyond the dense device slice
 	}
+	d.site = siteOf(d.dev)
 	return d
 }
 
@@ -166,9 +216,9 @@ func randomSet(r *rand.Rand, universe []uint32) []uint32 {
 
 func randomSelection(r *rand.Rand) Selection {
 	return Selection{
-		Sites:   randomSet(r, []uint32{0, 1, 2, 3, maxSite, 1 << 21}),
-		Devices: randomSet(r, []uint32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, math.MaxUint32}),
-		Kinds:   randomSet(r, []uint32{0, 1, 2, 3, 4, 5, maxKind, 5000}),
+		Sites:   randomSet(r, []uint32{0, 1, 2, 3, 4, 5, 6, math.MaxUint32}),
+		Devices: randomSet(r, []uint32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 99, maxDenseDevice, math.MaxUint32}),
+		Kinds:   randomSet(r, append([]uint32{0, 1, 2, 3, 4, 5, 77777}, bigKinds...)),
 	}
 }
 
@@ -294,7 +344,7 @@ func TestBucketsMatchModel(t *testing.T) {
 			for range 25 {
 				deltas := randomDeltas(r, m, 1+r.IntN([]int{10, 60, 300}[r.IntN(3)]))
 				seq += int64(r.IntN(3))
-				c.Apply(seq, deltas)
+				mustApply(t, c, seq, deltas)
 				m.index()
 				for range 25 {
 					sel := randomSelection(r)
@@ -363,6 +413,14 @@ func bucketsEqual[K key](a, b bucket[K]) bool {
 
 func tablesEqual[K key, C count](a, b table[K, C]) bool {
 	return slices.Equal(a.keys, b.keys) && slices.Equal(a.counts, b.counts)
+}
+
+// mustApply applies deltas at seq, failing the test on an error.
+func mustApply(t testing.TB, c *Counts, seq int64, deltas []Delta) {
+	t.Helper()
+	if err := c.Apply(seq, deltas); err != nil {
+		t.Fatalf("Apply(%d, %d deltas): %v", seq, len(deltas), err)
+	}
 }
 
 // mustMarshal returns c's snapshot.

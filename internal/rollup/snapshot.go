@@ -10,23 +10,31 @@ import (
 )
 
 // The snapshot format. It is stored next to the database, so a version other
-// than this one, from an older or newer doorlog, must be rejected (and the
-// counts rebuilt from the events), never misread.
+// than these, from a newer doorlog, must be rejected (and the counts rebuilt
+// from the events), never misread.
 //
-//	magic "dlrc", version byte 1
+//	magic "dlrc", version byte 2
 //	varint seq
 //	series hours, series devDays
+//	uvarint count of devices, then per device its code (uvarint for the
+//	first, then uvarint increase) and uvarint site
 //	crc32c of all of the above, 4 bytes little-endian
 //
 // A series is uvarint count of buckets, then per bucket its number (varint for
 // the first, then uvarint increase over the previous), uvarint count of
 // entries, and per entry its key (uvarint for the first, then uvarint
-// increase) and uvarint count. The day table and the whole-axis totals are
-// not stored: they are sums of the other two, rebuilt on load, which keeps the
-// snapshot small and the tables consistent with each other.
+// increase) and uvarint count. Keys are site<<32 | kind and device<<32 |
+// kind. The day table and the whole-axis totals are not stored: they are
+// sums of the other two, rebuilt on load, which keeps the snapshot small
+// and the tables consistent with each other.
+//
+// Version 1, written by doorlog before kinds had 32 bits, had no device
+// list and keys packed site<<12 | kind and device<<32 | site<<12 | kind. It
+// is still read, converted, so that an upgrade does not count every event
+// again; the next snapshot is written as version 2.
 const (
 	snapshotMagic   = "dlrc"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -41,12 +49,21 @@ func (c *Counts) MarshalBinary() ([]byte, error) {
 	defer c.wmu.Unlock()
 	e1, _ := seriesSize(c.hours)
 	e2, _ := seriesSize(c.devDays)
-	b := make([]byte, 0, 16+4*(e1+e2)+8*(len(c.hours)+len(c.devDays)))
+	devs := c.devSites.all()
+	// About 3 bytes an entry: a small key step and a small count.
+	b := make([]byte, 0, 16+3*(e1+e2)+8*(len(c.hours)+len(c.devDays))+4*len(devs))
 	b = append(b, snapshotMagic...)
 	b = append(b, snapshotVersion)
 	b = binary.AppendVarint(b, c.seq)
 	b = appendSeries(b, c.hours)
 	b = appendSeries(b, c.devDays)
+	b = binary.AppendUvarint(b, uint64(len(devs)))
+	prev := uint32(0)
+	for _, d := range devs {
+		b = binary.AppendUvarint(b, uint64(d.device-prev))
+		b = binary.AppendUvarint(b, uint64(d.site))
+		prev = d.device
+	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
 }
 
@@ -70,9 +87,10 @@ func appendSeries[K key](b []byte, s []bucket[K]) []byte {
 }
 
 // UnmarshalBinary replaces the counts and their version with a snapshot made
-// by MarshalBinary. It returns an error, leaving the counts unchanged, for
-// data that is corrupt or of another format version, so that the caller
-// falls back to counting the events.
+// by MarshalBinary (of this format version or version 1). It returns an
+// error, leaving the counts unchanged, for data that is corrupt or of
+// another format version, so that the caller falls back to counting the
+// events.
 func (c *Counts) UnmarshalBinary(data []byte) error {
 	n, err := decodeSnapshot(data)
 	if err != nil {
@@ -82,7 +100,7 @@ func (c *Counts) UnmarshalBinary(data []byte) error {
 	defer c.wmu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seq, c.hours, c.days, c.devDays, c.sites, c.devs, c.total = n.seq, n.hours, n.days, n.devDays, n.sites, n.devs, n.total
+	c.seq, c.hours, c.days, c.devDays, c.sites, c.devs, c.total, c.devSites, c.maxKind = n.seq, n.hours, n.days, n.devDays, n.sites, n.devs, n.total, n.devSites, n.maxKind
 	return nil
 }
 
@@ -93,8 +111,9 @@ func decodeSnapshot(data []byte) (*Counts, error) {
 	if len(data) < len(snapshotMagic)+1+4 || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not a snapshot", errCorrupt)
 	}
-	if v := data[len(snapshotMagic)]; v != snapshotVersion {
-		return nil, fmt.Errorf("unsupported format version %d, want %d", v, snapshotVersion)
+	version := data[len(snapshotMagic)]
+	if version != snapshotVersion && version != 1 {
+		return nil, fmt.Errorf("unsupported format version %d, want 1 or %d", version, snapshotVersion)
 	}
 	body := data[:len(data)-4]
 	if got, want := crc32.Checksum(body, crcTable), binary.LittleEndian.Uint32(data[len(body):]); got != want {
@@ -106,18 +125,95 @@ func decodeSnapshot(data []byte) (*Counts, error) {
 	if n.seq < 0 {
 		d.fail("negative seq")
 	}
-	n.hours = decodeSeries[uint32](&d, firstHour, lastHour, math.MaxUint32)
-	n.devDays = decodeSeries[uint64](&d, firstDay, lastDay, math.MaxUint64)
+	var devs []deviceSite
+	if version == 1 {
+		n.hours, n.devDays, devs = decodeV1(&d)
+	} else {
+		n.hours = decodeSeries[uint64](&d, firstHour, lastHour, math.MaxUint64)
+		n.devDays = decodeSeries[uint64](&d, firstDay, lastDay, math.MaxUint64)
+		devs = decodeDevices(&d)
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
 	if d.err != nil {
 		return nil, d.err
 	}
+	n.devSites.install(devs)
 	if err := n.derive(); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// decodeDevices reads the device list, ascending by device.
+func decodeDevices(d *decoder) []deviceSite {
+	nd := d.uvarint()
+	// Every device takes at least 2 bytes.
+	if nd > uint64(len(d.b))/2 {
+		d.fail("device count")
+		return nil
+	}
+	out := make([]deviceSite, 0, nd)
+	dev := uint64(0)
+	for i := uint64(0); i < nd && d.err == nil; i++ {
+		step := d.uvarint()
+		if (i > 0 && step == 0) || step > math.MaxUint32-dev {
+			d.fail("device order")
+			return nil
+		}
+		dev += step
+		site := d.uvarint()
+		if site > math.MaxUint32 {
+			d.fail("device site")
+			return nil
+		}
+		out = append(out, deviceSite{uint32(dev), uint32(site)})
+	}
+	return out
+}
+
+// decodeV1 reads the tables of a version 1 snapshot and converts them: the
+// site-level keys from site<<12 | kind to site<<32 | kind, which keeps their
+// order, and the device-level keys from device<<32 | site<<12 | kind to
+// device<<32 | kind, taking each device's site out into the device list. A
+// device in two sites, which version 1 could hold but no store produced,
+// fails the load.
+func decodeV1(d *decoder) (hours, devDays []bucket[uint64], devs []deviceSite) {
+	const kindBits, kindMask = 12, 1<<12 - 1
+	h1 := decodeSeries[uint32](d, firstHour, lastHour, math.MaxUint32)
+	dd1 := decodeSeries[uint64](d, firstDay, lastDay, math.MaxUint64)
+	if d.err != nil {
+		return nil, nil, nil
+	}
+	hours = make([]bucket[uint64], len(h1))
+	for i, b := range h1 {
+		keys := make([]uint64, len(b.keys))
+		for j, k := range b.keys {
+			keys[j] = pack(k>>kindBits, k&kindMask)
+		}
+		hours[i] = bucket[uint64]{num: b.num, total: b.total, table: table[uint64, uint32]{keys, b.counts}}
+	}
+	site := map[uint32]uint32{}
+	for i := range dd1 {
+		b := &dd1[i]
+		for j, k := range b.keys {
+			dev, sk := uint32(k>>32), uint32(k)
+			s := sk >> kindBits
+			if have, ok := site[dev]; ok && have != s {
+				d.fail(fmt.Sprintf("device %d in two sites (%d and %d)", dev, have, s))
+				return nil, nil, nil
+			}
+			site[dev] = s
+			// Within a device, (site, kind) order is kind order when
+			// the site is the same.
+			b.keys[j] = pack(dev, sk&kindMask)
+		}
+	}
+	for dev, s := range site {
+		devs = append(devs, deviceSite{dev, s})
+	}
+	return hours, dd1, devs
 }
 
 // decoder reads varints, remembering the first error.
@@ -213,12 +309,12 @@ func decodeSeries[K key](d *decoder, first, last int64, maxKey uint64) []bucket[
 // sorted tables pairwise, in reused buffers, so that loading takes little
 // more memory than the result.
 func (c *Counts) derive() error {
-	var acc, tmp table[uint32, uint64]
-	c.days = make([]bucket[uint32], 0, len(c.devDays))
+	var acc, tmp table[uint64, uint64]
+	c.days = make([]bucket[uint64], 0, len(c.devDays))
 	for i := 0; i < len(c.hours); {
 		day := floorDiv(c.hours[i].num, 24)
 		acc.keys, acc.counts = acc.keys[:0], acc.counts[:0]
-		b := bucket[uint32]{num: day}
+		b := bucket[uint64]{num: day}
 		for ; i < len(c.hours) && floorDiv(c.hours[i].num, 24) == day; i++ {
 			tmp = addInto(tmp, acc, c.hours[i].table)
 			acc, tmp = tmp, acc
@@ -250,7 +346,7 @@ func (c *Counts) derive() error {
 		acc, tmp = tmp, acc
 		c.total += c.days[i].total
 	}
-	c.sites = table[uint32, uint64]{slices.Clone(acc.keys), slices.Clone(acc.counts)}
+	c.sites = table[uint64, uint64]{slices.Clone(acc.keys), slices.Clone(acc.counts)}
 
 	var dacc, dtmp table[uint64, uint64]
 	for i := range c.devDays {
@@ -258,6 +354,12 @@ func (c *Counts) derive() error {
 		dacc, dtmp = dtmp, dacc
 	}
 	c.devs = table[uint64, uint64]{slices.Clone(dacc.keys), slices.Clone(dacc.counts)}
+	for _, k := range c.devs.keys {
+		if _, ok := c.devSites.get(uint32(k >> 32)); !ok {
+			return fmt.Errorf("%w: device %d has counts but no site", errCorrupt, k>>32)
+		}
+		c.maxKind = max(c.maxKind, uint32(k))
+	}
 	return nil
 }
 

@@ -8,8 +8,8 @@ import (
 	"unsafe"
 )
 
-// key is a packed entry key: site<<12 | kind, or device<<32 | site<<12 |
-// kind.
+// key is a packed entry key: site<<32 | kind, or device<<32 | kind (and, in
+// version 1 snapshots only, a uint32 site<<12 | kind).
 type key interface{ ~uint32 | ~uint64 }
 
 // count is an entry count: uint32 in buckets, where it keeps an entry at 8 or

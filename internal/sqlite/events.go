@@ -7,6 +7,8 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/doorlog/doorlog/internal/dedup"
@@ -140,9 +142,17 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 	}
 
 	kinds := newKindTx(db)
+	defer kinds.close()
 	for i := range rows {
-		if rows[i].kind, err = kinds.code(ctx, tx, rows[i].key, rows[i].category, rows[i].priority); err != nil {
+		r := &rows[i]
+		if r.kind, err = kinds.code(ctx, tx, r.key, r.category, r.priority); err != nil {
 			return nil, wrap("append events", err)
+		}
+		// The counts number sites, devices and kinds in 32 bits; a store
+		// would need four billion of one to get here, but the counts are
+		// updated after the commit, where a refusal would be too late.
+		if r.kind > math.MaxUint32 || r.device > math.MaxUint32 || r.site > math.MaxUint32 {
+			return nil, doorlog.Errorf(doorlog.EINTERNAL, "append events: event %d: codes past 2^32 (kind %d, device %d, site %d)", i, r.kind, r.device, r.site)
 		}
 	}
 
@@ -206,8 +216,9 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		return nil, wrap("append events", err)
 	}
 
-	// Committed: now the memory follows. Kinds first, so that a reader
-	// that sees the new counts can name every kind in them.
+	// Committed: now the memory follows, and nothing may fail the call any
+	// more. Kinds first, so that a reader that sees the new counts can name
+	// every kind in them.
 	kinds.commit()
 	sources.Commit()
 	// Counts not loaded yet will read these events when they load.
@@ -217,7 +228,9 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 			r := &rows[i]
 			deltas[j] = rollup.Delta{TimeMS: r.timeMS, Site: uint32(r.site), Device: uint32(r.device), Kind: uint32(r.kind), N: 1}
 		}
-		c.Apply(seq, deltas)
+		if err := c.Apply(seq, deltas); err != nil {
+			db.dropCounts(c, fmt.Errorf("append of events up to seq %d: %w", seq, err))
+		}
 	}
 	db.lastSeq = seq
 	return results, nil
@@ -392,9 +405,52 @@ type kindTx struct {
 	newKeys  map[string]int64
 	newKinds map[kindKey]kindRef
 	codes    map[kindKey]int64
+	// stmts are the statements that find and add keys and kinds, prepared
+	// on the first new kind of the append: a batch of thousands of new keys
+	// would otherwise parse four statements for each.
+	stmts []*sql.Stmt
 }
 
+// The statements of kindTx, in the order of kindTx.stmts.
+var kindSQL = []string{
+	`SELECT code FROM event_keys WHERE key = ?`,
+	`INSERT INTO event_keys (key) VALUES (?)`,
+	`SELECT code FROM event_kinds WHERE key = ? AND category = ? AND priority = ?`,
+	`INSERT INTO event_kinds (key, category, priority) VALUES (?, ?, ?)`,
+}
+
+const (
+	selectKey = iota
+	insertKey
+	selectKind
+	insertKind
+)
+
 func newKindTx(db *DB) *kindTx { return &kindTx{db: db} }
+
+// prepare prepares the statements inside tx, once.
+func (k *kindTx) prepare(ctx context.Context, tx *sql.Tx) error {
+	if k.stmts != nil {
+		return nil
+	}
+	for _, q := range kindSQL {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			k.close()
+			return err
+		}
+		k.stmts = append(k.stmts, st)
+	}
+	return nil
+}
+
+// close closes the prepared statements.
+func (k *kindTx) close() {
+	for _, st := range k.stmts {
+		st.Close()
+	}
+	k.stmts = nil
+}
 
 func (k *kindTx) code(ctx context.Context, tx *sql.Tx, key string, category, priority int64) (int64, error) {
 	kk := kindKey{key: key, category: category, priority: priority}
@@ -404,11 +460,14 @@ func (k *kindTx) code(ctx context.Context, tx *sql.Tx, key string, category, pri
 	if code, ok := k.codes[kk]; ok {
 		return code, nil
 	}
+	if err := k.prepare(ctx, tx); err != nil {
+		return 0, err
+	}
 	keyCode, ok := k.db.keyByName.get(key)
 	if !ok {
 		if keyCode, ok = k.newKeys[key]; !ok {
 			var err error
-			if keyCode, err = keyCodeTx(ctx, tx, key); err != nil {
+			if keyCode, err = k.keyCode(ctx, key); err != nil {
 				return 0, err
 			}
 			if k.newKeys == nil {
@@ -418,9 +477,9 @@ func (k *kindTx) code(ctx context.Context, tx *sql.Tx, key string, category, pri
 		}
 	}
 	var code int64
-	err := tx.QueryRowContext(ctx, `SELECT code FROM event_kinds WHERE key = ? AND category = ? AND priority = ?`, keyCode, category, priority).Scan(&code)
+	err := k.stmts[selectKind].QueryRowContext(ctx, keyCode, category, priority).Scan(&code)
 	if errors.Is(err, sql.ErrNoRows) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO event_kinds (key, category, priority) VALUES (?, ?, ?)`, keyCode, category, priority)
+		res, err := k.stmts[insertKind].ExecContext(ctx, keyCode, category, priority)
 		if err != nil {
 			return 0, err
 		}
@@ -448,19 +507,19 @@ func (k *kindTx) commit() {
 	}
 }
 
-// keyCodeTx returns the code of key, adding it inside tx when new. The
-// transaction holds the write lock, so no other writer can add it between
-// the two statements.
-func keyCodeTx(ctx context.Context, tx *sql.Tx, key string) (int64, error) {
+// keyCode returns the code of key, adding it inside the transaction when
+// new. The transaction holds the write lock, so no other writer can add it
+// between the two statements.
+func (k *kindTx) keyCode(ctx context.Context, key string) (int64, error) {
 	var code int64
-	err := tx.QueryRowContext(ctx, `SELECT code FROM event_keys WHERE key = ?`, key).Scan(&code)
+	err := k.stmts[selectKey].QueryRowContext(ctx, key).Scan(&code)
 	if err == nil {
 		return code, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO event_keys (key) VALUES (?)`, key)
+	res, err := k.stmts[insertKey].ExecContext(ctx, key)
 	if err != nil {
 		return 0, err
 	}

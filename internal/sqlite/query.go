@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,26 @@ func (w *where) add(cond string, args ...any) {
 	w.args = append(w.args, args...)
 }
 
+// maxInlineCodes is the most codes an IN list carries as parameters. A
+// longer list (a category that holds thousands of kinds, a site of
+// thousands of devices) goes as one JSON array parameter instead: SQLite
+// refuses a statement of more than 32,766 parameters, and a statement of
+// thousands takes longer to prepare than the array to parse.
+const maxInlineCodes = 500
+
 func (w *where) in(col string, codes []int64) {
+	if len(codes) > maxInlineCodes {
+		arr := make([]byte, 0, 8*len(codes))
+		arr = append(arr, '[')
+		for i, c := range codes {
+			if i > 0 {
+				arr = append(arr, ',')
+			}
+			arr = strconv.AppendInt(arr, c, 10)
+		}
+		w.add(col+" IN (SELECT value FROM json_each(?))", string(append(arr, ']')))
+		return
+	}
 	args := make([]any, len(codes))
 	for i, c := range codes {
 		args[i] = c
@@ -127,17 +147,29 @@ func (db *DB) plan(ctx context.Context, f doorlog.EventFilter) (p plan, ok bool,
 		if err != nil {
 			return p, false, err
 		}
-		for code, k := range kinds {
+		add := func(code int64) {
+			k := kinds.refs[code]
 			if (len(f.Categories) == 0 || slices.Contains(cats, k.category)) &&
-				(len(f.Priorities) == 0 || slices.Contains(pris, k.priority)) &&
-				(len(f.Keys) == 0 || slices.Contains(f.Keys, k.key)) {
+				(len(f.Priorities) == 0 || slices.Contains(pris, k.priority)) {
 				p.kinds = append(p.kinds, code)
+			}
+		}
+		if len(f.Keys) > 0 {
+			for _, key := range f.Keys {
+				for _, code := range kinds.byKey[key] {
+					add(code)
+				}
+			}
+		} else {
+			for code := range kinds.refs {
+				add(code)
 			}
 		}
 		if len(p.kinds) == 0 {
 			return p, false, nil
 		}
 		slices.Sort(p.kinds)
+		p.kinds = slices.Compact(p.kinds)
 	}
 	if !f.From.IsZero() {
 		// Inclusive: the first whole millisecond at or after From.

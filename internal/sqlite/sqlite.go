@@ -15,12 +15,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -66,6 +68,9 @@ type DB struct {
 	keyByCode    memo[int64, string]
 	kindByKey    memo[kindKey, int64]
 	kindByCode   memo[int64, kindRef]
+	// kindIdx is the last index of every kind built for filters (see
+	// kinds).
+	kindIdx atomic.Pointer[kindIndex]
 
 	codec *codec.Codec
 
@@ -75,9 +80,16 @@ type DB struct {
 	lastSeq  int64
 	sources  *dedup.Set
 
-	// counts is nil until first used (see countsFor).
+	// counts is nil until first used (see countsFor), and again after they
+	// failed to update; recount then says the next load counts every
+	// event rather than trust the snapshot.
 	countsMu sync.Mutex
 	counts   *rollup.Counts
+	recount  bool
+
+	// logger reports what the store recovers from on its own (counts
+	// rebuilt); SetLogger sets it.
+	logger *slog.Logger
 }
 
 var _ doorlog.Store = (*DB)(nil)
@@ -138,13 +150,20 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db := &DB{w: w, r: r, insert: insert, findToken: findToken, codec: cd}
+	db := &DB{w: w, r: r, insert: insert, findToken: findToken, codec: cd, logger: slog.New(slog.DiscardHandler)}
 	if err := db.loadState(ctx); err != nil {
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return db, nil
+}
+
+// SetLogger makes the store log what it recovers from by itself, such as
+// counts it rebuilds from the events. Call it before the store is in use;
+// without it, nothing is logged.
+func (db *DB) SetLogger(l *slog.Logger) {
+	db.logger = l
 }
 
 // dsn returns the driver's data source name. Pragmas go in _pragma

@@ -334,6 +334,9 @@ func TestQueryPlans(t *testing.T) {
 		{"arrival order", "SELECT seq FROM events WHERE seq > 5 ORDER BY seq LIMIT 50", "SEARCH events USING COVERING INDEX events_seq (seq>?)"},
 		{"device runs of a day", "SELECT data FROM device_runs WHERE device IN (1, 2) AND day BETWEEN 3 AND 3", "SEARCH device_runs USING PRIMARY KEY (device=? AND day>? AND day<?)"},
 		{"rows of a page", "SELECT model FROM events WHERE (time_ms, seq) IN (VALUES (1, 2), (3, 4))", "USING PRIMARY KEY (time_ms=? AND seq=?)"},
+		// Lists longer than maxInlineCodes go as one JSON array.
+		{"thousands of kinds and window", "SELECT seq FROM events WHERE time_ms BETWEEN 1 AND 2 AND kind IN (SELECT value FROM json_each('[1,2]')) ORDER BY time_ms ASC, seq ASC LIMIT 50", "SEARCH events USING PRIMARY KEY (time_ms>? AND time_ms<?)"},
+		{"device runs of thousands of devices", "SELECT data FROM device_runs WHERE device IN (SELECT value FROM json_each('[1,2]')) AND day BETWEEN 3 AND 3", "SEARCH device_runs USING PRIMARY KEY (device=? AND day>? AND day<?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/doorlog/doorlog/internal/dedup"
 	"github.com/doorlog/doorlog/internal/rollup"
@@ -38,25 +39,46 @@ func (db *DB) kind(ctx context.Context, code int64) (kindRef, error) {
 	return ref, nil
 }
 
-// kinds returns every kind, from the cache unless the table has kinds it
-// lacks (added by another process).
-func (db *DB) kinds(ctx context.Context) (map[int64]kindRef, error) {
-	cached := db.kindByCode.all()
+// kindIndex is every kind as of when it was built, indexed for filters. It
+// is never changed once built, so queries share it until a kind is added.
+type kindIndex struct {
+	refs  map[int64]kindRef
+	byKey map[string][]int64
+}
+
+func newKindIndex(refs map[int64]kindRef) *kindIndex {
+	idx := &kindIndex{refs: refs, byKey: make(map[string][]int64, len(refs))}
+	for code, ref := range refs {
+		idx.byKey[ref.key] = append(idx.byKey[ref.key], code)
+	}
+	return idx
+}
+
+// kinds returns every kind: the index built last, unless the table has
+// kinds it lacks (added since, by this process or another). Building it
+// copies every kind, which a store of thousands of keys should not pay on
+// every filtered query.
+func (db *DB) kinds(ctx context.Context) (*kindIndex, error) {
 	var n int64
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM event_kinds`).Scan(&n); err != nil {
 		return nil, err
 	}
-	if int(n) == len(cached) {
-		return cached, nil
+	if idx := db.kindIdx.Load(); idx != nil && len(idx.refs) == int(n) {
+		return idx, nil
 	}
-	all, err := db.allKinds(ctx)
-	if err != nil {
-		return nil, err
+	all := db.kindByCode.all()
+	if len(all) != int(n) {
+		var err error
+		if all, err = db.allKinds(ctx); err != nil {
+			return nil, err
+		}
+		for code, ref := range all {
+			db.rememberKind(code, ref)
+		}
 	}
-	for code, ref := range all {
-		db.rememberKind(code, ref)
-	}
-	return all, nil
+	idx := newKindIndex(all)
+	db.kindIdx.Store(idx)
+	return idx, nil
 }
 
 // allKinds returns every kind code with what it stands for, from the
@@ -224,12 +246,30 @@ func (db *DB) catchUp(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	if c := db.loadedCounts(); c != nil {
-		if err := db.fold(ctx, tx, c, c.Seq()); err != nil {
+		if err := db.fold(ctx, tx, c, c.Seq()); errors.Is(err, rollup.ErrInvalid) {
+			// The counts cannot take the other process's events: they
+			// are rebuilt on their next use, and this append goes on.
+			db.dropCounts(c, err)
+		} else if err != nil {
 			return err
 		}
 	}
 	db.lastSeq = seq
 	return nil
+}
+
+// dropCounts discards counts c that failed to update, logging why, so that
+// their next use counts every event again instead of answering from wrong
+// counts, or failing, for good. The snapshot is not trusted then: it may
+// hold what made them fail.
+func (db *DB) dropCounts(c *rollup.Counts, err error) {
+	db.logger.Error("sqlite: the event counts could not be updated; they will be rebuilt from the events on their next use", "err", err)
+	db.countsMu.Lock()
+	defer db.countsMu.Unlock()
+	if db.counts == c {
+		db.counts = nil
+		db.recount = true
+	}
 }
 
 // loadedCounts returns the counts when they are loaded, else nil.
@@ -259,28 +299,62 @@ func (db *DB) countsFor(ctx context.Context) (*rollup.Counts, error) {
 	if err := db.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'seq'`).Scan(&seq); err != nil {
 		return nil, wrap("load counts", err)
 	}
-	c := db.loadedCounts()
-	if c == nil {
-		c = rollup.New()
-		var snap []byte
-		err := db.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'rollup'`).Scan(&snap)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	db.countsMu.Lock()
+	c, recount := db.counts, db.recount
+	db.countsMu.Unlock()
+	fresh := c == nil
+	if fresh {
+		var err error
+		if c, err = db.loadSnapshot(ctx, seq, recount); err != nil {
 			return nil, wrap("load counts", err)
-		}
-		if len(snap) > 0 {
-			if err := c.UnmarshalBinary(snap); err != nil || c.Seq() > seq {
-				c = rollup.New() // unreadable or from another file: count anew
-			}
 		}
 	}
 	if c.Seq() < seq {
-		if err := db.fold(ctx, db.r, c, c.Seq()); err != nil {
+		fromZero := fresh && c.Seq() == 0
+		err := db.fold(ctx, db.r, c, c.Seq())
+		if errors.Is(err, rollup.ErrInvalid) && !fromZero {
+			// Counts from the snapshot, or kept in memory, that cannot
+			// take the events after them are wrong: count every event.
+			db.logger.Error("sqlite: the event counts could not be updated; rebuilding them from the events", "err", err)
+			c = rollup.New()
+			err = db.fold(ctx, db.r, c, 0)
+		}
+		if err != nil {
 			return nil, wrap("load counts", err)
 		}
 	}
 	db.countsMu.Lock()
-	db.counts = c
+	db.counts, db.recount = c, false
 	db.countsMu.Unlock()
+	return c, nil
+}
+
+// loadSnapshot returns the counts of the stored snapshot, or empty counts
+// when there is none, when it cannot be read or is of events this file does
+// not have (a copied file), or when recount says not to trust it: the
+// caller then counts the events after what it returns. Why a snapshot is
+// not used is logged; an unusable snapshot is never an error.
+func (db *DB) loadSnapshot(ctx context.Context, seq int64, recount bool) (*rollup.Counts, error) {
+	c := rollup.New()
+	if recount {
+		return c, nil
+	}
+	var snap []byte
+	err := db.r.QueryRowContext(ctx, `SELECT value FROM store_state WHERE name = 'rollup'`).Scan(&snap)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if len(snap) == 0 {
+		return c, nil
+	}
+	if err := c.UnmarshalBinary(snap); err != nil {
+		db.logger.Warn("sqlite: the snapshot of the event counts cannot be read; counting the events", "err", err)
+		return rollup.New(), nil
+	}
+	if c.Seq() > seq {
+		db.logger.Warn("sqlite: the snapshot of the event counts is newer than the events; counting the events", "snapshot_seq", c.Seq(), "seq", seq)
+		return rollup.New(), nil
+	}
 	return c, nil
 }
 
@@ -315,10 +389,15 @@ func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after i
 			}
 			site = d.siteCode
 		}
+		if kind < 0 || kind > math.MaxUint32 || device > math.MaxUint32 || site > math.MaxUint32 {
+			return fmt.Errorf("%w: event %d has codes past 2^32 (kind %d, device %d, site %d)", rollup.ErrInvalid, seq, kind, device, site)
+		}
 		deltas = append(deltas, rollup.Delta{TimeMS: t, Site: uint32(site), Device: uint32(device), Kind: uint32(kind), N: 1})
 		last = seq
 		if len(deltas) == foldChunk {
-			c.Apply(last, deltas)
+			if err := c.Apply(last, deltas); err != nil {
+				return err
+			}
 			after = last
 			deltas = deltas[:0]
 		}
@@ -327,7 +406,7 @@ func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after i
 		return err
 	}
 	if len(deltas) > 0 {
-		c.Apply(last, deltas)
+		return c.Apply(last, deltas)
 	}
 	return nil
 }

@@ -47,6 +47,8 @@
 //     the scope confines nothing. ActiveAt and DeleteExpiredTokens follow
 //     Token.Expired exactly, at nanosecond precision against expiries
 //     stored to the millisecond. A deleted token's id may be used again.
+//   - The number of distinct keys (and so of kinds) is not limited: counts,
+//     pages and aggregations stay exact with tens of thousands of them.
 //   - ServerKey returns 32 random bytes per name, the same on every call,
 //     also to callers racing on first use.
 package storetest
@@ -106,6 +108,7 @@ func Run(t *testing.T, open Opener) {
 		{"AggregationsInvalid", testAggregationsInvalid},
 		{"ServerKey", testServerKey},
 		{"EventKeys", testEventKeys},
+		{"ManyKinds", testManyKinds},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tt := range tests {
