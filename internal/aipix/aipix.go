@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
@@ -53,7 +55,14 @@ type Config struct {
 	// Logger receives the causes of internal errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Reads bounds the memory the pages of logs hold at once; nil is
+	// unlimited.
+	Reads *budget.Pool
 }
+
+// errBusy refuses a page while the pages of others fill the read share of
+// the memory budget; it is answered as a 503 with a Retry-After.
+var errBusy = doorlog.Errorf(doorlog.EUNAVAILABLE, "the server is busy sending other pages").Retry(2 * time.Second)
 
 // Handler serves the AIPIX API. Make one with New and add its routes to a
 // mux with Register.
@@ -62,11 +71,12 @@ type Handler struct {
 	catalog Catalog
 	auth    Authenticator
 	logger  *slog.Logger
+	reads   *budget.Pool
 }
 
 // New returns a Handler over cfg.
 func New(cfg Config) *Handler {
-	h := &Handler{store: cfg.Store, catalog: cfg.Catalog, auth: cfg.Auth, logger: cfg.Logger}
+	h := &Handler{store: cfg.Store, catalog: cfg.Catalog, auth: cfg.Auth, logger: cfg.Logger, reads: cfg.Reads}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -187,6 +197,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, what string
 		writeJSON(w, http.StatusRequestEntityTooLarge, messageBody{Message: MsgTooLarge})
 	case doorlog.EUNAVAILABLE:
 		h.logger.WarnContext(r.Context(), "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
+		if d := doorlog.RetryAfter(err); d > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+		}
 		writeJSON(w, http.StatusServiceUnavailable, messageBody{Message: MsgUnavailable})
 	default:
 		h.logger.ErrorContext(r.Context(), "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)

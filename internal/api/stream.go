@@ -40,7 +40,7 @@ type StreamConfig struct {
 	// the stream is given up. Default 10 s.
 	WriteTimeout time.Duration
 	// ReplayPage is how many events are read from the store at a time when
-	// resuming. Default 500.
+	// resuming. Default 100.
 	ReplayPage int
 }
 
@@ -48,10 +48,11 @@ type StreamConfig struct {
 const (
 	defaultHeartbeat    = 15 * time.Second
 	defaultWriteTimeout = 10 * time.Second
-	defaultReplayPage   = 500
+	defaultReplayPage   = 100
 	streamRetry         = "retry: 2000\n\n"
-	// streamChunk is how much encoded text is gathered before a write.
-	streamChunk = 64 << 10
+	// streamChunk is how much encoded text is gathered before a write:
+	// small, since every open stream holds one while its client reads it.
+	streamChunk = 16 << 10
 )
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -110,6 +111,17 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A replay holds a page of the store at a time: reserved in the read
+	// pool for the stream's life, so that many resuming clients cannot
+	// hold more than the pool between them.
+	if last != "" {
+		res, err := h.cfg.Budget.Reads.ReservePage(r.Context(), cfg.ReplayPage, 0)
+		if err != nil {
+			h.writeError(w, r, errReadBusy)
+			return
+		}
+		defer res.Release()
+	}
 	sub := cfg.Broker.Subscribe(f)
 	defer func() { sub.Close() }()
 	// The first page of the replay is read before the response starts, so
@@ -124,6 +136,10 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 	s := &sse{w: w, rc: http.NewResponseController(w), timeout: cfg.WriteTimeout, enc: h.encoder(locale)}
 	defer s.rc.SetWriteDeadline(time.Time{}) // the connection may serve another request
+	// A stream outlives the server's read timeout, which bounds reading a
+	// request; a read deadline that passes while the stream runs would
+	// cancel its context. Writes stay bounded by their own deadlines.
+	_ = s.rc.SetReadDeadline(time.Time{})
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")

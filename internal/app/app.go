@@ -16,6 +16,7 @@ import (
 	"github.com/doorlog/doorlog/internal/api"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/basip"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
@@ -47,6 +48,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Memory is the server's memory budget in bytes (see budget.Plan);
+	// 0 leaves requests unbounded by it, as tests that do not test it
+	// want.
+	Memory int64
+	// WriteTimeout is the longest a client may take to accept one chunk
+	// of an export; 0 means the API's default.
+	WriteTimeout time.Duration
 }
 
 // App is a wired server. Its fields are for the serve command (the demo)
@@ -90,7 +98,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		e := cat.Entry(key)
 		return e.Category, e.Priority
 	}
-	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, stream.Options{})}
+	var pools budget.Pools
+	streamOpts := stream.Options{}
+	if cfg.Memory > 0 {
+		plan := budget.NewPlan(cfg.Memory)
+		pools = plan.Pools()
+		streamOpts.MaxPinned = plan.Streams
+	}
+	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, streamOpts)}
+	for _, p := range []*budget.Pool{pools.Ingest, pools.Reads} {
+		if p != nil {
+			a.Metrics.MemoryPool(p.Name(), func() float64 { return float64(p.Used()) }, func() float64 { return float64(p.Size()) }, func() float64 { return float64(p.Refused()) })
+		}
+	}
 	onCommit := []func([]doorlog.Event){
 		func(evs []doorlog.Event) { a.Metrics.ObserveCommit(len(evs)) },
 		a.Broker.Publish,
@@ -109,6 +129,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Metrics.GaugeFunc("doorlog_stream_subscribers", "Live event streams open.", func() float64 {
 		return float64(a.Broker.Subscribers())
 	})
+	a.Metrics.GaugeFunc("doorlog_stream_pinned_bytes", "Bytes of committed events the live streams' queues hold.", func() float64 {
+		return float64(a.Broker.PinnedBytes())
+	})
+	a.Metrics.GaugeFunc("doorlog_stream_overflows", "Live streams dropped for falling behind since the server started.", func() float64 {
+		return float64(a.Broker.Overflows())
+	})
 	a.Auth = auth.New(store, cfg.Now)
 	page, err := web.New(web.Config{Auth: a.Auth, Appender: a.Writer, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
@@ -124,9 +150,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		APIs: []server.Registrar{
 			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,
-				Stream: api.StreamConfig{Broker: a.Broker, Store: store}}),
+				Stream: api.StreamConfig{Broker: a.Broker, Store: store}, Budget: pools, WriteTimeout: cfg.WriteTimeout}),
 			basip.New(basip.Config{
-				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now,
+				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now, Reads: pools.Reads,
 				Info: basip.Info{
 					DeviceModel:      "doorlog",
 					DeviceName:       cfg.Name,
@@ -135,8 +161,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 					APIVersion:       "v1",
 				},
 			}),
-			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now}),
-			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger}),
+			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now, Reads: pools.Reads}),
+			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
 			openapi.New(),
 		},
 	})

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
@@ -84,6 +85,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock that stamps login events; nil means time.Now.
 	Now func() time.Time
+	// Reads bounds the memory the pages of the log hold at once; nil is
+	// unlimited.
+	Reads *budget.Pool
 }
 
 // Handler serves the BAS-IP API. Make one with New and add its routes to a
@@ -96,6 +100,7 @@ type Handler struct {
 	info     Info
 	logger   *slog.Logger
 	now      func() time.Time
+	reads    *budget.Pool
 }
 
 // New returns a Handler over cfg.
@@ -108,6 +113,7 @@ func New(cfg Config) *Handler {
 		info:     cfg.Info,
 		logger:   cfg.Logger,
 		now:      cfg.Now,
+		reads:    cfg.Reads,
 	}
 	if h.appender == nil {
 		if a, ok := cfg.Store.(Appender); ok {
@@ -147,6 +153,9 @@ const (
 	ErrMethodNotAllowed = "Method not allowed"
 	// ErrInternal is the 500; the cause is only logged.
 	ErrInternal = "Internal error"
+	// ErrBusy is the 503 of a page refused while the pages of others fill
+	// the read share of the server's memory; it comes with a Retry-After.
+	ErrBusy = "Server is busy, try again later"
 
 	// The 400 answers of the log list, in the order they are checked.
 	ErrWrongTimeFormat = "Wrong time format"

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -72,6 +73,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock that stamps login events; nil means time.Now.
 	Now func() time.Time
+	// Reads bounds the memory the pages of /filterActivity hold at once;
+	// nil is unlimited.
+	Reads *budget.Pool
 }
 
 // Handler serves the OLOID API. Make one with New and add its routes to a
@@ -83,6 +87,7 @@ type Handler struct {
 	appender Appender
 	logger   *slog.Logger
 	now      func() time.Time
+	reads    *budget.Pool
 
 	// codec signs nextTokens. It is made on first use from the store's
 	// server key and kept; a failure to read the key is not kept, so the
@@ -104,6 +109,7 @@ func New(cfg Config) *Handler {
 		appender:    cfg.Appender,
 		logger:      cfg.Logger,
 		now:         cfg.Now,
+		reads:       cfg.Reads,
 		deviceNames: map[string]string{},
 	}
 	if h.appender == nil {
@@ -221,6 +227,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case http.StatusServiceUnavailable:
 		h.logger.WarnContext(r.Context(), "oloid: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = MessageUnavailable
+	}
+	if d := doorlog.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 	b, _ := encodeJSON(messageBody{Message: msg}) // a string always encodes
 	writeBody(w, st, b)
