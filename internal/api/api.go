@@ -273,13 +273,13 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	size := r.ContentLength // -1 when unknown
+	body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
 	res, err := h.cfg.Budget.Ingest.Reserve(r.Context(), ingestMemoryFactor*max(size, 0))
 	if err != nil {
-		h.writeError(w, r, errIngestBusy)
+		h.refuseIngest(w, r, body)
 		return
 	}
 	defer res.Release()
-	body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
 	if size < 0 {
 		body = &reservingReader{ctx: r.Context(), r: body, res: res}
 	}
@@ -291,7 +291,7 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &tooBig):
 			WriteError(w, http.StatusRequestEntityTooLarge, "request body is larger than the limit of "+formatBytes(limit), doorlog.ETOOLARGE)
 		case errors.Is(err, budget.ErrFull):
-			h.writeError(w, r, errIngestBusy)
+			h.refuseIngest(w, r, body)
 		case errors.As(err, &readErr):
 			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "could not read the request body"))
 		default:
@@ -300,6 +300,18 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, result)
+}
+
+// refuseIngest answers 429 to a request there is no memory for. The rest of
+// its body is read and dropped first, a buffer at a time: a client that is
+// still sending when the answer comes sees its connection cut instead of
+// the answer, and would not know to wait and retry.
+func (h *Handler) refuseIngest(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	// The wait for memory is not the client's doing: it gets a whole
+	// write timeout for the answer from now.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.writeTimeout()))
+	_, _ = io.Copy(io.Discard, body)
+	h.writeError(w, r, errIngestBusy)
 }
 
 // reservingReader grows a reservation ahead of what it reads, for a body

@@ -187,7 +187,12 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 	heartbeat := time.NewTicker(cfg.Heartbeat)
 	defer heartbeat.Stop()
-	var events []doorlog.Event
+	// Live events are rendered once per locale for every stream that
+	// sends them: with many streams open, each event is encoded once,
+	// not once per stream.
+	renderKey := "sse " + locale
+	render := func(e *doorlog.Event) []byte { return s.message(nil, e) }
+	var items []stream.Item
 	for {
 		select {
 		case <-r.Context().Done():
@@ -195,7 +200,7 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-heartbeat.C:
 			s.add(": ping\n\n")
 		case <-sub.Ready():
-			events, err = sub.Take(events)
+			items, err = sub.TakeItems(items)
 			if errors.Is(err, stream.ErrOverflow) {
 				// The client fell too far behind. It reconnects with its
 				// Last-Event-ID and catches up from the store.
@@ -207,9 +212,9 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return // the broker closed: the server is shutting down
 			}
-			for i := range events {
-				if e := &events[i]; e.ID > last {
-					if err := s.event(e); err != nil {
+			for _, it := range items {
+				if e := it.Event(); e.ID > last {
+					if err := s.raw(it.Rendered(renderKey, render)); err != nil {
 						return
 					}
 					last = e.ID
@@ -238,11 +243,25 @@ type sse struct {
 // once it holds streamChunk bytes. The encoder writes JSON on one line, as
 // a data field needs.
 func (s *sse) event(e *doorlog.Event) error {
-	s.buf = append(s.buf, "id: "...)
-	s.buf = append(s.buf, e.ID...)
-	s.buf = append(s.buf, "\nevent: event\ndata: "...)
-	s.buf = s.enc.appendEvent(s.buf, e)
-	s.buf = append(s.buf, "\n\n"...)
+	s.buf = s.message(s.buf, e)
+	if len(s.buf) >= streamChunk {
+		return s.write()
+	}
+	return nil
+}
+
+// message appends the event's message to dst.
+func (s *sse) message(dst []byte, e *doorlog.Event) []byte {
+	dst = append(dst, "id: "...)
+	dst = append(dst, e.ID...)
+	dst = append(dst, "\nevent: event\ndata: "...)
+	dst = s.enc.appendEvent(dst, e)
+	return append(dst, "\n\n"...)
+}
+
+// raw adds a rendered message to the buffer, as event does.
+func (s *sse) raw(msg []byte) error {
+	s.buf = append(s.buf, msg...)
 	if len(s.buf) >= streamChunk {
 		return s.write()
 	}

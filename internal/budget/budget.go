@@ -32,11 +32,20 @@ var ErrFull = errors.New("budget: pool is full")
 // Pool is a number of bytes shared by concurrent requests. A nil *Pool is
 // unlimited: every reservation succeeds at once, which is what in-process
 // callers and tests that do not configure limits get.
+//
+// Large reservations (over a sixteenth of the pool) may hold at most three
+// quarters of it together, so that whatever the large ones do (a client
+// sending the largest bodies from many connections, or asking for the
+// largest pages and not reading them), a quarter of the pool is left for
+// the small requests of everyone else: a panel's batch of events, a
+// poller's page.
 type Pool struct {
-	name string
-	size int64
-	wait time.Duration
-	sem  *semaphore.Weighted
+	name    string
+	size    int64
+	wait    time.Duration
+	sem     *semaphore.Weighted
+	largeAt int64
+	large   *semaphore.Weighted
 
 	used    atomic.Int64
 	refused atomic.Uint64
@@ -45,8 +54,9 @@ type Pool struct {
 // New returns a pool of size bytes (at least 1) whose reservations wait at
 // most wait for room before failing with ErrFull.
 func New(name string, size int64, wait time.Duration) *Pool {
-	size = max(size, 1)
-	return &Pool{name: name, size: size, wait: wait, sem: semaphore.NewWeighted(size)}
+	size = max(size, 16)
+	return &Pool{name: name, size: size, wait: wait, sem: semaphore.NewWeighted(size),
+		largeAt: size / 16, large: semaphore.NewWeighted(size * 3 / 4)}
 }
 
 // Name is the pool's name, for metrics and logs.
@@ -83,9 +93,9 @@ func (p *Pool) Refused() uint64 {
 }
 
 // Reserve reserves n bytes, waiting up to the pool's wait (or until ctx
-// ends) for them. A request for more than the whole pool reserves the
-// whole pool, so that one large request can still run alone. The
-// reservation must be released.
+// ends) for them. A request for more than the large share (three quarters
+// of the pool) reserves the large share, so that one large request can
+// still run, and small ones beside it. The reservation must be released.
 func (p *Pool) Reserve(ctx context.Context, n int64) (*Reservation, error) {
 	r := &Reservation{pool: p}
 	if err := r.Grow(ctx, n); err != nil {
@@ -94,29 +104,27 @@ func (p *Pool) Reserve(ctx context.Context, n int64) (*Reservation, error) {
 	return r, nil
 }
 
-// acquire takes n bytes (already clamped to the pool's size).
-func (p *Pool) acquire(ctx context.Context, n int64) error {
-	if n <= 0 {
+// take acquires n bytes of sem, waiting up to the pool's wait.
+func (p *Pool) take(ctx context.Context, sem *semaphore.Weighted, n int64) error {
+	if n <= 0 || sem.TryAcquire(n) {
 		return nil
 	}
-	if !p.sem.TryAcquire(n) {
-		ctx, cancel := context.WithTimeout(ctx, p.wait)
-		defer cancel()
-		if err := p.sem.Acquire(ctx, n); err != nil {
-			p.refused.Add(1)
-			return ErrFull
-		}
+	ctx, cancel := context.WithTimeout(ctx, p.wait)
+	defer cancel()
+	if err := sem.Acquire(ctx, n); err != nil {
+		p.refused.Add(1)
+		return ErrFull
 	}
-	p.used.Add(n)
 	return nil
 }
 
-func (p *Pool) release(n int64) {
-	if n <= 0 {
-		return
+// largePart is how much of a reservation of n bytes the large sub-pool
+// holds: all of it once it is large, none before.
+func (p *Pool) largePart(n int64) int64 {
+	if n > p.largeAt {
+		return n
 	}
-	p.used.Add(-n)
-	p.sem.Release(n)
+	return 0
 }
 
 // Reservation is the bytes one request holds of a pool. Its methods may be
@@ -135,20 +143,31 @@ func (r *Reservation) Bytes() int64 {
 }
 
 // Grow reserves n more bytes, waiting as Reserve does. The reservation
-// never holds more than the whole pool: past that, Grow succeeds without
-// reserving more, so a request already holding the whole pool is not
-// refused for growing further (its own limits bound it).
+// never holds more than the large share: past that, Grow succeeds without
+// reserving more, so a request already holding it is not refused for
+// growing further (its own limits bound it).
 func (r *Reservation) Grow(ctx context.Context, n int64) error {
 	if r == nil || r.pool == nil || n <= 0 {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n = min(n, r.pool.size-r.n)
-	if err := r.pool.acquire(ctx, n); err != nil {
+	p := r.pool
+	to := min(r.n+n, p.size*3/4)
+	// The large sub-pool first: a large request waits there, behind the
+	// other large ones, not in front of the small ones in the pool.
+	dl := p.largePart(to) - p.largePart(r.n)
+	if err := p.take(ctx, p.large, dl); err != nil {
 		return err
 	}
-	r.n += n
+	if err := p.take(ctx, p.sem, to-r.n); err != nil {
+		if dl > 0 {
+			p.large.Release(dl)
+		}
+		return err
+	}
+	p.used.Add(to - r.n)
+	r.n = to
 	return nil
 }
 
@@ -164,7 +183,12 @@ func (r *Reservation) Shrink(n int64) {
 		n = 0
 	}
 	if r.n > n {
-		r.pool.release(r.n - n)
+		p := r.pool
+		if dl := p.largePart(r.n) - p.largePart(n); dl > 0 {
+			p.large.Release(dl)
+		}
+		p.used.Add(n - r.n)
+		p.sem.Release(r.n - n)
 		r.n = n
 	}
 }

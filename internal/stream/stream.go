@@ -103,6 +103,26 @@ type commit struct {
 	// refs counts the queue segments that hold the commit; the commit is
 	// pinned while it is positive.
 	refs atomic.Int32
+	// renders holds the events rendered once per rendering (a locale),
+	// for every subscriber that sends them the same way (see
+	// Item.Rendered).
+	rendersMu sync.Mutex
+	renders   map[string][]atomic.Pointer[[]byte]
+}
+
+// rendered returns the slots of one rendering of the commit's events.
+func (c *commit) rendered(key string) []atomic.Pointer[[]byte] {
+	c.rendersMu.Lock()
+	defer c.rendersMu.Unlock()
+	slots, ok := c.renders[key]
+	if !ok {
+		if c.renders == nil {
+			c.renders = map[string][]atomic.Pointer[[]byte]{}
+		}
+		slots = make([]atomic.Pointer[[]byte], len(c.events))
+		c.renders[key] = slots
+	}
+	return slots
 }
 
 // segment is the part of a commit one queue holds: every event, or those
@@ -134,9 +154,10 @@ func New(logger *slog.Logger, opts Options) *Broker {
 }
 
 // eventBytes is what an event held in a queue is reckoned to cost: its
-// model and source id, and its fields.
+// model and source id, its fields, and a rendering of it (about its model
+// again, and its name and text).
 func eventBytes(e *doorlog.Event) int64 {
-	return int64(len(e.Model)+len(e.SourceID)) + 200
+	return 2*int64(len(e.Model)) + int64(len(e.SourceID)) + 600
 }
 
 // Subscription is one subscriber's queue of matching events. Its owner
@@ -477,6 +498,59 @@ func (s *Subscription) Take(buf []doorlog.Event) ([]doorlog.Event, error) {
 		} else {
 			for _, i := range seg.idx {
 				out = append(out, seg.c.events[i])
+			}
+		}
+	}
+	s.dropQueue()
+	return out, nil
+}
+
+// Item is one event waiting for a subscriber, taken with TakeItems. It
+// refers to the event where the commit holds it, so that what is done to
+// it once (rendering it) serves every subscriber.
+type Item struct {
+	c *commit
+	i int32
+}
+
+// Event is the item's event. It must not be changed.
+func (it Item) Event() *doorlog.Event { return &it.c.events[it.i] }
+
+// Rendered returns the event rendered by render, which is called at most
+// once per event and key for all the subscribers of the commit (key names
+// the rendering, such as a locale: one key, one function). The bytes
+// returned are shared and must not be changed.
+func (it Item) Rendered(key string, render func(e *doorlog.Event) []byte) []byte {
+	slot := &it.c.rendered(key)[it.i]
+	if b := slot.Load(); b != nil {
+		return *b
+	}
+	b := render(&it.c.events[it.i])
+	// Two subscribers may render the same event at once; either result
+	// is the same, and the first stored is kept.
+	slot.CompareAndSwap(nil, &b)
+	return *slot.Load()
+}
+
+// TakeItems is Take for a subscriber that renders events: it returns the
+// items waiting, appended to buf[:0], which share their commit's
+// renderings.
+func (s *Subscription) TakeItems(buf []Item) ([]Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(buf[:cap(buf)]) // let the commits it held go
+	if s.err != nil {
+		return buf[:0], s.err
+	}
+	out := buf[:0]
+	for _, seg := range s.queue {
+		if seg.idx == nil {
+			for i := range seg.c.events {
+				out = append(out, Item{seg.c, int32(i)})
+			}
+		} else {
+			for _, i := range seg.idx {
+				out = append(out, Item{seg.c, i})
 			}
 		}
 	}
