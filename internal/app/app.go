@@ -72,6 +72,9 @@ type App struct {
 	// that open streams end instead of holding Shutdown up; Close closes
 	// it too.
 	Broker *stream.Broker
+	// Budget is the memory budget's pools that requests draw from (all
+	// nil, unlimited, when Config.Memory is 0).
+	Budget budget.Pools
 }
 
 // Open opens the store and builds every part. Close releases them.
@@ -105,7 +108,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		pools = plan.Pools()
 		streamOpts.MaxPinned = plan.Streams
 	}
-	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, streamOpts)}
+	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, streamOpts), Budget: pools}
 	for _, p := range []*budget.Pool{pools.Ingest, pools.Reads} {
 		if p != nil {
 			a.Metrics.MemoryPool(p.Name(), func() float64 { return float64(p.Used()) }, func() float64 { return float64(p.Size()) }, func() float64 { return float64(p.Refused()) })
