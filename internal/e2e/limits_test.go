@@ -309,4 +309,3 @@ func TestIngestRefusedWhenItsMemoryIsFull(t *testing.T) {
 		t.Errorf("stored events: got %d, want %d", list.Count, want)
 	}
 }
-
