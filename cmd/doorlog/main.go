@@ -34,7 +34,9 @@ const usage = `doorlog — event-log server for building intercoms and access co
 
 Usage:
   doorlog serve     [--addr 127.0.0.1:8080] [--data ./doorlog-data] [--demo]
-  doorlog token     create --role admin|manager|device [--site ID]... [--device UUID] [--data DIR | --db URL]
+  doorlog token     create --role admin|manager|device [--site ID]... [--device UUID] [--expires 90d|720h|never] [--data DIR | --db URL]
+  doorlog token     list [--expired] [--data DIR | --db URL]
+  doorlog token     revoke ID [--data DIR | --db URL]
   doorlog simulate  --url http://127.0.0.1:8080 --token TOKEN [--sites 2] [--devices 4] [--rate 20]
   doorlog bench     [--events 1000000] [--clients 4] [--batch 5000] [--samples 200] [--out FILE] [--keep] [--url URL --token TOKEN]
   doorlog version

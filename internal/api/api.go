@@ -33,6 +33,9 @@ type Store interface {
 	FindDevice(ctx context.Context, id string) (*doorlog.Device, error)
 	ListDevices(ctx context.Context, f doorlog.DeviceFilter) ([]*doorlog.Device, error)
 	CreateAccount(ctx context.Context, a *doorlog.Account) error
+	FindToken(ctx context.Context, id string) (*doorlog.Token, error)
+	ListTokens(ctx context.Context, f doorlog.TokenFilter) ([]*doorlog.Token, error)
+	DeleteToken(ctx context.Context, id string) error
 	ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error)
 	CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error)
 	EventKeys(ctx context.Context) ([]string, error)
@@ -130,7 +133,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("GET /v1/devices", h.listDevices)
 	route("POST /v1/devices", h.createDevice)
 	route("POST /v1/accounts", h.createAccount)
+	route("GET /v1/tokens", h.listTokens)
 	route("POST /v1/tokens", h.createToken)
+	route("DELETE /v1/tokens/{id}", h.revokeToken)
 	route("GET /v1/stats/hourly", h.statsHourly)
 	route("GET /v1/stats/denials", h.statsDenials)
 	route("GET /v1/stats/devices", h.statsDevices)
@@ -141,7 +146,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		"/v1/sites":         "GET, POST",
 		"/v1/devices":       "GET, POST",
 		"/v1/accounts":      "POST",
-		"/v1/tokens":        "POST",
+		"/v1/tokens":        "GET, POST",
+		"/v1/tokens/{id}":   "DELETE",
 		"/v1/stats/hourly":  "GET",
 		"/v1/stats/denials": "GET",
 		"/v1/stats/devices": "GET",

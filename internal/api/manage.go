@@ -262,13 +262,17 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tmpl := doorlog.Token{Role: doorlog.Role(in.Role), SiteIDs: nonNil(in.SiteIDs)}
+	// Without expires_in a token gets the same default lifetime as one
+	// made by the CLI; "never" must be asked for.
+	lifetime := auth.DefaultExpiry(tmpl.Role)
 	if in.ExpiresIn != "" {
-		d, err := time.ParseDuration(in.ExpiresIn)
-		if err != nil || d <= 0 {
-			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "expires_in must be a positive duration such as \"720h\""))
+		if lifetime, err = auth.ParseExpiry(in.ExpiresIn); err != nil {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "expires_in must be a positive duration such as \"720h\" or \"90d\" (at most 100 years), or \"never\""))
 			return
 		}
-		tmpl.ExpiresAt = h.cfg.Now().Add(d).UTC()
+	}
+	if lifetime > 0 {
+		tmpl.ExpiresAt = h.cfg.Now().Add(lifetime).UTC()
 	}
 	if tmpl.Role == doorlog.RoleDevice {
 		if len(in.SiteIDs) > 0 {

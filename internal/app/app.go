@@ -29,10 +29,6 @@ import (
 	"github.com/doorlog/doorlog/internal/web"
 )
 
-// A logout deletes its token from the embedded store, so that it stays
-// ended after a restart.
-var _ auth.TokenDeleter = (*sqlite.DB)(nil)
-
 // Config is what a server is built from.
 type Config struct {
 	// Data is the data directory of the embedded store; DB, when set, is a
@@ -75,6 +71,9 @@ type App struct {
 	// Budget is the memory budget's pools that requests draw from (all
 	// nil, unlimited, when Config.Memory is 0).
 	Budget budget.Pools
+
+	// purge deletes long-expired tokens while the server runs.
+	purge *tokenPurger
 }
 
 // Open opens the store and builds every part. Close releases them.
@@ -139,8 +138,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return float64(a.Broker.Overflows())
 	})
 	a.Auth = auth.New(store, cfg.Now)
+	a.purge = startTokenPurge(ctx, store, cfg.Now, cfg.Logger)
 	page, err := web.New(web.Config{Auth: a.Auth, Appender: a.Writer, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
+		a.purge.stop()
 		a.Writer.Close()
 		store.Close()
 		return nil, fmt.Errorf("web page: %w", err)
@@ -178,6 +179,7 @@ func (a *App) Handler() http.Handler { return a.Server }
 // Close ends the live streams, lets queued writes finish, then closes the
 // store. Call it after the HTTP server has stopped taking requests.
 func (a *App) Close() error {
+	a.purge.stop()
 	a.Broker.Close()
 	a.Writer.Close()
 	return a.Store.Close()

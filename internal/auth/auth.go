@@ -14,9 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -25,7 +23,8 @@ import (
 )
 
 // LoginTTL is how long a token issued by a login works. Tokens made from the
-// CLI or by an admin through the API do not expire unless asked to.
+// CLI or by an admin through the API expire after DefaultExpiry unless
+// asked otherwise.
 const LoginTTL = 24 * time.Hour
 
 // Store is what auth needs of the store.
@@ -33,6 +32,7 @@ type Store interface {
 	FindAccount(ctx context.Context, username string) (*doorlog.Account, error)
 	CreateToken(ctx context.Context, t *doorlog.Token) error
 	FindToken(ctx context.Context, id string) (*doorlog.Token, error)
+	DeleteToken(ctx context.Context, id string) error
 }
 
 // Service checks passwords and tokens against the store.
@@ -42,77 +42,13 @@ type Service struct {
 	// dummyHash is compared against when a username does not exist, so a
 	// failed login takes as long whether or not the account exists.
 	dummyHash string
-	// tokens keeps recently found tokens by id; see tokenCacheTTL.
-	tokens tokenCache
-	// revoked holds the tokens ended by Revoke while this process runs;
-	// see Revoke.
-	revoked revokedSet
 }
 
 // New returns a Service reading accounts and tokens from store, with now as
 // its clock.
 func New(store Store, now func() time.Time) *Service {
 	h, _ := HashPassword("doorlog-dummy-password")
-	return &Service{store: store, now: now, dummyHash: h, tokens: tokenCache{m: map[string]cachedToken{}}, revoked: revokedSet{m: map[string]time.Time{}}}
-}
-
-// tokenCacheTTL is how long a token found in the store is kept, so that a
-// client making request after request (a pager, an export, an integration
-// polling) costs one store lookup per token and period rather than one per
-// request. Only the lookup is saved: the secret is still hashed and
-// compared, and the expiry checked, on every request. A token deleted from
-// the store by another process therefore stops working within this time.
-const tokenCacheTTL = 2 * time.Second
-
-// maxCachedTokens bounds the cache. When it is full it is emptied, which
-// is simple and, at this size, rare.
-const maxCachedTokens = 1024
-
-// tokenCache maps a token id to the stored token and when it was read.
-type tokenCache struct {
-	mu sync.Mutex
-	m  map[string]cachedToken
-}
-
-type cachedToken struct {
-	tok *doorlog.Token
-	// read is when the token was read from the store, by the monotonic
-	// clock: the cache's age does not follow the service's clock, which
-	// tests and replays may set.
-	read time.Time
-}
-
-// get returns the token with id when it was read less than tokenCacheTTL
-// ago.
-func (c *tokenCache) get(id string) *doorlog.Token {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[id]
-	if !ok {
-		return nil
-	}
-	if time.Since(e.read) >= tokenCacheTTL {
-		delete(c.m, id)
-		return nil
-	}
-	return e.tok
-}
-
-// drop forgets the token with id.
-func (c *tokenCache) drop(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, id)
-}
-
-// put keeps tok, just read from the store.
-func (c *tokenCache) put(tok *doorlog.Token) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= maxCachedTokens {
-		clear(c.m)
-	}
-	c.m[tok.ID] = cachedToken{tok: tok, read: time.Now()}
+	return &Service{store: store, now: now, dummyHash: h}
 }
 
 // HashPassword returns the hash to store for a password. BAS-IP clients send
@@ -232,26 +168,23 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*doorlog.Tok
 	if !ok || len(id) != 20 || secret == "" || len(secret) > 100 {
 		return nil, ErrToken
 	}
-	tok := s.tokens.get(id)
-	if tok == nil {
-		var err error
-		if tok, err = s.store.FindToken(ctx, id); err != nil {
-			if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
-				return nil, ErrToken
-			}
-			return nil, err
+	// The token is read from the store on every request, never cached: a
+	// token revoked by anyone (the API, the CLI in another process, a
+	// logout) fails from the very next request on. The lookup is one
+	// prepared statement, about as cheap as checking a cache's validity
+	// in the store would be (docs/operations.md, "Tokens").
+	tok, err := s.store.FindToken(ctx, id)
+	if err != nil {
+		if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+			return nil, ErrToken
 		}
-		s.tokens.put(tok)
+		return nil, err
 	}
 	sum := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(sum[:], tok.SecretHash) != 1 || tok.Expired(s.now()) || s.revoked.has(tok.ID) {
+	if subtle.ConstantTimeCompare(sum[:], tok.SecretHash) != 1 || tok.Expired(s.now()) {
 		return nil, ErrToken
 	}
-	// Each caller gets its own copy: the cached token is shared.
-	own := *tok
-	own.SiteIDs = slices.Clone(tok.SiteIDs)
-	own.SecretHash = slices.Clone(tok.SecretHash)
-	return &own, nil
+	return tok, nil
 }
 
 // BearerToken returns the token of an "Authorization: Bearer ..." header, or
@@ -350,61 +283,19 @@ func (s *Service) Middleware(deny func(w http.ResponseWriter, r *http.Request, e
 	}
 }
 
-// TokenDeleter is a store that can delete a token. Revoke uses it when the
-// store has it, so that a revoked token stays revoked across restarts and
-// for other processes.
-type TokenDeleter interface {
-	DeleteToken(ctx context.Context, id string) error
-}
-
-// Revoke ends the token whose secret is given, as a logout does. Only the
-// holder of a valid secret can revoke it (a wrong or unknown secret is
-// ErrToken). The token is deleted from the store when the store can
-// delete tokens; it is also refused by this Service from now until it
-// expires (or the process ends), so a logout works on a store that keeps
-// every token.
+// Revoke ends the token whose secret is given, as a logout does: it is
+// deleted from the store, so that it fails from the next request on, in
+// this process and in any other sharing the store, and stays ended after
+// a restart. Only the holder of a valid secret can revoke it this way (a
+// wrong or unknown secret is ErrToken).
 func (s *Service) Revoke(ctx context.Context, secret string) error {
 	tok, err := s.Authenticate(ctx, secret)
 	if err != nil {
 		return err
 	}
-	s.revoked.add(tok.ID, tok.ExpiresAt, s.now())
-	s.tokens.drop(tok.ID)
-	if d, ok := s.store.(TokenDeleter); ok {
-		if err := d.DeleteToken(ctx, tok.ID); err != nil && doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
-			return err
-		}
+	// ENOTFOUND: revoked by someone else meanwhile, which is as good.
+	if err := s.store.DeleteToken(ctx, tok.ID); err != nil && doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
+		return err
 	}
 	return nil
-}
-
-// revokedSet holds the ids of revoked tokens with their expiry, after which
-// the token fails anyway and its entry may go.
-type revokedSet struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
-// pruneRevokedAt is the size past which adding to a revokedSet first drops
-// the entries of tokens that have expired since.
-const pruneRevokedAt = 1024
-
-func (r *revokedSet) add(id string, expires, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.m) >= pruneRevokedAt {
-		for k, exp := range r.m {
-			if !exp.IsZero() && !now.Before(exp) {
-				delete(r.m, k)
-			}
-		}
-	}
-	r.m[id] = expires
-}
-
-func (r *revokedSet) has(id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.m[id]
-	return ok
 }

@@ -5,12 +5,10 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -215,84 +213,49 @@ func TestLoginEvent(t *testing.T) {
 	}
 }
 
-// countingStore counts token lookups and can make a token vanish, as a
-// token deleted from the store by another process would.
-type countingStore struct {
-	auth.Store
-	mu      sync.Mutex
-	finds   int
-	deleted map[string]bool
-}
-
-func (s *countingStore) FindToken(ctx context.Context, id string) (*doorlog.Token, error) {
-	s.mu.Lock()
-	s.finds++
-	gone := s.deleted[id]
-	s.mu.Unlock()
-	if gone {
-		return nil, doorlog.Errorf(doorlog.ENOTFOUND, "token %q not found", id)
-	}
-	return s.Store.FindToken(ctx, id)
-}
-
-func (s *countingStore) lookups() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.finds
-}
-
-// TestTokenCache checks the cache of found tokens: repeated requests with a
-// token look it up once, yet a wrong secret, an expiry or a token gone from
-// the store still fail.
-func TestTokenCache(t *testing.T) {
+// TestRevokedElsewhere checks that a token deleted from the store by
+// another process (here a second handle on the same SQLite file, as the
+// CLI opens it) fails on the very next request, with no wait, and that a
+// caller changing the token it got changes nothing for the next one.
+func TestRevokedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	store := &countingStore{Store: openStore(t), deleted: map[string]bool{}}
-	var mu sync.Mutex
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
+	path := filepath.Join(t.TempDir(), "doorlog.db")
+	open := func() *sqlite.DB {
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
 	}
-	svc := auth.New(store, clock)
-	secret, tok, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}, ExpiresAt: now.Add(time.Minute)})
+	server, cli := open(), open()
+	svc := auth.New(server, time.Now)
+	secret, tok, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}, ExpiresAt: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 5 {
+	other, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
 		got, err := svc.Authenticate(ctx, secret)
 		if err != nil || got.ID != tok.ID {
 			t.Fatalf("request %d: got %+v, %v, want the token", i, got, err)
 		}
 		got.SiteIDs = append(got.SiteIDs, "mine") // must not reach the next caller
 	}
-	if n := store.lookups(); n != 1 {
-		t.Errorf("5 requests made %d store lookups, want 1", n)
-	}
 	if got, _ := svc.Authenticate(ctx, secret); len(got.SiteIDs) != 0 {
-		t.Errorf("got sites %q, want none: a caller changed the cached token", got.SiteIDs)
+		t.Errorf("got sites %q, want none: a caller changed the token of the next", got.SiteIDs)
 	}
-	id, sec, _ := strings.Cut(strings.TrimPrefix(secret, "dl_"), "_")
-	if _, err := svc.Authenticate(ctx, "dl_"+id+"_"+strings.Repeat("A", len(sec))); !errors.Is(err, auth.ErrToken) {
-		t.Errorf("wrong secret of a cached token: got %v, want ErrToken", err)
+	if err := cli.DeleteToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
 	}
-
-	mu.Lock()
-	now = now.Add(time.Minute)
-	mu.Unlock()
 	if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
-		t.Errorf("cached token past its expiry: got %v, want ErrToken", err)
+		t.Errorf("the request right after another process deleted the token: got %v, want ErrToken", err)
 	}
-
-	mu.Lock()
-	now = now.Add(-time.Minute)
-	mu.Unlock()
-	store.mu.Lock()
-	store.deleted[tok.ID] = true
-	store.mu.Unlock()
-	time.Sleep(auth.TokenCacheTTL + 50*time.Millisecond)
-	if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
-		t.Errorf("token deleted from the store %v ago: got %v, want ErrToken", auth.TokenCacheTTL, err)
+	if _, err := svc.Authenticate(ctx, other); err != nil {
+		t.Errorf("another token: got %v, want it still valid", err)
 	}
 }
 
@@ -360,63 +323,93 @@ func TestMiddlewareSession(t *testing.T) {
 	}
 }
 
-// deletingStore is a store that can delete tokens, as Revoke prefers.
-type deletingStore struct {
-	*countingStore
-	deletes int
-}
-
-func (s *deletingStore) DeleteToken(ctx context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deletes++
-	s.deleted[id] = true
-	return nil
-}
-
-// TestRevoke checks that a revoked token stops working at once, whether
-// or not the store can delete tokens, and that only a valid secret
-// revokes.
+// TestRevoke checks that a logout's token stops working at once, for this
+// service and for another process sharing the store, and that only a
+// valid secret revokes.
 func TestRevoke(t *testing.T) {
 	ctx := context.Background()
-	for _, deletes := range []bool{false, true} {
-		t.Run(fmt.Sprintf("store deletes %v", deletes), func(t *testing.T) {
-			counting := &countingStore{Store: openStore(t), deleted: map[string]bool{}}
-			var store auth.Store = counting
-			ds := &deletingStore{countingStore: counting}
-			if deletes {
-				store = ds
+	path := filepath.Join(t.TempDir(), "doorlog.db")
+	var stores [2]*sqlite.DB
+	for i := range stores {
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		stores[i] = db
+	}
+	svc, elsewhere := auth.New(stores[0], time.Now), auth.New(stores[1], time.Now)
+	secret, tok, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}, ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*auth.Service{svc, elsewhere} {
+		if _, err := s.Authenticate(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Revoke(ctx, secret+"x"); !errors.Is(err, auth.ErrToken) {
+		t.Fatalf("revoking with a wrong secret: got %v, want ErrToken", err)
+	}
+	if err := svc.Revoke(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []*auth.Service{svc, elsewhere} {
+		if _, err := s.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
+			t.Errorf("service %d, revoked token: got %v, want ErrToken", i, err)
+		}
+	}
+	if _, err := stores[1].FindToken(ctx, tok.ID); doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
+		t.Errorf("the revoked token in the store: got %v, want ENOTFOUND (deleted)", err)
+	}
+	if err := svc.Revoke(ctx, secret); !errors.Is(err, auth.ErrToken) {
+		t.Errorf("revoking twice: got %v, want ErrToken", err)
+	}
+	if _, err := svc.Authenticate(ctx, other); err != nil {
+		t.Errorf("another token: got %v, want it still valid", err)
+	}
+}
+
+func TestParseExpiry(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"720h", 720 * time.Hour, true},
+		{"1h30m", 90 * time.Minute, true},
+		{"90d", 90 * 24 * time.Hour, true},
+		{"never", 0, true},
+		{"36500d", 36500 * 24 * time.Hour, true},
+		{"36501d", 0, false},
+		{"0", 0, false},
+		{"0s", 0, false},
+		{"-1h", 0, false},
+		{"0d", 0, false},
+		{"1.5d", 0, false},
+		{"d", 0, false},
+		{"soon", 0, false},
+		{"", 0, false},
+		{"Never", 0, false},
+		{"2562047h", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := auth.ParseExpiry(tt.in)
+			if tt.ok && (err != nil || got != tt.want) {
+				t.Fatalf("got %v, %v, want %v", got, err, tt.want)
 			}
-			svc := auth.New(store, time.Now)
-			secret, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}, ExpiresAt: time.Now().Add(time.Hour)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			other, _, err := svc.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := svc.Authenticate(ctx, secret); err != nil {
-				t.Fatal(err) // now cached
-			}
-			if err := svc.Revoke(ctx, secret+"x"); !errors.Is(err, auth.ErrToken) {
-				t.Fatalf("revoking with a wrong secret: got %v, want ErrToken", err)
-			}
-			if err := svc.Revoke(ctx, secret); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrToken) {
-				t.Errorf("revoked token: got %v, want ErrToken", err)
-			}
-			if err := svc.Revoke(ctx, secret); !errors.Is(err, auth.ErrToken) {
-				t.Errorf("revoking twice: got %v, want ErrToken", err)
-			}
-			if _, err := svc.Authenticate(ctx, other); err != nil {
-				t.Errorf("another token: got %v, want it still valid", err)
-			}
-			if deletes && ds.deletes != 1 {
-				t.Errorf("got %d deletes from the store, want 1", ds.deletes)
+			if !tt.ok && doorlog.ErrorCode(err) != doorlog.EINVALID {
+				t.Fatalf("got %v, %v, want EINVALID", got, err)
 			}
 		})
+	}
+	if auth.DefaultExpiry(doorlog.RoleDevice) != 365*24*time.Hour || auth.DefaultExpiry(doorlog.RoleAdmin) != 90*24*time.Hour || auth.DefaultExpiry(doorlog.RoleManager) != 90*24*time.Hour {
+		t.Errorf("got defaults %v (device), %v (admin), %v (manager), want 365, 90 and 90 days",
+			auth.DefaultExpiry(doorlog.RoleDevice), auth.DefaultExpiry(doorlog.RoleAdmin), auth.DefaultExpiry(doorlog.RoleManager))
 	}
 }

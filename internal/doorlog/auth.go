@@ -66,3 +66,52 @@ func (t *Token) Scope() Scope {
 func (t *Token) Expired(now time.Time) bool {
 	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
+
+// Confines reports whether token t lies wholly inside the scope, which is
+// what lets an admin of those sites list and revoke it: every token for
+// Scope.All; otherwise an admin or manager token that names at least one
+// site, all of them in the scope (an admin token of every site names none,
+// so it is confined to no restricted scope), or a device token whose
+// device is in one of the scope's sites. deviceSiteID is the site of t's
+// device, for a device token ("" when it is not known).
+func (s Scope) Confines(t *Token, deviceSiteID string) bool {
+	if s.All {
+		return true
+	}
+	if t.Role == RoleDevice {
+		return s.Allows(deviceSiteID)
+	}
+	if len(t.SiteIDs) == 0 {
+		return false
+	}
+	for _, id := range t.SiteIDs {
+		if !s.Allows(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenCursor is a position in a token listing: the last token seen.
+type TokenCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// TokenFilter selects tokens for Store.ListTokens. Every non-zero field
+// narrows the selection; the Scope is always applied.
+type TokenFilter struct {
+	// Scope keeps the tokens it confines (see Scope.Confines).
+	Scope Scope
+	// ID, when set, keeps only the token with that id.
+	ID string
+	// ActiveAt, when not zero, leaves out the tokens expired at that time
+	// (see Token.Expired).
+	ActiveAt time.Time
+	// After, when set, starts the list just past this position (keyset
+	// paging).
+	After *TokenCursor
+	// Limit is the most tokens returned; 0 means no limit, negative is
+	// EINVALID.
+	Limit int
+}

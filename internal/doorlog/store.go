@@ -25,7 +25,20 @@ type Store interface {
 	FindAccount(ctx context.Context, username string) (*Account, error)
 
 	CreateToken(ctx context.Context, t *Token) error
+	// FindToken returns the token with id, expired or not. It reads the
+	// store every time: a token deleted by any process, this one or
+	// another sharing the store, is ENOTFOUND from the next call on.
 	FindToken(ctx context.Context, id string) (*Token, error)
+	// ListTokens returns the tokens f selects, the newest first: ordered
+	// by CreatedAt, then ID, both descending.
+	ListTokens(ctx context.Context, f TokenFilter) ([]*Token, error)
+	// DeleteToken removes the token with id, which revokes it; ENOTFOUND
+	// when there is no such token.
+	DeleteToken(ctx context.Context, id string) error
+	// DeleteExpiredTokens removes every token expired at the time given
+	// (see Token.Expired) and returns how many it removed. Tokens that
+	// never expire are kept.
+	DeleteExpiredTokens(ctx context.Context, at time.Time) (int64, error)
 
 	// AppendEvents stores the events in one durable transaction: when it
 	// returns nil, every non-duplicate event is on disk. It returns one

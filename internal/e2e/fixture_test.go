@@ -69,6 +69,11 @@ type fixture struct {
 	url    string
 	v      *openapitest.Validator
 	tokens [nIdentities]string
+	// victims are tokens for the revoke rows of the scope table to
+	// revoke, one of each kind per identity (so that one identity's
+	// revoke leaves the next one's target in place): victims[kind][id] is
+	// a token id. See victimKinds.
+	victims map[string][nIdentities]string
 	// eventIDs are the ids of the events ingested by newFixture, by site.
 	eventIDs map[string][]string
 }
@@ -133,6 +138,18 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	f.tokens[badToken] = "dl_0123456789abcdef0123_c2VjcmV0LXRoYXQtd2FzLW5ldmVyLWlzc3VlZA"
+	f.victims = map[string][nIdentities]string{}
+	for kind, tmpl := range victimKinds {
+		var ids [nIdentities]string
+		for id := range nIdentities {
+			_, tok, err := a.Auth.IssueToken(ctx, tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[id] = tok.ID
+		}
+		f.victims[kind] = ids
+	}
 
 	// Events on both devices, interleaved, so that a leak of one site into
 	// the other's answers shows up between the events expected.
@@ -234,6 +251,22 @@ func expand(s string, id identity) string {
 	).Replace(s)
 }
 
+// victimKinds are the kinds of token the scope table revokes, by the
+// placeholder that names one in a path: {victim-manager-a} is a manager
+// token of site A, {victim-device-b} device B's token.
+var victimKinds = map[string]doorlog.Token{
+	"{victim-manager-a}": {Role: doorlog.RoleManager, SiteIDs: []string{siteA}},
+	"{victim-device-b}":  {Role: doorlog.RoleDevice, DeviceID: devB},
+}
+
+// expandVictims fills the victim placeholders of a path for id.
+func (f *fixture) expandVictims(s string, id identity) string {
+	for kind, ids := range f.victims {
+		s = strings.ReplaceAll(s, kind, ids[id])
+	}
+	return s
+}
+
 // newDevice is the id of the device id tries to create.
 func newDevice(id identity) string {
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", 100+int(id))
@@ -241,8 +274,8 @@ func newDevice(id identity) string {
 
 // snapshot is what a refused request must leave unchanged.
 type snapshot struct {
-	events, sites, devices int
-	account                bool // whether the identity's "user-{who}" account exists
+	events, sites, devices, tokens int
+	account                        bool // whether the identity's "user-{who}" account exists
 }
 
 func (f *fixture) snapshot(tb testing.TB, id identity) snapshot {
@@ -261,8 +294,12 @@ func (f *fixture) snapshot(tb testing.TB, id identity) snapshot {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tokens, err := f.app.Store.ListTokens(ctx, doorlog.TokenFilter{Scope: all})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	_, err = f.app.Store.FindAccount(ctx, "user-"+id.String())
-	return snapshot{events: int(n), sites: len(sites), devices: len(devices), account: err == nil}
+	return snapshot{events: int(n), sites: len(sites), devices: len(devices), tokens: len(tokens), account: err == nil}
 }
 
 // allEvents selects every event, the server's own included.

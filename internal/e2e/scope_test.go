@@ -67,6 +67,7 @@ var (
 	nativeUnauthorized = expect{status: 401, body: `{"error":"missing or invalid token","code":"unauthorized"}`}
 	nativeForbidden    = expect{status: 403, check: nativeCode("forbidden")}
 	nativeInvalid      = expect{status: 400, check: nativeCode("invalid")}
+	nativeNotFound     = expect{status: 404, body: `{"error":"token not found","code":"not_found"}`}
 	basipLogIn         = expect{status: 401, body: `{"error":"Log In"}`}
 	basipAdminRequired = expect{status: 403, body: `{"error":"Administrator rights required"}`}
 	aipixUnauth        = expect{status: 401, body: `{"message":"Unauthenticated."}`}
@@ -222,6 +223,33 @@ func TestScope(t *testing.T) {
 			body: `{"role":"device","device_id":"{devB}"}`,
 			want: adminOnly(nil),
 		},
+		// Tokens: every valid token lists and revokes what it may reach;
+		// an admin of every site, every token; a manager or a device, only
+		// itself (so another's token is a 404, as an unknown one).
+		{
+			name: "list tokens", method: "GET", path: "/v1/tokens?limit=1000",
+			want: six{ok(tokensListed), ok(tokensListed), ok(tokensListed), ok(tokensListed), nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "list tokens, expired too", method: "GET", path: "/v1/tokens?expired=true&limit=1000",
+			want: six{ok(tokensListed), ok(tokensListed), ok(tokensListed), ok(tokensListed), nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "list tokens with a wrong limit", method: "GET", path: "/v1/tokens?limit=0",
+			want: six{nativeInvalid, nativeInvalid, nativeInvalid, nativeInvalid, nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "revoke a manager token of site A", method: "DELETE", path: "/v1/tokens/{victim-manager-a}",
+			want: six{expect{status: 204, check: revoked("{victim-manager-a}")}, nativeNotFound, nativeNotFound, nativeNotFound, nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "revoke device B's token", method: "DELETE", path: "/v1/tokens/{victim-device-b}",
+			want: six{expect{status: 204, check: revoked("{victim-device-b}")}, nativeNotFound, nativeNotFound, nativeNotFound, nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "revoke an unknown token", method: "DELETE", path: "/v1/tokens/00000000000000000000",
+			want: six{nativeNotFound, nativeNotFound, nativeNotFound, nativeNotFound, nativeUnauthorized, nativeUnauthorized},
+		},
 
 		// The BAS-IP panel API: admins only, as on a panel.
 		{
@@ -340,7 +368,7 @@ func TestScope(t *testing.T) {
 // line.
 func (f *fixture) exchange(t *testing.T, ep endpoint, id identity) (int, []byte) {
 	t.Helper()
-	path, body := expand(ep.path, id), expand(ep.body, id)
+	path, body := f.expandVictims(expand(ep.path, id), id), expand(ep.body, id)
 	if !ep.stream {
 		return f.do(t, id, ep.method, path, ep.contentType, body, ep.header)
 	}
@@ -732,4 +760,51 @@ func oloidLogin(tb testing.TB, f *fixture, id identity, body []byte) {
 	var p oloidPage
 	decode(tb, b.Bytes(), &p)
 	f.checkEvents(tb, id, p.triples(f, tb), visible(id))
+}
+
+// tokensListed checks GET /v1/tokens: an admin of every site sees the
+// token of every identity, the others their own token alone.
+func tokensListed(tb testing.TB, f *fixture, id identity, body []byte) {
+	var r struct {
+		Tokens []struct {
+			ID      string
+			Current bool
+		}
+	}
+	decode(tb, body, &r)
+	var got []string
+	for _, t := range r.Tokens {
+		got = append(got, t.ID)
+		if t.Current != (t.ID == tokenID(f.tokens[id])) {
+			tb.Errorf("token %s: got current %v", t.ID, t.Current)
+		}
+	}
+	if id != admin {
+		if want := []string{tokenID(f.tokens[id])}; !slices.Equal(got, want) {
+			tb.Errorf("got tokens %q, want only its own %q", got, want)
+		}
+		return
+	}
+	for _, other := range []identity{admin, managerA, managerB, deviceA} {
+		if !slices.Contains(got, tokenID(f.tokens[other])) {
+			tb.Errorf("got tokens %q, want %s's among them", got, other)
+		}
+	}
+}
+
+// tokenID is the id part of a secret dl_<id>_<secret>.
+func tokenID(secret string) string {
+	id, _, _ := strings.Cut(strings.TrimPrefix(secret, "dl_"), "_")
+	return id
+}
+
+// revoked checks that the victim of kind revoked by id is gone from the
+// store.
+func revoked(kind string) func(tb testing.TB, f *fixture, id identity, body []byte) {
+	return func(tb testing.TB, f *fixture, id identity, body []byte) {
+		victim := f.victims[kind][id]
+		if _, err := f.app.Store.FindToken(context.Background(), victim); doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
+			tb.Errorf("token %s after its revoke: got %v, want ENOTFOUND", victim, err)
+		}
+	}
 }

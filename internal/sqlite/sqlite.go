@@ -50,6 +50,10 @@ type DB struct {
 	// insert is the INSERT of a full chunk of events, prepared on w once;
 	// a transaction on w's connection uses it as it is (see AppendEvents).
 	insert *sql.Stmt
+	// findToken is FindToken's statement, prepared on r once: every
+	// authenticated request runs it, and preparing it each time would
+	// cost more than running it.
+	findToken *sql.Stmt
 
 	// Code caches: sites, devices and keys never change once written, so
 	// their integer codes are remembered and only looked up on a miss
@@ -128,7 +132,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db := &DB{w: w, r: r, insert: insert, codec: cd}
+	findToken, err := r.PrepareContext(ctx, findTokenSQL)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db := &DB{w: w, r: r, insert: insert, findToken: findToken, codec: cd}
 	if err := db.loadState(ctx); err != nil {
 		r.Close()
 		w.Close()
@@ -195,7 +205,7 @@ func (db *DB) Close() error {
 	// A failed snapshot only costs the next start a longer count.
 	_ = db.saveCounts(context.Background())
 	_, _ = db.w.Exec("PRAGMA optimize")
-	return errors.Join(db.insert.Close(), db.r.Close(), db.w.Close())
+	return errors.Join(db.insert.Close(), db.findToken.Close(), db.r.Close(), db.w.Close())
 }
 
 // errCode returns the SQLite extended result code in err's chain, or 0.

@@ -41,6 +41,12 @@
 //     window rules as ListEvents; CountByHour's hours are UTC and run from
 //     the hour holding From (rounded up to the millisecond) to the one
 //     holding To. LastEventTimes goes by event time, not arrival.
+//   - ListTokens keeps, for a restricted scope, the admin and manager
+//     tokens with at least one site and none outside it, and the device
+//     tokens of devices in its sites (Scope.Confines); an unknown site in
+//     the scope confines nothing. ActiveAt and DeleteExpiredTokens follow
+//     Token.Expired exactly, at nanosecond precision against expiries
+//     stored to the millisecond. A deleted token's id may be used again.
 //   - ServerKey returns 32 random bytes per name, the same on every call,
 //     also to callers racing on first use.
 package storetest
@@ -75,6 +81,9 @@ func Run(t *testing.T, open Opener) {
 		{"ListDevices", testListDevices},
 		{"Accounts", testAccounts},
 		{"Tokens", testTokens},
+		{"ListTokens", testListTokens},
+		{"DeleteToken", testDeleteToken},
+		{"DeleteExpiredTokens", testDeleteExpiredTokens},
 		{"AppendIDs", testAppendIDs},
 		{"AppendRoundTrip", testAppendRoundTrip},
 		{"AppendInvalid", testAppendInvalid},

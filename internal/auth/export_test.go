@@ -1,4 +1,0 @@
-package auth
-
-// TokenCacheTTL exposes tokenCacheTTL to the tests.
-const TokenCacheTTL = tokenCacheTTL
