@@ -107,19 +107,26 @@ type commit struct {
 	// for every subscriber that sends them the same way (see
 	// Item.Rendered).
 	rendersMu sync.Mutex
-	renders   map[string][]atomic.Pointer[[]byte]
+	renders   map[string][]renderSlot
+}
+
+// renderSlot is one event's rendering: made once, by whichever subscriber
+// comes first, while the others that want it at the same moment wait.
+type renderSlot struct {
+	once sync.Once
+	b    []byte
 }
 
 // rendered returns the slots of one rendering of the commit's events.
-func (c *commit) rendered(key string) []atomic.Pointer[[]byte] {
+func (c *commit) rendered(key string) []renderSlot {
 	c.rendersMu.Lock()
 	defer c.rendersMu.Unlock()
 	slots, ok := c.renders[key]
 	if !ok {
 		if c.renders == nil {
-			c.renders = map[string][]atomic.Pointer[[]byte]{}
+			c.renders = map[string][]renderSlot{}
 		}
-		slots = make([]atomic.Pointer[[]byte], len(c.events))
+		slots = make([]renderSlot, len(c.events))
 		c.renders[key] = slots
 	}
 	return slots
@@ -522,14 +529,8 @@ func (it Item) Event() *doorlog.Event { return &it.c.events[it.i] }
 // returned are shared and must not be changed.
 func (it Item) Rendered(key string, render func(e *doorlog.Event) []byte) []byte {
 	slot := &it.c.rendered(key)[it.i]
-	if b := slot.Load(); b != nil {
-		return *b
-	}
-	b := render(&it.c.events[it.i])
-	// Two subscribers may render the same event at once; either result
-	// is the same, and the first stored is kept.
-	slot.CompareAndSwap(nil, &b)
-	return *slot.Load()
+	slot.once.Do(func() { slot.b = render(&it.c.events[it.i]) })
+	return slot.b
 }
 
 // TakeItems is Take for a subscriber that renders events: it returns the
