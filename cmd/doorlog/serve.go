@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/lockfile"
 )
 
 // serveConfig is everything serve reads from its flags and environment.
@@ -41,6 +43,7 @@ type serveConfig struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	maxConns     int
+	login        loginFlags
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,6 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.logFormat, "log-format", envOr("DOORLOG_LOG_FORMAT", "text"), "text or json (env DOORLOG_LOG_FORMAT)")
 	fs.StringVar(&c.name, "name", envOr("DOORLOG_NAME", "doorlog"), "the server's name in /api/info (env DOORLOG_NAME)")
 	fs.Int64Var(&c.maxBody, "max-body", ingest.DefaultLimits.MaxBody, "largest ingest request body in bytes")
+	c.login.register(fs)
 	var envErrs []error
 	c.memory = byteSize(budget.DefaultTotal)
 	if v, ok := os.LookupEnv("DOORLOG_MEMORY"); ok {
@@ -70,6 +74,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.login.applyEnv(fs); err != nil {
 		return err
 	}
 	if int64(c.memory) < budget.MinTotal {
@@ -115,9 +122,20 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Logger) error {
 	plan := budget.NewPlan(int64(c.memory))
 	tuneGC(plan)
+	// The lock comes first and goes last (defers run in reverse): no
+	// other server may open the store while this one has it open.
+	lock, err := lockStore(c)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	limits := ingest.DefaultLimits
 	limits.MaxBody = c.maxBody
-	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger,
+	login, err := c.login.options()
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger, Login: login,
 		Memory: plan.Total, WriteTimeout: c.writeTimeout})
 	if err != nil {
 		return err
@@ -183,6 +201,47 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	// batch) finish before the store closes.
 	logger.Info("stopped")
 	return nil
+}
+
+// lockStore makes this process the one server of its store: a second
+// server on the same store would store events that never reach the first
+// one's live streams, and each would count the other's events twice. The
+// lock is the OS's (package lockfile), so a server killed with SIGKILL
+// leaves none behind. CLI commands beside the server (token create) take
+// no lock.
+func lockStore(c serveConfig) (*lockfile.Lock, error) {
+	path, err := app.StorePath(c.data, c.db)
+	if err != nil {
+		return nil, err
+	}
+	what := "data directory " + c.data
+	if c.db != "" {
+		what = "store " + path
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	// A store reached through a symbolic link is locked where it lies,
+	// so that each of its names finds the same lock (before the first
+	// start there is no file yet, only its directory).
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	} else if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		path = filepath.Join(dir, filepath.Base(path))
+	}
+	lock, err := lockfile.Acquire(path+app.LockSuffix, lockfile.Holder{PID: os.Getpid(), Started: time.Now().UTC()})
+	var held *lockfile.HeldError
+	switch {
+	case errors.As(err, &held) && held.Holder != nil:
+		return nil, fmt.Errorf("%s is already served by process %d, started %s (it holds %s); stop that server first, or give this one another --data or --db",
+			what, held.Holder.PID, held.Holder.Started.Format(time.RFC3339), held.Path)
+	case errors.As(err, &held):
+		return nil, fmt.Errorf("%s is already served by another process, starting right now (it holds %s); stop that server first, or give this one another --data or --db",
+			what, held.Path)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return lock, nil
 }
 
 // printf writes to the console a person watches; errors writing there are

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/cleanjson"
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
@@ -222,9 +224,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decode reads a small JSON request body strictly: unknown fields are
 // errors, because a misspelt field in a management call should not pass
-// silently.
+// silently. Its text must be valid UTF-8 with no lone surrogate escape:
+// json.Decoder would replace either with U+FFFD without a word, and names,
+// ids and usernames are stored exactly as sent, so the request is refused
+// instead (see cleanjson.Fault).
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	// raw keeps what the decoder read, to check the text of the value.
+	var raw bytes.Buffer
+	dec := json.NewDecoder(io.TeeReader(io.LimitReader(r.Body, 1<<20), &raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
@@ -239,6 +246,9 @@ func decode(r *http.Request, v any) error {
 		default:
 			return doorlog.Errorf(doorlog.EINVALID, "request body is not valid: %s", trimJSONPrefix(err.Error()))
 		}
+	}
+	if at, what := cleanjson.Fault(raw.Bytes()[:dec.InputOffset()]); at >= 0 {
+		return doorlog.Errorf(doorlog.EINVALID, "request body is not valid UTF-8 text: %s at byte %d", what, at)
 	}
 	return nil
 }

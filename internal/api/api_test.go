@@ -153,6 +153,16 @@ func TestManagementErrors(t *testing.T) {
 		{"manager issues token", "POST", "/v1/tokens", manager, `{"role":"manager","site_ids":["a"]}`, 403, doorlog.EFORBIDDEN},
 		{"bad expiry", "POST", "/v1/tokens", e.admin, `{"role":"admin","expires_in":"soon"}`, 400, doorlog.EINVALID},
 		{"wrong method", "DELETE", "/v1/sites", e.admin, "", 405, "method_not_allowed"},
+		// Text that is not valid UTF-8, or holds a lone surrogate escape,
+		// is refused: json.Decoder would store U+FFFD in its place.
+		{"site name not UTF-8", "POST", "/v1/sites", e.admin, "{\"id\":\"c\",\"name\":\"Caf\xe9\"}", 400, doorlog.EINVALID},
+		{"site name with a lone surrogate", "POST", "/v1/sites", e.admin, `{"id":"c","name":"North \ud800"}`, 400, doorlog.EINVALID},
+		{"site id not UTF-8", "POST", "/v1/sites", e.admin, "{\"id\":\"c\xff\",\"name\":\"C\"}", 400, doorlog.EINVALID},
+		{"device name not UTF-8", "POST", "/v1/devices", e.admin, "{\"id\":\"6f1c2a3e-0000-4000-8000-0000000000fe\",\"site_id\":\"a\",\"name\":\"Gate \xd0\"}", 400, doorlog.EINVALID},
+		{"device model with a lone surrogate", "POST", "/v1/devices", e.admin, `{"id":"6f1c2a3e-0000-4000-8000-0000000000fe","site_id":"a","name":"Gate","model":"AV\udc00"}`, 400, doorlog.EINVALID},
+		{"username not UTF-8", "POST", "/v1/accounts", e.admin, "{\"username\":\"ann\xff\",\"password\":\"long enough\",\"role\":\"admin\"}", 400, doorlog.EINVALID},
+		{"password not UTF-8", "POST", "/v1/accounts", e.admin, "{\"username\":\"ann\",\"password\":\"long enough\xff\",\"role\":\"admin\"}", 400, doorlog.EINVALID},
+		{"token site not UTF-8", "POST", "/v1/tokens", e.admin, "{\"role\":\"manager\",\"site_ids\":[\"a\xff\"]}", 400, doorlog.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,11 +241,11 @@ func TestAccountLogsIn(t *testing.T) {
 	if strings.Contains(acct.PasswordHash, "correct horse") || !strings.HasPrefix(acct.PasswordHash, "$2") {
 		t.Fatalf("got stored hash %q, want a bcrypt hash", acct.PasswordHash)
 	}
-	_, secret, err := e.auth.Login(context.Background(), "ann", "correct horse")
+	res, err := e.auth.Login(context.Background(), auth.LoginRequest{Username: "ann", Password: "correct horse"})
 	if err != nil {
 		t.Fatalf("login with the new account: %v", err)
 	}
-	sites := e.mustDo(t, "GET", "/v1/sites", secret, "", 200)["sites"].([]any)
+	sites := e.mustDo(t, "GET", "/v1/sites", res.Secret, "", 200)["sites"].([]any)
 	if len(sites) != 1 {
 		t.Fatalf("got %d sites for the manager's login token, want 1", len(sites))
 	}

@@ -71,8 +71,8 @@ func (enc *encoder) appendEvent(buf []byte, e *doorlog.Event) []byte {
 const csvHeader = "id,time,site_id,device_id,key,category,priority,name,text,source_id,model\r\n"
 
 // appendCSV appends e as a record of the CSV export, with its time in loc:
-// the fields of csvHeader, quoted exactly as encoding/csv's Writer with
-// UseCRLF quotes them.
+// the fields of csvHeader, each neutralised against formulas and quoted as
+// appendCSVField does.
 func (enc *encoder) appendCSV(buf []byte, e *doorlog.Event, loc *time.Location) []byte {
 	enc.scratch = appendTime(enc.scratch[:0], e.Time, loc)
 	buf = appendCSVField(buf, e.ID)
@@ -101,15 +101,31 @@ func (enc *encoder) appendCSV(buf []byte, e *doorlog.Event, loc *time.Location) 
 	return append(buf, '\r', '\n')
 }
 
-// appendCSVField appends one field as encoding/csv's Writer (comma ',',
-// UseCRLF) writes it: quoted when it holds a quote, a comma, a line break,
-// starts with a space or is `\.`, quotes doubled, "\n" written as "\r\n"
-// and a "\r" dropped inside quotes.
+// appendCSVField appends one cell of the export. A field that starts with
+// '=', '+', '-', '@', a tab or a carriage return, which a spreadsheet would
+// take for a formula (a device's source_id or model text can be
+// =HYPERLINK(…)), gets a single quote in front, as OWASP recommends for
+// CSV injection: spreadsheets then show it as text. The cell is then
+// written as encoding/csv's Writer (comma ',', UseCRLF) writes it: quoted
+// when it holds a quote, a comma, a line break, starts with a space or is
+// `\.`, quotes doubled, "\n" written as "\r\n" and a "\r" dropped inside
+// quotes.
 func appendCSVField[T string | []byte](buf []byte, field T) []byte {
-	if !csvNeedsQuotes(field) {
-		return append(buf, field...)
+	formula := len(field) > 0 && csvFormulaStart(field[0])
+	if formula {
+		// The quote is the cell's first character, so a leading space
+		// or `\.` no longer needs quoting; the rest still does.
+		if !csvSpecial(field) {
+			buf = append(buf, '\'')
+			return append(buf, field...)
+		}
+		buf = append(buf, '"', '\'')
+	} else {
+		if !csvNeedsQuotes(field) {
+			return append(buf, field...)
+		}
+		buf = append(buf, '"')
 	}
-	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(field); i++ {
 		c := field[i]
@@ -129,6 +145,23 @@ func appendCSVField[T string | []byte](buf []byte, field T) []byte {
 	return append(buf, '"')
 }
 
+// csvFormulaStart reports whether a cell starting with c is one a
+// spreadsheet may evaluate: OWASP's list for CSV injection.
+func csvFormulaStart(c byte) bool {
+	return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r'
+}
+
+// csvSpecial reports whether field holds a byte that needs quoting
+// wherever it is: a line break, a quote or the comma.
+func csvSpecial[T string | []byte](field T) bool {
+	for i := 0; i < len(field); i++ {
+		if c := field[i]; c == '\n' || c == '\r' || c == '"' || c == ',' {
+			return true
+		}
+	}
+	return false
+}
+
 // csvNeedsQuotes is encoding/csv's fieldNeedsQuotes for the comma.
 func csvNeedsQuotes[T string | []byte](field T) bool {
 	if len(field) == 0 {
@@ -137,10 +170,8 @@ func csvNeedsQuotes[T string | []byte](field T) bool {
 	if len(field) == 2 && field[0] == '\\' && field[1] == '.' {
 		return true
 	}
-	for i := 0; i < len(field); i++ {
-		if c := field[i]; c == '\n' || c == '\r' || c == '"' || c == ',' {
-			return true
-		}
+	if csvSpecial(field) {
+		return true
 	}
 	if c := field[0]; c < utf8.RuneSelf {
 		return unicode.IsSpace(rune(c))

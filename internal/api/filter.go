@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -154,24 +155,38 @@ func singleParam(q url.Values, name string) (string, error) {
 }
 
 // timeParam reads a time given as RFC 3339 or as integer milliseconds since
-// the epoch, the two spellings ingest accepts; absent is the zero time.
+// the epoch, the two spellings ingest accepts; absent is the zero time. A
+// time outside the range events may have (doorlog.MinEventMillis to
+// doorlog.MaxEventMillis, in UTC once the offset is applied) is refused, as
+// ingest refuses it: no event lies outside, and the zero time and years
+// beyond 9999 would otherwise reach the store and the answers' "from" and
+// "to".
 func timeParam(q url.Values, name string) (time.Time, error) {
 	v, err := singleParam(q, name)
 	if err != nil || v == "" {
 		return time.Time{}, err
 	}
-	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
-		// Years 0 to 9999, the range RFC 3339 can write.
-		if ms < -62167219200000 || ms > 253402300799999 {
-			return time.Time{}, doorlog.Errorf(doorlog.EINVALID, "%s: %q is out of range", name, v)
+	outOfRange := func() error {
+		return doorlog.Errorf(doorlog.EINVALID, "%s: %q is outside %s", name, v, doorlog.EventTimeRange)
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err == nil:
+		if ms < doorlog.MinEventMillis || ms > doorlog.MaxEventMillis {
+			return time.Time{}, outOfRange()
 		}
 		return time.UnixMilli(ms).UTC(), nil
+	case errors.Is(err, strconv.ErrRange):
+		return time.Time{}, outOfRange()
 	}
 	// A "+" offset arrives as a space when the client did not escape it
 	// in the query string; RFC 3339 has no space, so put it back.
 	t, err := time.Parse(time.RFC3339Nano, strings.Replace(v, " ", "+", 1))
 	if err != nil {
 		return time.Time{}, doorlog.Errorf(doorlog.EINVALID, "%s: %q is neither RFC 3339 (2024-05-01T10:00:00Z) nor milliseconds since the epoch", name, v)
+	}
+	if !doorlog.ValidEventTime(t) {
+		return time.Time{}, outOfRange()
 	}
 	return t.UTC(), nil
 }

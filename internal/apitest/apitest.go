@@ -1,18 +1,23 @@
 // Package apitest builds the stored world the API packages' tests run
 // against: a real SQLite file in the test's temp dir, the real catalog, a
-// real auth service on a fixed clock, and the fixture's sites, devices and
-// accounts. Each API package keeps its own fixture data, events and golden
+// real auth service on a clock that stands still unless a test moves it,
+// and the fixture's sites, devices and accounts. Each API package keeps its own fixture data, events and golden
 // files; this package only saves each of them writing the same setup.
 package apitest
 
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/catalog"
@@ -31,13 +36,62 @@ type Account struct {
 type World struct {
 	DB      *sqlite.DB
 	Catalog *catalog.Catalog
-	Auth    *auth.Service
+	// Auth throttles logins with the default policy and stores their
+	// events in DB, logging to Logs.
+	Auth *auth.Service
+	// Clock is the clock of Auth.
+	Clock *Clock
 	// Logs collects what the handler under test logs.
 	Logs *LogBuffer
 }
 
+// Clock is a clock that stands still until a test moves it, safe for a
+// server's goroutines.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// AuthConfig is the configuration of World.Auth: the store, the clock, the
+// store as the appender of login events, the catalog's classification and
+// Logs.
+func (w *World) AuthConfig() auth.Config {
+	return auth.Config{
+		Store:    w.DB,
+		Now:      w.Clock.Now,
+		Appender: w.DB,
+		Classify: func(key string) (doorlog.Category, doorlog.Priority) {
+			e := w.Catalog.Entry(key)
+			return e.Category, e.Priority
+		},
+		Logger: slog.New(slog.NewTextHandler(w.Logs, nil)),
+	}
+}
+
+// NewAuth returns another auth service over the world, configured as
+// World.Auth and then changed by change (a login policy, an appender).
+func (w *World) NewAuth(change func(*auth.Config)) *auth.Service {
+	cfg := w.AuthConfig()
+	change(&cfg)
+	return auth.NewService(cfg)
+}
+
 // New opens a fresh store for tb (closed at cleanup) and creates the sites,
-// devices and accounts in it. Auth runs on a clock stopped at now.
+// devices and accounts in it. Auth runs on Clock, which stands at now.
 func New(tb testing.TB, now time.Time, sites []doorlog.Site, devices []doorlog.Device, accounts []Account) *World {
 	tb.Helper()
 	ctx := context.Background()
@@ -50,7 +104,8 @@ func New(tb testing.TB, now time.Time, sites []doorlog.Site, devices []doorlog.D
 	if err != nil {
 		tb.Fatalf("load catalog: %v", err)
 	}
-	w := &World{DB: db, Catalog: cat, Auth: auth.New(db, func() time.Time { return now }), Logs: &LogBuffer{}}
+	w := &World{DB: db, Catalog: cat, Clock: &Clock{now: now}, Logs: &LogBuffer{}}
+	w.Auth = auth.NewService(w.AuthConfig())
 	for _, s := range sites {
 		if err := db.CreateSite(ctx, &s); err != nil {
 			tb.Fatalf("create site %s: %v", s.ID, err)
@@ -89,18 +144,24 @@ func (w *World) Issue(tb testing.TB, tmpl doorlog.Token) string {
 	return secret
 }
 
-// hashes caches auth.HashPassword for the test binary: bcrypt is slow on
-// purpose, and every test's store holds the same few accounts.
+// hashes caches hashPassword for the test binary: every test's store
+// holds the same few accounts.
 var hashes sync.Map // password → hash
 
+// hashPassword is auth.HashPassword at bcrypt's lowest cost: bcrypt over
+// the password's hex MD5 (see package auth). bcrypt reads the cost from
+// the hash, so logins check these as they check any other, while the
+// tests that log in many times stay fast under the race detector.
 func hashPassword(password string) (string, error) {
 	if h, ok := hashes.Load(password); ok {
 		return h.(string), nil
 	}
-	h, err := auth.HashPassword(password)
+	sum := md5.Sum([]byte(password))
+	b, err := bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(sum[:])), bcrypt.MinCost)
 	if err != nil {
 		return "", err
 	}
+	h := string(b)
 	hashes.Store(password, h)
 	return h, nil
 }

@@ -51,6 +51,10 @@ type Config struct {
 	// WriteTimeout is the longest a client may take to accept one chunk
 	// of an export; 0 means the API's default.
 	WriteTimeout time.Duration
+	// Login is how logins are throttled and their events capped; the
+	// zero value means the defaults (docs/operations.md, "Login
+	// throttling").
+	Login auth.LoginOptions
 }
 
 // App is a wired server. Its fields are for the serve command (the demo)
@@ -74,7 +78,15 @@ type App struct {
 
 	// purge deletes long-expired tokens while the server runs.
 	purge *tokenPurger
+	// stopSummaries ends the loop that stores the summaries of capped
+	// failed-login events; summariesDone is closed when it has.
+	stopSummaries context.CancelFunc
+	summariesDone chan struct{}
 }
+
+// summaryEvery is how often the summaries of capped failed-login events
+// whose minute is over are stored (see auth.Service.FlushLoginSummaries).
+const summaryEvery = 5 * time.Second
 
 // Open opens the store and builds every part. Close releases them.
 func Open(ctx context.Context, cfg Config) (*App, error) {
@@ -137,9 +149,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Metrics.GaugeFunc("doorlog_stream_overflows", "Live streams dropped for falling behind since the server started.", func() float64 {
 		return float64(a.Broker.Overflows())
 	})
-	a.Auth = auth.New(store, cfg.Now)
+	a.Auth = auth.NewService(auth.Config{Store: store, Now: cfg.Now, Appender: a.Writer, Classify: classify, Logger: cfg.Logger, Login: cfg.Login})
 	a.purge = startTokenPurge(ctx, store, cfg.Now, cfg.Logger)
-	page, err := web.New(web.Config{Auth: a.Auth, Appender: a.Writer, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now})
+	page, err := web.New(web.Config{Auth: a.Auth, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		a.purge.stop()
 		a.Writer.Close()
@@ -156,7 +168,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,
 				Stream: api.StreamConfig{Broker: a.Broker, Store: store}, Budget: pools, WriteTimeout: cfg.WriteTimeout}),
 			basip.New(basip.Config{
-				Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now, Reads: pools.Reads,
+				Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads,
 				Info: basip.Info{
 					DeviceModel:      "doorlog",
 					DeviceName:       cfg.Name,
@@ -165,12 +177,34 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 					APIVersion:       "v1",
 				},
 			}),
-			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Appender: a.Writer, Logger: cfg.Logger, Now: cfg.Now, Reads: pools.Reads}),
+			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
 			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
 			openapi.New(),
 		},
 	})
+	a.startSummaries()
 	return a, nil
+}
+
+// startSummaries runs the loop that stores the summaries of capped
+// failed-login events once their minute is over, even when no further
+// attempt comes to trigger it.
+func (a *App) startSummaries() {
+	ctx, stop := context.WithCancel(context.Background())
+	a.stopSummaries, a.summariesDone = stop, make(chan struct{})
+	go func() {
+		defer close(a.summariesDone)
+		t := time.NewTicker(summaryEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.Auth.FlushLoginSummaries(ctx, false)
+			}
+		}
+	}()
 }
 
 // Handler is the server's HTTP handler.
@@ -181,6 +215,11 @@ func (a *App) Handler() http.Handler { return a.Server }
 func (a *App) Close() error {
 	a.purge.stop()
 	a.Broker.Close()
+	// The summaries of capped failed logins still counting are stored
+	// before the writer stops, so a clean stop loses no count.
+	a.stopSummaries()
+	<-a.summariesDone
+	a.Auth.FlushLoginSummaries(context.Background(), true)
 	a.Writer.Close()
 	return a.Store.Close()
 }

@@ -12,19 +12,32 @@ import (
 // DBFileName is the SQLite file inside the data directory.
 const DBFileName = "doorlog.db"
 
+// StorePath returns the SQLite file named by dbURL or, when that is empty,
+// the one in the data directory.
+func StorePath(dataDir, dbURL string) (string, error) {
+	if dbURL == "" {
+		return filepath.Join(dataDir, DBFileName), nil
+	}
+	switch {
+	case strings.HasPrefix(dbURL, "sqlite:"):
+		return strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//"), nil
+	case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
+		return "", fmt.Errorf("store URL %s: this build has only the embedded SQLite store; use --data DIR or --db sqlite:PATH", redactURL(dbURL))
+	default:
+		return "", fmt.Errorf("store URL %s: want sqlite:PATH", redactURL(dbURL))
+	}
+}
+
+// LockSuffix names the lock file the server holds beside its store file
+// (see package lockfile): doorlog.db.lock beside doorlog.db.
+const LockSuffix = ".lock"
+
 // OpenStore opens the store named by dbURL or, when that is empty, the
 // embedded SQLite store in the data directory.
 func OpenStore(ctx context.Context, dataDir, dbURL string) (*sqlite.DB, error) {
-	path := filepath.Join(dataDir, DBFileName)
-	if dbURL != "" {
-		switch {
-		case strings.HasPrefix(dbURL, "sqlite:"):
-			path = strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite:"), "//")
-		case strings.HasPrefix(dbURL, "postgres://"), strings.HasPrefix(dbURL, "postgresql://"):
-			return nil, fmt.Errorf("store URL %s: this build has only the embedded SQLite store; use --data DIR or --db sqlite:PATH", redactURL(dbURL))
-		default:
-			return nil, fmt.Errorf("store URL %s: want sqlite:PATH", redactURL(dbURL))
-		}
+	path, err := StorePath(dataDir, dbURL)
+	if err != nil {
+		return nil, err
 	}
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {

@@ -39,6 +39,8 @@ type Store interface {
 type Service struct {
 	store Store
 	now   func() time.Time
+	// logins throttles and records logins; see login.go.
+	logins loginFlow
 	// dummyHash is compared against when a username does not exist, so a
 	// failed login takes as long whether or not the account exists.
 	dummyHash string
@@ -60,8 +62,8 @@ func HashPassword(password string) (string, error) {
 	if password == "" {
 		return "", doorlog.Errorf(doorlog.EINVALID, "password must not be empty")
 	}
-	if len(password) > 1024 {
-		return "", doorlog.Errorf(doorlog.EINVALID, "password must be at most 1024 bytes")
+	if len(password) > MaxPasswordBytes {
+		return "", doorlog.Errorf(doorlog.EINVALID, "password must be at most %d bytes", MaxPasswordBytes)
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(md5Hex(password)), bcrypt.DefaultCost)
 	if err != nil {
@@ -71,9 +73,10 @@ func HashPassword(password string) (string, error) {
 }
 
 // CheckPassword reports whether given matches the stored hash, given either
-// as the password itself or as its hex MD5 (any case).
+// as the password itself or as its hex MD5 (any case). A password over
+// MaxPasswordBytes never matches.
 func CheckPassword(hash, given string) bool {
-	if len(given) > 1024 {
+	if len(given) > MaxPasswordBytes {
 		return false
 	}
 	if isMD5Hex(given) && bcrypt.CompareHashAndPassword([]byte(hash), []byte(strings.ToLower(given))) == nil {
@@ -98,34 +101,6 @@ func isMD5Hex(s string) bool {
 // ErrLogin is returned for every failed login, whatever the reason, so a
 // caller cannot tell a wrong username from a wrong password.
 var ErrLogin = doorlog.Errorf(doorlog.EUNAUTHORIZED, "wrong username or password")
-
-// Login checks a username and password (plain or hex MD5) and issues a token
-// for the account that expires after LoginTTL. On a wrong password it still
-// returns the account, when there is one, with ErrLogin, so the caller can
-// log the attempt with the account's type.
-func (s *Service) Login(ctx context.Context, username, password string) (*doorlog.Account, string, error) {
-	acct, err := s.store.FindAccount(ctx, username)
-	if err != nil {
-		if doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
-			return nil, "", err
-		}
-		CheckPassword(s.dummyHash, password)
-		return nil, "", ErrLogin
-	}
-	if !CheckPassword(acct.PasswordHash, password) {
-		return acct, "", ErrLogin
-	}
-	secret, _, err := s.IssueToken(ctx, doorlog.Token{
-		Role:      acct.Role,
-		SiteIDs:   acct.SiteIDs,
-		Username:  acct.Username,
-		ExpiresAt: s.now().Add(LoginTTL),
-	})
-	if err != nil {
-		return acct, "", err
-	}
-	return acct, secret, nil
-}
 
 // Token secrets look like "dl_<id>_<secret>": the id finds the stored row,
 // the secret is checked against its hash.

@@ -132,39 +132,6 @@ func flip(c byte) string {
 	return "A"
 }
 
-func TestLogin(t *testing.T) {
-	ctx := context.Background()
-	store := openStore(t)
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	svc := auth.New(store, func() time.Time { return now })
-	hash, err := auth.HashPassword("open sesame")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.CreateAccount(ctx, &doorlog.Account{Username: "root", PasswordHash: hash, Role: doorlog.RoleAdmin, SiteIDs: []string{}, CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	acct, secret, err := svc.Login(ctx, "root", md5Hex("open sesame"))
-	if err != nil || acct.Role != doorlog.RoleAdmin {
-		t.Fatalf("got %v, %v, want a login as admin", acct, err)
-	}
-	tok, err := svc.Authenticate(ctx, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok.Username != "root" || !tok.Scope().All || !tok.ExpiresAt.Equal(now.Add(auth.LoginTTL)) {
-		t.Fatalf("got token %+v, want root's, every site, expiring after LoginTTL", tok)
-	}
-	acct, _, err = svc.Login(ctx, "root", "wrong")
-	if !errors.Is(err, auth.ErrLogin) || acct == nil {
-		t.Fatalf("got %v, %v for a wrong password, want the account and ErrLogin", acct, err)
-	}
-	acct, _, err = svc.Login(ctx, "nobody", "open sesame")
-	if !errors.Is(err, auth.ErrLogin) || acct != nil {
-		t.Fatalf("got %v, %v for an unknown user, want no account and ErrLogin", acct, err)
-	}
-}
-
 func TestBearerToken(t *testing.T) {
 	tests := []struct{ header, want string }{
 		{"Bearer abc", "abc"},

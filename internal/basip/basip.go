@@ -15,8 +15,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -44,17 +44,11 @@ type Catalog interface {
 	Entry(key string) catalog.Entry
 }
 
-// Authenticator checks bearer tokens and passwords; *auth.Service satisfies
-// it.
+// Authenticator checks bearer tokens and logs in; *auth.Service satisfies
+// it. Its Login also throttles the attempt and stores it as an event.
 type Authenticator interface {
 	Authenticate(ctx context.Context, bearer string) (*doorlog.Token, error)
-	Login(ctx context.Context, username, password string) (*doorlog.Account, string, error)
-}
-
-// Appender stores events durably; *ingest.Writer (group commit) and the
-// store itself satisfy it. The API stores its login attempts through it.
-type Appender interface {
-	AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error)
+	Login(ctx context.Context, req auth.LoginRequest) (*auth.LoginResult, error)
 }
 
 var _ Catalog = (*catalog.Catalog)(nil)
@@ -75,16 +69,11 @@ type Config struct {
 	Store   Store
 	Catalog Catalog
 	Auth    Authenticator
-	// Appender stores login attempts. When it is nil and Store can append,
-	// the store is used.
-	Appender Appender
 	// Info describes the server for GET /api/info.
 	Info Info
 	// Logger receives the causes of internal errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// Now is the clock that stamps login events; nil means time.Now.
-	Now func() time.Time
 	// Reads bounds the memory the pages of the log hold at once; nil is
 	// unlimited.
 	Reads *budget.Pool
@@ -93,38 +82,26 @@ type Config struct {
 // Handler serves the BAS-IP API. Make one with New and add its routes to a
 // mux with Register.
 type Handler struct {
-	store    Store
-	catalog  Catalog
-	auth     Authenticator
-	appender Appender
-	info     Info
-	logger   *slog.Logger
-	now      func() time.Time
-	reads    *budget.Pool
+	store   Store
+	catalog Catalog
+	auth    Authenticator
+	info    Info
+	logger  *slog.Logger
+	reads   *budget.Pool
 }
 
 // New returns a Handler over cfg.
 func New(cfg Config) *Handler {
 	h := &Handler{
-		store:    cfg.Store,
-		catalog:  cfg.Catalog,
-		auth:     cfg.Auth,
-		appender: cfg.Appender,
-		info:     cfg.Info,
-		logger:   cfg.Logger,
-		now:      cfg.Now,
-		reads:    cfg.Reads,
-	}
-	if h.appender == nil {
-		if a, ok := cfg.Store.(Appender); ok {
-			h.appender = a
-		}
+		store:   cfg.Store,
+		catalog: cfg.Catalog,
+		auth:    cfg.Auth,
+		info:    cfg.Info,
+		logger:  cfg.Logger,
+		reads:   cfg.Reads,
 	}
 	if h.logger == nil {
 		h.logger = slog.Default()
-	}
-	if h.now == nil {
-		h.now = time.Now
 	}
 	return h
 }
@@ -156,6 +133,10 @@ const (
 	// ErrBusy is the 503 of a page refused while the pages of others fill
 	// the read share of the server's memory; it comes with a Retry-After.
 	ErrBusy = "Server is busy, try again later"
+	// ErrTooManyLogins is the 429 of a login refused after too many
+	// failed ones (doorlog's own: BAS-IP documents none); Retry-After
+	// says how many seconds to wait.
+	ErrTooManyLogins = "Too many login attempts"
 
 	// The 400 answers of the log list, in the order they are checked.
 	ErrWrongTimeFormat = "Wrong time format"

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/basip"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
@@ -558,11 +559,10 @@ func TestLogin(t *testing.T) {
 // cannot be stored, and that the failure is logged.
 func TestLoginWhenStoringFails(t *testing.T) {
 	t.Parallel()
-	var w *ingest.Writer
 	e := newEnv(t, func(cfg *basip.Config, e *env) {
-		w = ingest.NewWriter(e.db, cfg.Logger, ingest.WriterOptions{})
+		w := ingest.NewWriter(e.db, cfg.Logger, ingest.WriterOptions{})
 		w.Close() // every append now fails with EUNAVAILABLE
-		cfg.Appender = w
+		withAuth(func(c *auth.Config) { c.Appender = w })(cfg, e)
 	})
 	r := e.get(t, "/api/v1/login?username=admin&password="+url.QueryEscape(adminPassword), "")
 	wantJSON(t, r, http.StatusOK)
@@ -582,7 +582,7 @@ func TestLoginThroughWriter(t *testing.T) {
 	e := newEnv(t, func(cfg *basip.Config, e *env) {
 		w := ingest.NewWriter(e.db, cfg.Logger, ingest.WriterOptions{})
 		t.Cleanup(w.Close)
-		cfg.Appender = w
+		withAuth(func(c *auth.Config) { c.Appender = w })(cfg, e)
 	})
 	wantJSON(t, e.get(t, "/api/v1/login?username=admin&password="+url.QueryEscape(adminPassword), ""), 200)
 	got := e.loginEvents(t, "/api/v1/log/items")

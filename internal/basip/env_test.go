@@ -29,8 +29,8 @@ var (
 	_ basip.Store         = (*sqlite.DB)(nil)
 	_ basip.Catalog       = (*catalog.Catalog)(nil)
 	_ basip.Authenticator = (*auth.Service)(nil)
-	_ basip.Appender      = (*ingest.Writer)(nil)
-	_ basip.Appender      = (*sqlite.DB)(nil)
+	_ auth.Appender       = (*ingest.Writer)(nil)
+	_ auth.Appender       = (*sqlite.DB)(nil)
 )
 
 // The fixed world of the tests: two sites, three devices, fixed times.
@@ -137,6 +137,7 @@ func siteOf(device string) string {
 // auth, with the fixture's sites, devices and accounts and tokens for every
 // kind of caller.
 type env struct {
+	world   *apitest.World
 	db      *sqlite.DB
 	cat     *catalog.Catalog
 	auth    *auth.Service
@@ -152,6 +153,15 @@ type env struct {
 
 // envOption changes the Config before the handler is made.
 type envOption func(*basip.Config, *env)
+
+// withAuth gives the handler an auth service configured as the world's
+// and then changed by change (a login policy, an appender).
+func withAuth(change func(*auth.Config)) envOption {
+	return func(cfg *basip.Config, e *env) {
+		e.auth = e.world.NewAuth(change)
+		cfg.Auth = e.auth
+	}
+}
 
 // newEnv starts an API with the sites, devices, accounts and tokens of the
 // fixture but no events.
@@ -169,20 +179,18 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 			{Username: "riverside-admin", Password: siteAdminPass, Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}},
 			{Username: "manager", Password: managerPassword, Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}},
 		})
-	e := &env{db: w.DB, cat: w.Catalog, auth: w.Auth, logs: w.Logs}
+	e := &env{world: w, db: w.DB, cat: w.Catalog, auth: w.Auth, logs: w.Logs}
 	e.admin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin})
 	e.siteAdmin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}})
 	e.manager = w.Issue(tb, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}})
 	e.device = w.Issue(tb, doorlog.Token{Role: doorlog.RoleDevice, DeviceID: devEntrance})
 
 	cfg := basip.Config{
-		Store:    w.DB,
-		Catalog:  w.Catalog,
-		Auth:     e.auth,
-		Appender: w.DB,
-		Info:     serverInfo,
-		Logger:   slog.New(slog.NewTextHandler(e.logs, nil)),
-		Now:      func() time.Time { return now },
+		Store:   w.DB,
+		Catalog: w.Catalog,
+		Auth:    e.auth,
+		Info:    serverInfo,
+		Logger:  slog.New(slog.NewTextHandler(e.logs, nil)),
 	}
 	for _, o := range opts {
 		o(&cfg, e)

@@ -2,6 +2,7 @@ package basip
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -21,7 +22,9 @@ type loginResponse struct {
 
 // loginHandler serves GET /api/v1/login?username=U&password=P, or its
 // per-device twin, where the attempt is stored as that device's event. P is
-// the hex MD5 of the password or the password itself.
+// the hex MD5 of the password or the password itself. auth.Service.Login
+// throttles, checks and records the attempt; this maps the outcome to
+// BAS-IP's answers.
 func (h *Handler) loginHandler(perDevice bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The answer carries a secret: no cache may keep it.
@@ -39,36 +42,21 @@ func (h *Handler) loginHandler(perDevice bool) http.Handler {
 			writeError(w, http.StatusUnauthorized, ErrLogIn)
 			return
 		}
-		acct, token, err := h.auth.Login(r.Context(), username, password)
-		switch {
-		case err == nil:
-			h.storeLogin(r, dev, true, acct)
-			h.writeJSON(w, r, http.StatusOK, loginResponse{AccountType: acct.Role, Token: token})
-		case doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED:
-			h.storeLogin(r, dev, false, acct)
+		res, err := h.auth.Login(r.Context(), auth.LoginRequest{Username: username, Password: password, Request: r, Device: dev})
+		switch doorlog.ErrorCode(err) {
+		case "":
+			h.writeJSON(w, r, http.StatusOK, loginResponse{AccountType: res.Account.Role, Token: res.Secret})
+		case doorlog.EUNAUTHORIZED:
 			writeError(w, http.StatusUnauthorized, ErrLogIn)
+		case doorlog.ETOOMANY:
+			if s, ok := auth.RetryAfter(err); ok {
+				w.Header().Set("Retry-After", strconv.Itoa(s))
+			}
+			writeError(w, http.StatusTooManyRequests, ErrTooManyLogins)
 		default:
-			// The store failed: whether the attempt was right is unknown,
-			// so nothing is stored.
 			h.internalError(w, r, "login", err)
 		}
 	})
-}
-
-// storeLogin stores a login attempt as an event: the server's own at the
-// root (dev nil), the device's under /devices/{device_id}/. A failure is
-// logged and does not change the answer.
-func (h *Handler) storeLogin(r *http.Request, dev *doorlog.Device, ok bool, acct *doorlog.Account) {
-	ev := auth.LoginEvent(h.now(), ok, acct, dev)
-	entry := h.catalog.Entry(ev.Key)
-	ev.Category, ev.Priority = entry.Category, entry.Priority
-	if h.appender == nil {
-		h.logger.ErrorContext(r.Context(), "basip: no appender, login event not stored", "key", ev.Key, "device_id", ev.DeviceID)
-		return
-	}
-	if _, err := h.appender.AppendEvents(r.Context(), []doorlog.Event{ev}); err != nil {
-		h.logger.ErrorContext(r.Context(), "basip: store login event", "key", ev.Key, "device_id", ev.DeviceID, "err", err)
-	}
 }
 
 // infoResponse is the answer of GET /api/info.

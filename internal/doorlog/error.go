@@ -20,7 +20,11 @@ const (
 	EFORBIDDEN    = "forbidden"    // valid credentials without the right
 	ETOOLARGE     = "too_large"    // a body or a value over its limit
 	EUNAVAILABLE  = "unavailable"  // shutting down, a dependency is down, or the server is at a limit of its own
-	ETOOMANY      = "too_many"     // the caller is over a rate or concurrency limit and should retry later
+	// ETOOMANY refuses a request the caller must wait before making
+	// again: a login too soon after too many failed ones, a body while
+	// others fill the ingest share of the server's memory. The API's
+	// answer (429, a Retry-After) says how long.
+	ETOOMANY = "too_many_requests"
 )
 
 // Error is the domain error: a code for programs and a message for people.

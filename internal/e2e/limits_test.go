@@ -270,8 +270,8 @@ func TestIngestRefusedWhenItsMemoryIsFull(t *testing.T) {
 	}
 	release := fill(t, s.app.Budget.Ingest)
 	resp, b := s.do(t, "POST", "/v1/events", "application/json", item("refused"))
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), `"code":"too_many"`) {
-		t.Errorf("ingest with the pool full: got %d, Retry-After %q, %s; want 429, Retry-After 1, code too_many", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), `"code":"too_many_requests"`) {
+		t.Errorf("ingest with the pool full: got %d, Retry-After %q, %s; want 429, Retry-After 1, code too_many_requests", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
 	release()
 

@@ -3,16 +3,22 @@ package ingest
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/doorlog/doorlog/internal/cleanjson"
 )
 
 // decoder reads the items of one request. Most senders write every item
 // the same plain way: the five known keys in lower case, each once, strings
 // without escapes, a compact model. decoder reads that shape in one pass
 // without reflection and without copying the model twice; anything else
-// (an escape, an unknown or repeated key, a null, whitespace inside the
-// model, bad JSON) makes it give up on the item, which is then decoded by
-// json.Unmarshal exactly as before, error messages included. So the fast
-// path only ever accepts items that json.Unmarshal reads the same way.
+// (an escape, an unknown or repeated key, a null, a model nested deeper
+// than a model may be, bad JSON) makes it give up on the item, which is
+// then decoded by json.Unmarshal exactly as before, error messages
+// included. So the fast path only ever accepts items that json.Unmarshal
+// reads the same way. A model it reads but cannot vouch for (whitespace
+// inside it, bytes cleanjson.Repair would change) is handed to
+// Service.model as not compact, which then does to it what it does on the
+// slow path.
 type decoder struct {
 	// strings interns device ids and keys, which repeat across a batch.
 	strings map[string]string
@@ -44,7 +50,7 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 		if i >= len(raw) || raw[i] != '"' {
 			return false, false
 		}
-		kEnd, plain := stringEnd(raw, i)
+		kEnd, plain, _ := stringEnd(raw, i)
 		if kEnd < 0 || !plain {
 			return false, false
 		}
@@ -66,12 +72,12 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 			if raw[i] != '"' {
 				return false, false
 			}
-			end, plain := stringEnd(raw, i)
+			end, plain, ascii := stringEnd(raw, i)
 			if end < 0 || !plain {
 				return false, false
 			}
 			v := raw[i+1 : end-1]
-			if !utf8.Valid(v) {
+			if !ascii && !utf8.Valid(v) {
 				// json.Unmarshal would replace the bad bytes.
 				return false, false
 			}
@@ -85,7 +91,7 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 			}
 			i = end
 		case fieldTime:
-			end, spaced := valueEnd(raw, i)
+			end, spaced, _ := valueEnd(raw, i)
 			if end < 0 || spaced {
 				return false, false
 			}
@@ -93,11 +99,13 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 			it.Time = d.keep(raw[i:end])
 			i = end
 		case fieldModel:
-			end, spaced := valueEnd(raw, i)
+			end, spaced, clean := valueEnd(raw, i)
 			if end < 0 {
 				return false, false
 			}
-			compact = !spaced
+			// A model with text to repair is not taken as it is:
+			// Service.model repairs it as it does on the slow path.
+			compact = !spaced && clean
 			it.Model = d.keep(raw[i:end])
 			i = end
 		}
@@ -181,39 +189,59 @@ func skipSpace(b []byte, i int) int {
 // stringEnd returns the index just past the JSON string starting at b[i]
 // (a quote), or -1 when it is not a valid JSON string. plain reports that
 // it has no escapes, so its bytes between the quotes are its value (less
-// json.Unmarshal's replacement of invalid UTF-8).
-func stringEnd(b []byte, i int) (end int, plain bool) {
-	plain = true
+// json.Unmarshal's replacement of invalid UTF-8), and ascii that it has no
+// byte from 0x80 up, so that it is valid UTF-8 without a look.
+func stringEnd(b []byte, i int) (end int, plain, ascii bool) {
+	plain, ascii = true, true
 	for i++; i < len(b); i++ {
-		switch c := b[i]; {
+		c := b[i]
+		// Printable ASCII but the quote and the backslash, nearly every
+		// byte, in as many comparisons as before ascii was reported.
+		if c-0x20 < 0x60 && c != '"' && c != '\\' {
+			continue
+		}
+		switch {
 		case c == '"':
-			return i + 1, plain
+			return i + 1, plain, ascii
+		case c >= 0x80:
+			ascii = false
 		case c < 0x20:
-			return -1, false
+			return -1, false, false
 		case c == '\\':
 			plain = false
 			i++
 			if i >= len(b) {
-				return -1, false
+				return -1, false, false
 			}
 			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if i+4 >= len(b) {
-					return -1, false
+					return -1, false, false
 				}
 				for _, h := range b[i+1 : i+5] {
 					if !isHex(h) {
-						return -1, false
+						return -1, false, false
 					}
 				}
 				i += 4
 			default:
-				return -1, false
+				return -1, false, false
 			}
 		}
 	}
-	return -1, false
+	return -1, false, false
+}
+
+// textEnd is stringEnd for a string of a model (a name or a value): it
+// sets *dirty when the string holds text cleanjson.Repair would change. A
+// string of plain ASCII, nearly every one, costs no second look.
+func textEnd(b []byte, i int, dirty *bool) int {
+	end, plain, ascii := stringEnd(b, i)
+	if end > 0 && !(plain && ascii) && !*dirty && !cleanjson.IsClean(b[i:end]) {
+		*dirty = true
+	}
+	return end
 }
 
 func isHex(c byte) bool {
@@ -222,27 +250,30 @@ func isHex(c byte) bool {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// maxDepth bounds the nesting valueEnd follows; deeper values take the slow
-// path (encoding/json allows 10,000 levels).
-const maxDepth = 64
+// maxDepth bounds the nesting valueEnd follows. It is the depth a model may
+// have: a deeper one takes the slow path, where Service.model refuses it
+// with its message (encoding/json alone would allow 10,000 levels).
+const maxDepth = cleanjson.MaxDepth
 
 // valueEnd returns the index just past the JSON value starting at b[i], or
 // -1 when there is none or it is nested deeper than maxDepth. spaced
 // reports whitespace between the value's tokens, which json.Compact would
-// remove. It accepts exactly the JSON grammar, as encoding/json does.
-func valueEnd(b []byte, i int) (end int, spaced bool) {
+// remove, and clean that its strings hold nothing cleanjson.Repair would
+// change. It accepts exactly the JSON grammar, as encoding/json does.
+func valueEnd(b []byte, i int) (end int, spaced, clean bool) {
 	// stack holds, per open container, whether it is an object.
 	var stack [maxDepth]bool
 	depth := 0
+	dirty := false
 	for {
 		// A value starts at b[i].
 		if i >= len(b) {
-			return -1, false
+			return -1, false, false
 		}
 		switch c := b[i]; {
 		case c == '{' || c == '[':
 			if depth == maxDepth {
-				return -1, false
+				return -1, false, false
 			}
 			stack[depth] = c == '{'
 			depth++
@@ -259,44 +290,44 @@ func valueEnd(b []byte, i int) (end int, spaced bool) {
 			}
 			i = j
 			if c == '{' {
-				if i = objectKey(b, i, &spaced); i < 0 {
-					return -1, false
+				if i = objectKey(b, i, &spaced, &dirty); i < 0 {
+					return -1, false, false
 				}
 			}
 			continue
 		case c == '"':
-			if i, _ = stringEnd(b, i); i < 0 {
-				return -1, false
+			if i = textEnd(b, i, &dirty); i < 0 {
+				return -1, false, false
 			}
 		case c == '-' || isDigit(c):
 			if i = numberEnd(b, i); i < 0 {
-				return -1, false
+				return -1, false, false
 			}
 		case c == 't':
 			if i = literalEnd(b, i, "true"); i < 0 {
-				return -1, false
+				return -1, false, false
 			}
 		case c == 'f':
 			if i = literalEnd(b, i, "false"); i < 0 {
-				return -1, false
+				return -1, false, false
 			}
 		case c == 'n':
 			if i = literalEnd(b, i, "null"); i < 0 {
-				return -1, false
+				return -1, false, false
 			}
 		default:
-			return -1, false
+			return -1, false, false
 		}
 		// A value ended at b[i]; close containers or go on to the next
 		// element.
 		for {
 			if depth == 0 {
-				return i, spaced
+				return i, spaced, !dirty
 			}
 			j := skipSpace(b, i)
 			spaced = spaced || j != i
 			if j >= len(b) {
-				return -1, false
+				return -1, false, false
 			}
 			object := stack[depth-1]
 			switch {
@@ -305,8 +336,8 @@ func valueEnd(b []byte, i int) (end int, spaced bool) {
 				spaced = spaced || k != j+1
 				i = k
 				if object {
-					if i = objectKey(b, i, &spaced); i < 0 {
-						return -1, false
+					if i = objectKey(b, i, &spaced, &dirty); i < 0 {
+						return -1, false, false
 					}
 				}
 			case object && b[j] == '}' || !object && b[j] == ']':
@@ -314,7 +345,7 @@ func valueEnd(b []byte, i int) (end int, spaced bool) {
 				i = j + 1
 				continue
 			default:
-				return -1, false
+				return -1, false, false
 			}
 			break
 		}
@@ -322,12 +353,12 @@ func valueEnd(b []byte, i int) (end int, spaced bool) {
 }
 
 // objectKey reads `"key" :` at b[i] and returns the index of the value that
-// follows, or -1.
-func objectKey(b []byte, i int, spaced *bool) int {
+// follows, or -1; it notes spacing and text to repair as valueEnd does.
+func objectKey(b []byte, i int, spaced, dirty *bool) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
-	end, _ := stringEnd(b, i)
+	end := textEnd(b, i, dirty)
 	if end < 0 {
 		return -1
 	}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/doorlog/doorlog/internal/cleanjson"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
@@ -257,6 +259,18 @@ func validKey(key string) bool {
 
 const maxSourceID = 200
 
+// validSourceID reports whether id is at most maxSourceID bytes of valid
+// UTF-8 without U+FFFD. json.Unmarshal reads invalid UTF-8 and lone
+// surrogate escapes (\ud800) as U+FFFD, so an id holding one is not the id
+// the device sent; stored, two different ids could become one, and the
+// second event would be taken for a duplicate of the first and lost. The
+// device gets a rejection it can act on instead.
+func validSourceID(id string) bool {
+	// strings.Contains finds U+FFFD's three bytes with a byte search;
+	// strings.ContainsRune would decode every rune to find RuneError.
+	return len(id) <= maxSourceID && utf8.ValidString(id) && !strings.Contains(id, "\uFFFD")
+}
+
 // validate checks an item and makes it an event. compact says the model is
 // known to be compact JSON already (see decoder).
 func (s *Service) validate(ctx context.Context, tok *doorlog.Token, it *Item, compact bool) (doorlog.Event, error) {
@@ -275,8 +289,8 @@ func (s *Service) validate(ctx context.Context, tok *doorlog.Token, it *Item, co
 	if err != nil {
 		return doorlog.Event{}, err
 	}
-	if len(it.SourceID) > maxSourceID || !utf8.ValidString(it.SourceID) {
-		return doorlog.Event{}, doorlog.Errorf(doorlog.EINVALID, "source_id must be valid UTF-8 of at most %d bytes", maxSourceID)
+	if !validSourceID(it.SourceID) {
+		return doorlog.Event{}, doorlog.Errorf(doorlog.EINVALID, "source_id must be valid UTF-8 of at most %d bytes, without U+FFFD or lone surrogate escapes (ids are kept exact, never repaired)", maxSourceID)
 	}
 	cat, prio := s.classify(it.Key)
 	return doorlog.Event{
@@ -337,8 +351,14 @@ func (s *Service) device(ctx context.Context, tok *doorlog.Token, id string) (*d
 	return dev, nil
 }
 
-// model checks a model and returns it in compact form; compact says it is
-// known to be compact and valid JSON already.
+// model checks a model and returns it as it is stored: compact JSON, valid
+// UTF-8 with no lone surrogate escape (see cleanjson.Repair: bad bytes and
+// lone escapes are replaced, never a reason to lose the event), nested at
+// most cleanjson.MaxDepth deep, at most MaxModel bytes once repaired.
+// compact says the decoder found it compact and clean and within the depth
+// already (see decoder), so that only its size is left to check; its
+// answer for such a model is the same as for the same bytes with compact
+// false, which FuzzDecode checks.
 func (s *Service) model(raw json.RawMessage, compact bool) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -358,15 +378,27 @@ func (s *Service) model(raw json.RawMessage, compact bool) (json.RawMessage, err
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "model is not valid JSON")
 	}
+	// Repairing never shrinks a model, so one too large already is
+	// refused before it is copied again.
 	if buf.Len() > s.limits.MaxModel {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "model is larger than %d bytes", s.limits.MaxModel)
 	}
-	return json.RawMessage(buf.Bytes()), nil
+	if cleanjson.Deeper(buf.Bytes(), cleanjson.MaxDepth) {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "model is nested more than %d levels deep (objects and arrays count, the model itself is level 1)", cleanjson.MaxDepth)
+	}
+	model := cleanjson.Repair(buf.Bytes())
+	if len(model) > s.limits.MaxModel {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "model is larger than %d bytes", s.limits.MaxModel)
+	}
+	return json.RawMessage(model), nil
 }
 
 // ParseTime reads an event time: an RFC 3339 string or an integer number of
 // milliseconds since the Unix epoch. The result is UTC at millisecond
-// precision.
+// precision, within doorlog.MinEventMillis and doorlog.MaxEventMillis: an
+// RFC 3339 time whose offset moves it out of that range
+// (9999-12-31T23:00:00-02:00 is in year 10000) is refused like any other
+// time outside it.
 func ParseTime(raw json.RawMessage) (time.Time, error) {
 	raw = bytes.TrimSpace(raw)
 	bad := doorlog.Errorf(doorlog.EINVALID, "time must be an RFC 3339 string or integer milliseconds since the Unix epoch")
@@ -387,11 +419,26 @@ func ParseTime(raw json.RawMessage) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, bad
 		}
-		return doorlog.TruncateMillis(t), nil
+		t = doorlog.TruncateMillis(t)
+		if !doorlog.ValidEventTime(t) {
+			return time.Time{}, errTimeRange()
+		}
+		return t, nil
 	}
 	ms, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || ms < -62135596800000 || ms > 253402300799999 {
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return time.Time{}, errTimeRange()
+	case err != nil:
 		return time.Time{}, bad
+	case ms < doorlog.MinEventMillis || ms > doorlog.MaxEventMillis:
+		return time.Time{}, errTimeRange()
 	}
 	return time.UnixMilli(ms).UTC(), nil
+}
+
+// errTimeRange is the rejection of a time outside the range events may
+// have.
+func errTimeRange() error {
+	return doorlog.Errorf(doorlog.EINVALID, "time must be from %s (in UTC, after its offset)", doorlog.EventTimeRange)
 }

@@ -34,6 +34,21 @@ func TestParseTime(t *testing.T) {
 		{``, time.Time{}, true},
 		{`true`, time.Time{}, true},
 		{`99999999999999999999`, time.Time{}, true},
+		// Years 1970 to 9999 in UTC, once the offset is applied.
+		{`"1970-01-01T00:00:00Z"`, time.Unix(0, 0).UTC(), false},
+		{`"1970-01-01T02:00:00+02:00"`, time.Unix(0, 0).UTC(), false},
+		{`"1970-01-01T01:59:59.999+02:00"`, time.Time{}, true},
+		{`"1969-12-31T23:59:59.999Z"`, time.Time{}, true},
+		{`"0001-01-01T00:00:00Z"`, time.Time{}, true},
+		{`"0000-01-01T00:00:00+23:59"`, time.Time{}, true},
+		{`"9999-12-31T23:59:59.999Z"`, time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC), false},
+		{`"9999-12-31T23:59:59.999999999Z"`, time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC), false},
+		{`"9999-12-31T23:59:59-00:01"`, time.Time{}, true},
+		{`"9999-12-31T23:00:00-23:59"`, time.Time{}, true},
+		{`253402300799999`, time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC), false},
+		{`253402300800000`, time.Time{}, true},
+		{`-1`, time.Time{}, true},
+		{`-62135596800000`, time.Time{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

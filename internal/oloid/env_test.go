@@ -32,8 +32,8 @@ var (
 	_ oloid.Store         = (*sqlite.DB)(nil)
 	_ oloid.Catalog       = (*catalog.Catalog)(nil)
 	_ oloid.Authenticator = (*auth.Service)(nil)
-	_ oloid.Appender      = (*ingest.Writer)(nil)
-	_ oloid.Appender      = (*sqlite.DB)(nil)
+	_ auth.Appender       = (*ingest.Writer)(nil)
+	_ auth.Appender       = (*sqlite.DB)(nil)
 )
 
 // The fixed world of the tests: site riverside with two named devices, and
@@ -139,11 +139,12 @@ func siteOf(device string) string {
 // auth, with the fixture's sites, devices and accounts and tokens for every
 // kind of caller.
 type env struct {
-	db   *sqlite.DB
-	cat  *catalog.Catalog
-	auth *auth.Service
-	srv  *httptest.Server
-	logs *apitest.LogBuffer
+	world *apitest.World
+	db    *sqlite.DB
+	cat   *catalog.Catalog
+	auth  *auth.Service
+	srv   *httptest.Server
+	logs  *apitest.LogBuffer
 
 	admin     string // unrestricted admin token
 	siteAdmin string // admin token restricted to riverside
@@ -153,6 +154,15 @@ type env struct {
 
 // envOption changes the Config before the handler is made.
 type envOption func(*oloid.Config, *env)
+
+// withAuth gives the handler an auth service configured as the world's
+// and then changed by change (a login policy, an appender).
+func withAuth(change func(*auth.Config)) envOption {
+	return func(cfg *oloid.Config, e *env) {
+		e.auth = e.world.NewAuth(change)
+		cfg.Auth = e.auth
+	}
+}
 
 // newEnv starts an API with the sites, devices, accounts and tokens of the
 // fixture but no events.
@@ -170,19 +180,17 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 			{Username: "riverside-admin", Password: siteAdminPass, Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}},
 			{Username: "manager", Password: managerPassword, Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}},
 		})
-	e := &env{db: w.DB, cat: w.Catalog, auth: w.Auth, logs: w.Logs}
+	e := &env{world: w, db: w.DB, cat: w.Catalog, auth: w.Auth, logs: w.Logs}
 	e.admin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin})
 	e.siteAdmin = w.Issue(tb, doorlog.Token{Role: doorlog.RoleAdmin, SiteIDs: []string{siteRiverside}})
 	e.manager = w.Issue(tb, doorlog.Token{Role: doorlog.RoleManager, SiteIDs: []string{siteRiverside}})
 	e.device = w.Issue(tb, doorlog.Token{Role: doorlog.RoleDevice, DeviceID: devEntrance})
 
 	cfg := oloid.Config{
-		Store:    w.DB,
-		Catalog:  w.Catalog,
-		Auth:     e.auth,
-		Appender: w.DB,
-		Logger:   slog.New(slog.NewTextHandler(e.logs, nil)),
-		Now:      func() time.Time { return now },
+		Store:   w.DB,
+		Catalog: w.Catalog,
+		Auth:    e.auth,
+		Logger:  slog.New(slog.NewTextHandler(e.logs, nil)),
 	}
 	for _, o := range opts {
 		o(&cfg, e)

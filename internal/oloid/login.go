@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
@@ -65,10 +66,10 @@ func parseLogin(body []byte) (loginRequest, error) {
 	return req, nil
 }
 
-// login serves POST /login: the password is checked by auth.Service.Login
-// (plain or its hex MD5). TenantName, when given, must be a site the
-// account may see, or the login fails like a wrong password. Every attempt
-// with a UserName is stored as a server event.
+// login serves POST /login: auth.Service.Login throttles the attempt,
+// checks the password (plain or its hex MD5) and stores the attempt as a
+// server event. TenantName, when given, must be a site the account may
+// see, or the login fails like a wrong password.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	// The answer carries a secret: no cache may keep it.
 	w.Header().Set("Cache-Control", "no-store")
@@ -86,24 +87,26 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, errInvalidCredentials)
 		return
 	}
-	acct, token, err := h.auth.Login(r.Context(), req.UserName, req.Password)
-	if err == nil && req.TenantName != "" {
-		var allowed bool
-		if allowed, err = h.tenantAllowed(r.Context(), acct, req.TenantName); err == nil && !allowed {
-			// The token just issued is never shown; it expires unused.
-			err = errInvalidCredentials
+	lr := auth.LoginRequest{Username: req.UserName, Password: req.Password, Request: r}
+	if req.TenantName != "" {
+		lr.Allow = func(ctx context.Context, acct *doorlog.Account) (bool, error) {
+			return h.tenantAllowed(ctx, acct, req.TenantName)
 		}
 	}
-	switch {
-	case err == nil:
-		h.storeLogin(r, true, acct)
+	res, err := h.auth.Login(r.Context(), lr)
+	switch doorlog.ErrorCode(err) {
+	case "":
 		h.writeJSON(w, r, http.StatusOK, loginResponse{
-			Data:    loginData{AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(auth.LoginTTL / time.Second)},
+			Data:    loginData{AccessToken: res.Secret, TokenType: "Bearer", ExpiresIn: int64(auth.LoginTTL / time.Second)},
 			Message: MessageLogin,
 		})
-	case doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED:
-		h.storeLogin(r, false, acct)
+	case doorlog.EUNAUTHORIZED:
 		h.writeError(w, r, errInvalidCredentials)
+	case doorlog.ETOOMANY:
+		if s, ok := auth.RetryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(s))
+		}
+		h.writeError(w, r, errTooManyLogins)
 	default:
 		// The store failed: whether the attempt was right is unknown, so
 		// nothing is stored.
@@ -126,19 +129,4 @@ func (h *Handler) tenantAllowed(ctx context.Context, acct *doorlog.Account, tena
 		}
 	}
 	return slices.Contains(acct.SiteIDs, tenant), nil
-}
-
-// storeLogin stores a login attempt as a server event. A failure is logged
-// and does not change the answer.
-func (h *Handler) storeLogin(r *http.Request, ok bool, acct *doorlog.Account) {
-	ev := auth.LoginEvent(h.now(), ok, acct, nil)
-	entry := h.catalog.Entry(ev.Key)
-	ev.Category, ev.Priority = entry.Category, entry.Priority
-	if h.appender == nil {
-		h.logger.ErrorContext(r.Context(), "oloid: no appender, login event not stored", "key", ev.Key)
-		return
-	}
-	if _, err := h.appender.AppendEvents(r.Context(), []doorlog.Event{ev}); err != nil {
-		h.logger.ErrorContext(r.Context(), "oloid: store login event", "key", ev.Key, "err", err)
-	}
 }

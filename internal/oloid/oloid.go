@@ -42,17 +42,11 @@ type Catalog interface {
 	Entry(key string) catalog.Entry
 }
 
-// Authenticator checks bearer tokens and passwords; *auth.Service satisfies
-// it.
+// Authenticator checks bearer tokens and logs in; *auth.Service satisfies
+// it. Its Login also throttles the attempt and stores it as an event.
 type Authenticator interface {
 	Authenticate(ctx context.Context, bearer string) (*doorlog.Token, error)
-	Login(ctx context.Context, username, password string) (*doorlog.Account, string, error)
-}
-
-// Appender stores events durably; *ingest.Writer (group commit) and the
-// store itself satisfy it. The API stores its login attempts through it.
-type Appender interface {
-	AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error)
+	Login(ctx context.Context, req auth.LoginRequest) (*auth.LoginResult, error)
 }
 
 var (
@@ -65,14 +59,9 @@ type Config struct {
 	Store   Store
 	Catalog Catalog
 	Auth    Authenticator
-	// Appender stores login attempts. When it is nil and Store can append,
-	// the store is used.
-	Appender Appender
 	// Logger receives the causes of internal errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// Now is the clock that stamps login events; nil means time.Now.
-	Now func() time.Time
 	// Reads bounds the memory the pages of /filterActivity hold at once;
 	// nil is unlimited.
 	Reads *budget.Pool
@@ -81,13 +70,11 @@ type Config struct {
 // Handler serves the OLOID API. Make one with New and add its routes to a
 // mux with Register.
 type Handler struct {
-	store    Store
-	catalog  Catalog
-	auth     Authenticator
-	appender Appender
-	logger   *slog.Logger
-	now      func() time.Time
-	reads    *budget.Pool
+	store   Store
+	catalog Catalog
+	auth    Authenticator
+	logger  *slog.Logger
+	reads   *budget.Pool
 
 	// codec signs nextTokens. It is made on first use from the store's
 	// server key and kept; a failure to read the key is not kept, so the
@@ -106,22 +93,12 @@ func New(cfg Config) *Handler {
 		store:       cfg.Store,
 		catalog:     cfg.Catalog,
 		auth:        cfg.Auth,
-		appender:    cfg.Appender,
 		logger:      cfg.Logger,
-		now:         cfg.Now,
 		reads:       cfg.Reads,
 		deviceNames: map[string]string{},
 	}
-	if h.appender == nil {
-		if a, ok := cfg.Store.(Appender); ok {
-			h.appender = a
-		}
-	}
 	if h.logger == nil {
 		h.logger = slog.Default()
-	}
-	if h.now == nil {
-		h.now = time.Now
 	}
 	return h
 }
@@ -153,6 +130,9 @@ const (
 	MessageInternal = "Internal server error"
 	// MessageUnavailable is the 503 while the server shuts down.
 	MessageUnavailable = "Service unavailable"
+	// MessageTooManyLogins is the 429 of a login refused after too many
+	// failed ones; Retry-After says how many seconds to wait.
+	MessageTooManyLogins = "Too many login attempts"
 )
 
 // codeMethodNotAllowed is this package's own error code for a method the
@@ -164,6 +144,7 @@ var (
 	errInvalidCredentials = doorlog.Errorf(doorlog.EUNAUTHORIZED, MessageInvalidCredentials)
 	errForbidden          = doorlog.Errorf(doorlog.EFORBIDDEN, MessageForbidden)
 	errMethodNotAllowed   = doorlog.Errorf(codeMethodNotAllowed, MessageMethodNotAllowed)
+	errTooManyLogins      = doorlog.Errorf(doorlog.ETOOMANY, MessageTooManyLogins)
 )
 
 // maxBody is the largest request body read. A filter request is a few
@@ -201,6 +182,8 @@ func status(code string) int {
 		return http.StatusMethodNotAllowed
 	case doorlog.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case doorlog.ETOOMANY:
+		return http.StatusTooManyRequests
 	case doorlog.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:

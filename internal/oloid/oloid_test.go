@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/oloid"
@@ -745,7 +746,7 @@ func TestLoginWhenStoringFails(t *testing.T) {
 	e := newEnv(t, func(cfg *oloid.Config, e *env) {
 		w := ingest.NewWriter(e.db, cfg.Logger, ingest.WriterOptions{})
 		w.Close() // every append now fails with EUNAVAILABLE
-		cfg.Appender = w
+		withAuth(func(c *auth.Config) { c.Appender = w })(cfg, e)
 	})
 	wantJSON(t, e.post(t, "/login", "", fmt.Sprintf(`{"UserName": "admin", "Password": %q}`, adminPassword)), http.StatusOK)
 	wantMessage(t, e.post(t, "/login", "", `{"UserName": "admin", "Password": "wrong"}`), 401, oloid.MessageInvalidCredentials)
@@ -761,7 +762,7 @@ func TestLoginThroughWriter(t *testing.T) {
 	e := newEnv(t, func(cfg *oloid.Config, e *env) {
 		w := ingest.NewWriter(e.db, cfg.Logger, ingest.WriterOptions{})
 		t.Cleanup(w.Close)
-		cfg.Appender = w
+		withAuth(func(c *auth.Config) { c.Appender = w })(cfg, e)
 	})
 	wantJSON(t, e.post(t, "/login", "", fmt.Sprintf(`{"UserName": "admin", "Password": %q}`, adminPassword)), 200)
 	if got, want := e.loginEvents(t)["LOGIN"], []string{`{"account_type":"admin"}`}; !slices.Equal(got, want) {

@@ -349,6 +349,7 @@ func TestDocumentMatchesCode(t *testing.T) {
 		{"/components/responses/BasipInternal/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrInternal}, false},
 		{"/components/responses/BasipBusy/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrBusy}, false},
 		{"/components/responses/NativeTooMany/content/application~1json/schema/allOf/1/properties/code/const", []string{doorlog.ETOOMANY}, false},
+		{"/components/responses/BasipTooManyLogins/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrTooManyLogins}, false},
 		{"/components/parameters/AipixPerPage/schema/maximum", strs(aipix.MaxPerPage), false},
 		{"/components/parameters/AipixPerPage/schema/default", strs(aipix.DefaultPerPage), false},
 		{"/components/parameters/AipixPage/schema/default", strs(aipix.DefaultPage), false},
@@ -365,6 +366,7 @@ func TestDocumentMatchesCode(t *testing.T) {
 		{"/paths/~1filterActivity/post/responses/401/content/application~1json/schema/allOf/1/properties/message/const", []string{oloid.MessageUnauthorized}, false},
 		{"/paths/~1filterActivity/post/responses/403/content/application~1json/schema/allOf/1/properties/message/const", []string{oloid.MessageForbidden}, false},
 		{"/paths/~1login/post/responses/401/content/application~1json/schema/allOf/1/properties/message/const", []string{oloid.MessageInvalidCredentials}, false},
+		{"/paths/~1login/post/responses/429/content/application~1json/schema/allOf/1/properties/message/const", []string{oloid.MessageTooManyLogins}, false},
 		{"/components/responses/OloidInternal/content/application~1json/schema/allOf/1/properties/message/const", []string{oloid.MessageInternal}, false},
 		{"/components/responses/OloidUnavailable/content/application~1json/schema/allOf/1/properties/message/const", []string{oloid.MessageUnavailable}, false},
 	}

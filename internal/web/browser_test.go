@@ -87,7 +87,11 @@ func (w *world) dropStreams() {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "browser-test", Version: "test"})
+	// Logins: the default policy, but a username is locked at its second
+	// failure, so the page's answer to a throttled login shows quickly.
+	policy := auth.DefaultThrottlePolicy()
+	policy.Account.Limit, policy.Account.Free = 2, 1
+	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "browser-test", Version: "test", Login: auth.LoginOptions{Policy: &policy}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,6 +672,19 @@ func TestBrowser(t *testing.T) {
 		}
 		do(t, ctx, chromedp.Reload())
 		wait(t, ctx, "the login form after a reload", `!document.getElementById('login-view').hidden`)
+	})
+
+	b.step(t, "a throttled login says how long to wait", func(t *testing.T, ctx context.Context) {
+		for range 3 {
+			eval[chromedp.Void](t, ctx, `document.getElementById('login-error').textContent = ''; document.getElementById('username').value = document.getElementById('password').value = ''`)
+			do(t, ctx, chromedp.SendKeys(chromedp.ID("username"), "mallory"), chromedp.SendKeys(chromedp.ID("password"), "guess"), chromedp.Click(chromedp.ID("login-submit")))
+			wait(t, ctx, "an answer", `document.getElementById('login-error').textContent !== ''`)
+		}
+		// The second failure locked the username: the page shows the
+		// server's message, not a generic failure.
+		if got := eval[string](t, ctx, `document.getElementById('login-error').textContent`); got != "Too many failed login attempts. Try again in 15 minutes." {
+			t.Errorf("after three wrong passwords: got %q, want the server's message", got)
+		}
 	})
 
 	b.step(t, "a manager sees only its sites", func(t *testing.T, ctx context.Context) {

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -29,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,24 +45,18 @@ import (
 var static embed.FS
 
 // Authenticator logs accounts in, checks session tokens and ends them;
-// *auth.Service is one.
+// *auth.Service is one. Its Login also throttles the attempt and stores it
+// as an event, as for the BAS-IP and OLOID logins.
 type Authenticator interface {
-	Login(ctx context.Context, username, password string) (*doorlog.Account, string, error)
+	Login(ctx context.Context, req auth.LoginRequest) (*auth.LoginResult, error)
 	Authenticate(ctx context.Context, bearer string) (*doorlog.Token, error)
 	Revoke(ctx context.Context, secret string) error
 }
 
 var _ Authenticator = (*auth.Service)(nil)
 
-// Appender stores events durably; the page stores its login attempts
-// through it, as the BAS-IP and OLOID logins do. *ingest.Writer is one.
-type Appender interface {
-	AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorlog.AppendResult, error)
-}
-
 // Catalog is what the page needs of the event catalog: the keys with their
-// category, priority and names, for the key filter, and the classification
-// of the login events it stores.
+// category, priority and names, for the key filter.
 type Catalog interface {
 	Keys() []string
 	Entry(key string) catalog.Entry
@@ -71,15 +67,12 @@ var _ Catalog = (*catalog.Catalog)(nil)
 
 // Config wires a Handler.
 type Config struct {
-	Auth Authenticator
-	// Appender stores login attempts; nil stores none.
-	Appender Appender
-	Catalog  Catalog
+	Auth    Authenticator
+	Catalog Catalog
 	// Logger receives failures the visitor cannot act on; nil discards
 	// them.
 	Logger *slog.Logger
-	// Now is the clock of login events and cookie expiry; nil means
-	// time.Now.
+	// Now is the clock of cookie expiry; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -303,8 +296,10 @@ var errCrossOrigin = doorlog.Errorf(doorlog.EFORBIDDEN, "cross-origin request re
 // login serves POST /web/login: a form (username, password) or the same
 // as a JSON object. On success it sets the session cookie with a login
 // token (auth.LoginTTL) and answers the session; on failure a 401 that
-// does not tell a wrong username from a wrong password. Every attempt is
-// stored as a server event, as BAS-IP and OLOID logins are.
+// does not tell a wrong username from a wrong password, or a 429 with
+// Retry-After and a message the page shows when the username or the
+// address is throttled. auth.Service.Login stores every attempt as a
+// server event, as for the BAS-IP and OLOID logins.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := checkOrigin(r); err != nil {
@@ -316,25 +311,36 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	acct, secret, err := h.cfg.Auth.Login(r.Context(), username, password)
-	switch {
-	case err == nil:
-	case doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED:
-		h.storeLogin(r, false, acct)
+	res, err := h.cfg.Auth.Login(r.Context(), auth.LoginRequest{Username: username, Password: password, Request: r})
+	switch doorlog.ErrorCode(err) {
+	case "":
+	case doorlog.EUNAUTHORIZED:
 		h.writeErr(w, r, auth.ErrLogin)
+		return
+	case doorlog.ETOOMANY:
+		secs, _ := auth.RetryAfter(err)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeError(w, http.StatusTooManyRequests, tooManyMessage(secs), doorlog.ETOOMANY)
 		return
 	default:
 		h.writeErr(w, r, err)
 		return
 	}
-	h.storeLogin(r, true, acct)
-	tok, err := h.cfg.Auth.Authenticate(r.Context(), secret)
-	if err != nil {
-		h.writeErr(w, r, err)
-		return
+	http.SetCookie(w, h.sessionCookie(r, res.Secret, res.Token.ExpiresAt))
+	writeJSON(w, http.StatusOK, toSessionJSON(res.Token))
+}
+
+// tooManyMessage is what the page shows when a login is throttled for
+// secs seconds.
+func tooManyMessage(secs int) string {
+	wait := fmt.Sprintf("%d seconds", secs)
+	switch {
+	case secs == 1:
+		wait = "1 second"
+	case secs > 90:
+		wait = fmt.Sprintf("%d minutes", (secs+59)/60)
 	}
-	http.SetCookie(w, h.sessionCookie(r, secret, tok.ExpiresAt))
-	writeJSON(w, http.StatusOK, toSessionJSON(tok))
+	return "Too many failed login attempts. Try again in " + wait + "."
 }
 
 // readCredentials reads the username and password of a login from a JSON
@@ -452,20 +458,6 @@ func checkOrigin(r *http.Request) error {
 		return errCrossOrigin
 	}
 	return nil
-}
-
-// storeLogin stores a login attempt as a server event. A failure is logged
-// and does not change the answer.
-func (h *Handler) storeLogin(r *http.Request, ok bool, acct *doorlog.Account) {
-	if h.cfg.Appender == nil || h.cfg.Catalog == nil {
-		return
-	}
-	ev := auth.LoginEvent(h.cfg.Now(), ok, acct, nil)
-	e := h.cfg.Catalog.Entry(ev.Key)
-	ev.Category, ev.Priority = e.Category, e.Priority
-	if _, err := h.cfg.Appender.AppendEvents(r.Context(), []doorlog.Event{ev}); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "web: store login event", "key", ev.Key, "err", err)
-	}
 }
 
 // errorBody is the shape of every error of the page's endpoints, the same

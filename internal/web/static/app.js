@@ -75,7 +75,10 @@ async function login(ev) {
     $('login-error').hidden = true;
     await start();
   } catch (err) {
-    const msg = err instanceof HttpError && err.status === 401 ? 'Wrong username or password.' : `Could not log in: ${err.message}`;
+    // A 429 (too many failed logins) says itself how long to wait.
+    let msg = `Could not log in: ${err.message}`;
+    if (err instanceof HttpError && err.status === 401) msg = 'Wrong username or password.';
+    else if (err instanceof HttpError && err.status === 429) msg = err.message;
     showLogin(msg);
     $('password').select();
   } finally {
