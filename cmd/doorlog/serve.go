@@ -50,17 +50,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c serveConfig
+	var envErrs []error
 	fs.StringVar(&c.addr, "addr", envOr("DOORLOG_ADDR", "127.0.0.1:8080"), "listen address (env DOORLOG_ADDR)")
 	fs.StringVar(&c.data, "data", envOr("DOORLOG_DATA", "./doorlog-data"), "data directory of the embedded store (env DOORLOG_DATA)")
 	fs.StringVar(&c.db, "db", envOr("DOORLOG_DB", ""), "store URL instead of --data, e.g. sqlite:/var/lib/doorlog/doorlog.db (env DOORLOG_DB)")
 	fs.BoolVar(&c.demo, "demo", envBool("DOORLOG_DEMO", false), "create demo sites and devices and simulate their traffic (env DOORLOG_DEMO)")
-	fs.Float64Var(&c.demoRate, "demo-rate", 5, "events per second the demo simulates")
+	fs.Float64Var(&c.demoRate, "demo-rate", envFloat("DOORLOG_DEMO_RATE", 5, &envErrs), "events per second the demo simulates (env DOORLOG_DEMO_RATE)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("DOORLOG_LOG_LEVEL", "info"), "debug, info, warn or error (env DOORLOG_LOG_LEVEL); debug logs every request")
 	fs.StringVar(&c.logFormat, "log-format", envOr("DOORLOG_LOG_FORMAT", "text"), "text or json (env DOORLOG_LOG_FORMAT)")
 	fs.StringVar(&c.name, "name", envOr("DOORLOG_NAME", "doorlog"), "the server's name in /api/info (env DOORLOG_NAME)")
-	fs.Int64Var(&c.maxBody, "max-body", ingest.DefaultLimits.MaxBody, "largest ingest request body in bytes")
+	fs.Int64Var(&c.maxBody, "max-body", int64(envInt("DOORLOG_MAX_BODY", int(ingest.DefaultLimits.MaxBody), &envErrs)), "largest ingest request body in bytes (env DOORLOG_MAX_BODY)")
 	c.login.register(fs)
-	var envErrs []error
 	c.memory = byteSize(budget.DefaultTotal)
 	if v, ok := os.LookupEnv("DOORLOG_MEMORY"); ok {
 		envErrs = append(envErrs, c.memory.Set(v))
@@ -299,6 +299,20 @@ func envDuration(name string, def time.Duration, errs *[]error) time.Duration {
 		return def
 	}
 	return d
+}
+
+// envFloat is envDuration for numbers.
+func envFloat(name string, def float64, errs *[]error) float64 {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a number", name, v))
+		return def
+	}
+	return f
 }
 
 // envInt is envDuration for integers.
