@@ -12,9 +12,7 @@
 package aipix
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -25,6 +23,7 @@ import (
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Store is what the AIPIX API reads from the store; *sqlite.DB satisfies it.
@@ -184,27 +183,27 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, what string
 		})
 		return
 	}
-	switch doorlog.ErrorCode(err) {
+	code := doorlog.ErrorCode(err)
+	msg := doorlog.ErrorMessage(err) // a caller's error says what is wrong
+	switch code {
 	case doorlog.EUNAUTHORIZED:
-		writeJSON(w, http.StatusUnauthorized, messageBody{Message: MsgUnauthenticated})
+		msg = MsgUnauthenticated
 	case doorlog.EFORBIDDEN:
-		writeJSON(w, http.StatusForbidden, messageBody{Message: MsgUnauthorized})
+		msg = MsgUnauthorized
 	case doorlog.ENOTFOUND:
-		writeJSON(w, http.StatusNotFound, messageBody{Message: MsgNotFound})
+		msg = MsgNotFound
 	case doorlog.EINVALID:
-		writeJSON(w, http.StatusBadRequest, messageBody{Message: doorlog.ErrorMessage(err)})
 	case doorlog.ETOOLARGE:
-		writeJSON(w, http.StatusRequestEntityTooLarge, messageBody{Message: MsgTooLarge})
+		msg = MsgTooLarge
 	case doorlog.EUNAVAILABLE:
 		h.logger.WarnContext(r.Context(), "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
-		if d := doorlog.RetryAfter(err); d > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
-		}
-		writeJSON(w, http.StatusServiceUnavailable, messageBody{Message: MsgUnavailable})
+		respond.RetryAfter(w, err)
+		msg = MsgUnavailable
 	default:
 		h.logger.ErrorContext(r.Context(), "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
-		writeJSON(w, http.StatusInternalServerError, messageBody{Message: MsgServerError})
+		code, msg = doorlog.EINTERNAL, MsgServerError
 	}
+	writeJSON(w, respond.Status(code), messageBody{Message: msg})
 }
 
 // writeJSON answers an error body, which always encodes.
@@ -215,20 +214,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeBody answers encoded JSON with Laravel's Content-Type.
 func writeBody(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	respond.Body(w, status, "application/json", b)
 }
 
 // encodeJSON encodes v whole, without HTML escaping; slashes are never
 // escaped (Laravel writes "\/", which every JSON reader reads as "/").
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func encodeJSON(v any) ([]byte, error) { return respond.Encode(v) }

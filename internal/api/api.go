@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Store is what the native API needs of the store.
@@ -161,31 +161,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 }
 
-// Status maps a domain error code to the native API's HTTP status. It is the
-// one place that decision is made for this API.
-func Status(code string) int {
-	switch code {
-	case doorlog.EINVALID:
-		return http.StatusBadRequest
-	case doorlog.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case doorlog.EFORBIDDEN:
-		return http.StatusForbidden
-	case doorlog.ENOTFOUND:
-		return http.StatusNotFound
-	case doorlog.ECONFLICT:
-		return http.StatusConflict
-	case doorlog.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case doorlog.ETOOMANY:
-		return http.StatusTooManyRequests
-	case doorlog.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
-
 // errorBody is the native API's error shape.
 type errorBody struct {
 	Error string `json:"error"`
@@ -202,24 +177,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if code == doorlog.EINTERNAL {
 		h.cfg.Logger.Error("native api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	setRetryAfter(w, err)
-	WriteError(w, Status(code), doorlog.ErrorMessage(err), code)
+	respond.RetryAfter(w, err)
+	WriteError(w, respond.Status(code), doorlog.ErrorMessage(err), code)
 }
 
-// setRetryAfter sends the Retry-After header, in whole seconds, of an error
-// that says when to try again.
-func setRetryAfter(w http.ResponseWriter, err error) {
-	if d := doorlog.RetryAfter(err); d > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
-	}
-}
-
+// writeJSON answers v, a value of the API's own wire types, which always
+// encode.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_ = respond.JSON(w, status, v)
 }
 
 // decode reads a small JSON request body strictly: unknown fields are

@@ -9,17 +9,16 @@
 package basip
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Store is what the BAS-IP API reads from the store; *sqlite.DB satisfies it.
@@ -203,21 +202,10 @@ func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, 
 
 // encodeJSON encodes v whole. HTML is not escaped, so stored models go out
 // byte for byte but for whitespace.
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func encodeJSON(v any) ([]byte, error) { return respond.Encode(v) }
 
 func writeBody(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	respond.Body(w, status, respond.ContentTypeJSON, b)
 }
 
 // internalError logs the cause of a failure and answers a 500 that says
