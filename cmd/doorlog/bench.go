@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/bench"
@@ -33,6 +34,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", "", "where the started server's directory is made (default: the system's temporary directory)")
 	url := fs.String("url", "", "benchmark this running server instead of starting one (RSS and disk are then unknown)")
 	token := fs.String("token", envOr("DOORLOG_TOKEN", ""), "admin token of the server given by --url (env DOORLOG_TOKEN)")
+	abuse := fs.Bool("abuse", false, "instead of the load and queries, run the abusive clients against a started server and report its memory and a steady device's ingest latency in each phase (docs/operations.md)")
+	abusePhase := fs.Duration("abuse-phase", bench.DefaultAbusePhase, "with --abuse, how long each phase lasts")
+	serverBin := fs.String("server", "", "the doorlog binary to start as the server (default: this one), e.g. an older build to compare")
+	serveArgs := fs.String("serve-args", "", "extra flags for the started server's serve command, separated by spaces (e.g. \"--memory 256MiB\")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,14 +47,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Events < 1 || cfg.Clients < 1 || cfg.Batch < 1 || cfg.Samples < 1 {
 		return errors.New("--events, --clients, --batch and --samples must be positive")
 	}
+	started := time.Now().UTC().Format("20060102T150405Z")
 	if *out == "" {
-		*out = filepath.Join("bench-results", "bench-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+		*out = filepath.Join("bench-results", "bench-"+started+".json")
 	}
 	cfg.Progress = stderr
 	if f, ok := stderr.(*os.File); ok {
 		if info, err := f.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
 			cfg.Terminal = true
 		}
+	}
+
+	if *abuse {
+		if *url != "" {
+			return errors.New("--abuse measures the memory of a server it starts; it does not take --url")
+		}
+		if *out == filepath.Join("bench-results", "bench-"+started+".json") {
+			*out = filepath.Join("bench-results", "abuse-"+started+".json")
+		}
+		return runAbuse(ctx, bench.AbuseConfig{Phase: *abusePhase, Progress: stderr, Version: buildVersion()}, *serverBin, *dir, strings.Fields(*serveArgs), *keep, *out, stdout, stderr)
 	}
 
 	var target bench.Target
@@ -59,11 +75,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		target = bench.Target{BaseURL: *url, Token: *token}
 	} else {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find this binary to start the server: %w", err)
+		exe := *serverBin
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return fmt.Errorf("find this binary to start the server: %w", err)
+			}
 		}
-		srv, err := bench.StartServer(ctx, exe, *dir)
+		srv, err := bench.StartServer(ctx, exe, *dir, strings.Fields(*serveArgs)...)
 		if err != nil {
 			return err
 		}
@@ -91,5 +110,51 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.Join(runErr, err)
 	}
 	printf(stdout, "\nresults written to %s\n", *out)
+	return runErr
+}
+
+// runAbuse starts this binary as a server and runs the abusive clients
+// against it (bench.Abuse), printing a line per phase.
+func runAbuse(ctx context.Context, cfg bench.AbuseConfig, exe, dir string, serveArgs []string, keep bool, out string, stdout, stderr io.Writer) error {
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("find this binary to start the server: %w", err)
+		}
+	}
+	srv, err := bench.StartServer(ctx, exe, dir, serveArgs...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = srv.Stop()
+		if keep {
+			printf(stderr, "kept the server's data and log in %s\n", srv.Dir)
+		} else {
+			_ = os.RemoveAll(srv.Dir)
+		}
+	}()
+	printf(stderr, "started %s serve %s at %s with its data in %s\n", exe, strings.Join(serveArgs, " "), srv.URL, srv.Dir)
+	res, runErr := bench.Abuse(ctx, cfg, srv.Target())
+	if res == nil {
+		return runErr
+	}
+	var idle bench.AbusePhase
+	if len(res.Phases) > 0 {
+		idle = res.Phases[0]
+	}
+	printf(stdout, "\n%-30s %8s %12s %12s %10s %8s\n", "phase", "clients", "peak RSS MiB", "ingest p50", "ingest p99", "p99/idle")
+	for _, p := range res.Phases {
+		ratio := 0.0
+		if idle.IngestP99Ms > 0 {
+			ratio = p.IngestP99Ms / idle.IngestP99Ms
+		}
+		printf(stdout, "%-30s %8d %12.1f %9.1f ms %7.1f ms %8.2f\n", p.Name, p.Clients, float64(p.MaxRSSBytes)/(1<<20), p.IngestP50Ms, p.IngestP99Ms, ratio)
+	}
+	printf(stdout, "steady device: %d events acknowledged, %d stored\n", res.Acked, res.Stored)
+	if err := res.WriteJSON(out); err != nil {
+		return errors.Join(runErr, err)
+	}
+	printf(stdout, "results written to %s\n", out)
 	return runErr
 }

@@ -17,7 +17,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/doorlog/doorlog/internal/app"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/lockfile"
 )
@@ -33,7 +36,14 @@ type serveConfig struct {
 	logFormat string
 	name      string
 	maxBody   int64
-	login     loginFlags
+	// memory is the memory budget; the timeouts and maxConns bound every
+	// client (docs/operations.md).
+	memory       byteSize
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+	idleTimeout  time.Duration
+	maxConns     int
+	login        loginFlags
 	// maxUnknownKeys bounds the distinct keys outside the catalog stored.
 	maxUnknownKeys int
 }
@@ -42,26 +52,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c serveConfig
+	var envErrs []error
 	fs.StringVar(&c.addr, "addr", envOr("DOORLOG_ADDR", "127.0.0.1:8080"), "listen address (env DOORLOG_ADDR)")
 	fs.StringVar(&c.data, "data", envOr("DOORLOG_DATA", "./doorlog-data"), "data directory of the embedded store (env DOORLOG_DATA)")
 	fs.StringVar(&c.db, "db", envOr("DOORLOG_DB", ""), "store URL instead of --data, e.g. sqlite:/var/lib/doorlog/doorlog.db (env DOORLOG_DB)")
 	fs.BoolVar(&c.demo, "demo", envBool("DOORLOG_DEMO", false), "create demo sites and devices and simulate their traffic (env DOORLOG_DEMO)")
-	fs.Float64Var(&c.demoRate, "demo-rate", 5, "events per second the demo simulates")
+	fs.Float64Var(&c.demoRate, "demo-rate", envFloat("DOORLOG_DEMO_RATE", 5, &envErrs), "events per second the demo simulates (env DOORLOG_DEMO_RATE)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("DOORLOG_LOG_LEVEL", "info"), "debug, info, warn or error (env DOORLOG_LOG_LEVEL); debug logs every request")
 	fs.StringVar(&c.logFormat, "log-format", envOr("DOORLOG_LOG_FORMAT", "text"), "text or json (env DOORLOG_LOG_FORMAT)")
 	fs.StringVar(&c.name, "name", envOr("DOORLOG_NAME", "doorlog"), "the server's name in /api/info (env DOORLOG_NAME)")
-	fs.Int64Var(&c.maxBody, "max-body", ingest.DefaultLimits.MaxBody, "largest ingest request body in bytes")
+	fs.Int64Var(&c.maxBody, "max-body", int64(envInt("DOORLOG_MAX_BODY", int(ingest.DefaultLimits.MaxBody), &envErrs)), "largest ingest request body in bytes (env DOORLOG_MAX_BODY)")
 	c.login.register(fs)
-	maxUnknownKeys := ingest.DefaultMaxUnknownKeys
-	if v, ok := os.LookupEnv("DOORLOG_MAX_UNKNOWN_KEYS"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("DOORLOG_MAX_UNKNOWN_KEYS %q: want a number", v)
-		}
-		maxUnknownKeys = n
-	}
-	fs.IntVar(&c.maxUnknownKeys, "max-unknown-keys", maxUnknownKeys,
+	fs.IntVar(&c.maxUnknownKeys, "max-unknown-keys", envInt("DOORLOG_MAX_UNKNOWN_KEYS", ingest.DefaultMaxUnknownKeys, &envErrs),
 		"most distinct event keys outside the catalog the server stores; events with a new one past it are rejected (env DOORLOG_MAX_UNKNOWN_KEYS)")
+	c.memory = byteSize(budget.DefaultTotal)
+	if v, ok := os.LookupEnv("DOORLOG_MEMORY"); ok {
+		envErrs = append(envErrs, c.memory.Set(v))
+	}
+	fs.Var(&c.memory, "memory", "memory budget the server stays within, e.g. 192MiB or 1GiB (env DOORLOG_MEMORY)")
+	fs.DurationVar(&c.readTimeout, "read-timeout", envDuration("DOORLOG_READ_TIMEOUT", defaultReadTimeout, &envErrs), "longest time to read a request, body included (env DOORLOG_READ_TIMEOUT)")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", envDuration("DOORLOG_WRITE_TIMEOUT", defaultWriteTimeout, &envErrs), "longest time to write a response, or one chunk of an export (env DOORLOG_WRITE_TIMEOUT)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", envDuration("DOORLOG_IDLE_TIMEOUT", defaultIdleTimeout, &envErrs), "how long an idle keep-alive connection is kept (env DOORLOG_IDLE_TIMEOUT)")
+	fs.IntVar(&c.maxConns, "max-connections", envInt("DOORLOG_MAX_CONNECTIONS", defaultMaxConns, &envErrs), "most client connections open at once; more wait to be accepted (env DOORLOG_MAX_CONNECTIONS)")
+	if err := errors.Join(envErrs...); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,6 +85,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if c.maxUnknownKeys < 0 {
 		return fmt.Errorf("--max-unknown-keys %d: want 0 or more", c.maxUnknownKeys)
+	}
+	if int64(c.memory) < budget.MinTotal {
+		return fmt.Errorf("--memory %s: want at least %s", c.memory, byteSize(budget.MinTotal))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--read-timeout", c.readTimeout}, {"--write-timeout", c.writeTimeout}, {"--idle-timeout", c.idleTimeout}} {
+		if d.v < time.Second {
+			return fmt.Errorf("%s %s: want at least 1s", d.name, d.v)
+		}
+	}
+	if c.maxConns < 16 {
+		return fmt.Errorf("--max-connections %d: want at least 16", c.maxConns)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
@@ -98,7 +127,8 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Logger) error {
-	tuneGC()
+	plan := budget.NewPlan(int64(c.memory))
+	tuneGC(plan)
 	// The lock comes first and goes last (defers run in reverse): no
 	// other server may open the store while this one has it open.
 	lock, err := lockStore(c)
@@ -113,7 +143,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger, Login: login})
+	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger, Login: login,
+		Memory: plan.Total, WriteTimeout: c.writeTimeout})
 	if err != nil {
 		return err
 	}
@@ -125,10 +156,20 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	baseURL := "http://" + ln.Addr().String()
+	// Past maxConns, connections wait in the kernel's queue to be
+	// accepted: each one costs memory whether or not it sends anything.
+	ln = netutil.LimitListener(ln, c.maxConns)
+	// Every phase of a connection has a deadline, so that a client that
+	// sends or reads slowly, or not at all, is cut and its buffers freed:
+	// the headers, the whole request, each response (the live stream and
+	// the export set a deadline per write instead), and idle keep-alive.
 	httpSrv := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(readHeaderTimeout, c.readTimeout),
+		ReadTimeout:       c.readTimeout,
+		WriteTimeout:      c.writeTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	// Live streams end only when the broker closes; Shutdown waits for
@@ -136,7 +177,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	httpSrv.RegisterOnShutdown(a.Broker.Close)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	logger.Info("listening on "+baseURL, "data", c.data, "version", buildVersion())
+	logger.Info("listening on "+baseURL, "data", c.data, "version", buildVersion(), "memory", c.memory.String(), "max_connections", c.maxConns)
 
 	var demoWG sync.WaitGroup
 	demoCtx, stopDemo := context.WithCancel(ctx)
@@ -225,20 +266,104 @@ func shellQuote(s string) string {
 // GOGC and GOMEMLIMIT variables are set. Ingest and export make a lot of
 // short-lived garbage; collecting at twice the live heap instead of once
 // halves the collections and the latency tails they cause (measured with
-// doorlog bench, docs/performance.md), while the soft limit makes the
-// collector work harder instead of letting the heap grow past it, which
-// keeps the process within its memory target (SQLite's page caches come on
-// top, outside the Go heap).
-const (
-	serverGCPercent   = 200
-	serverMemoryLimit = 128 << 20
-)
+// doorlog bench, docs/performance.md), while the soft limit (two thirds of
+// the memory budget, budget.Plan) makes the collector work harder instead
+// of letting the heap grow past it, which keeps the process within its
+// budget (SQLite's page caches come on top, outside the Go heap).
+const serverGCPercent = 200
 
-func tuneGC() {
+func tuneGC(plan budget.Plan) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(serverMemoryLimit)
+		debug.SetMemoryLimit(plan.Heap)
+	}
+}
+
+// The connection limits' defaults (docs/operations.md).
+const (
+	defaultReadTimeout  = time.Minute
+	defaultWriteTimeout = 30 * time.Second
+	defaultIdleTimeout  = 2 * time.Minute
+	defaultMaxConns     = 1024
+	// readHeaderTimeout bounds the headers alone, which a client sends at
+	// once: a slow one is an attack on connection slots.
+	readHeaderTimeout = 10 * time.Second
+	// maxHeaderBytes bounds a request's headers (Go's default is 1 MiB).
+	maxHeaderBytes = 64 << 10
+)
+
+// envDuration returns the duration in the environment variable name, or
+// def when it is unset; a value that does not parse is added to errs.
+func envDuration(name string, def time.Duration, errs *[]error) time.Duration {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a duration such as 30s", name, v))
+		return def
+	}
+	return d
+}
+
+// envFloat is envDuration for numbers.
+func envFloat(name string, def float64, errs *[]error) float64 {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a number", name, v))
+		return def
+	}
+	return f
+}
+
+// envInt is envDuration for integers.
+func envInt(name string, def int, errs *[]error) int {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want an integer", name, v))
+		return def
+	}
+	return n
+}
+
+// byteSize is a flag of a size in bytes, written as a number with an
+// optional unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (of 1024).
+type byteSize int64
+
+func (b *byteSize) Set(s string) error {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	mult, ok := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+	if err != nil || !ok || f < 0 || f*mult > 1<<50 {
+		return fmt.Errorf("%q is not a size such as 192MiB, 200MB or 1GiB", s)
+	}
+	*b = byteSize(f * mult)
+	return nil
+}
+
+func (b byteSize) String() string {
+	switch n := int64(b); {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GiB"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	default:
+		return strconv.FormatInt(n, 10) + "B"
 	}
 }

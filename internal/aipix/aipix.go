@@ -12,17 +12,18 @@
 package aipix
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Store is what the AIPIX API reads from the store; *sqlite.DB satisfies it.
@@ -53,7 +54,14 @@ type Config struct {
 	// Logger receives the causes of internal errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Reads bounds the memory the pages of logs hold at once; nil is
+	// unlimited.
+	Reads *budget.Pool
 }
+
+// errBusy refuses a page while the pages of others fill the read share of
+// the memory budget; it is answered as a 503 with a Retry-After.
+var errBusy = doorlog.Errorf(doorlog.EUNAVAILABLE, "the server is busy sending other pages").Retry(2 * time.Second)
 
 // Handler serves the AIPIX API. Make one with New and add its routes to a
 // mux with Register.
@@ -62,11 +70,12 @@ type Handler struct {
 	catalog Catalog
 	auth    Authenticator
 	logger  *slog.Logger
+	reads   *budget.Pool
 }
 
 // New returns a Handler over cfg.
 func New(cfg Config) *Handler {
-	h := &Handler{store: cfg.Store, catalog: cfg.Catalog, auth: cfg.Auth, logger: cfg.Logger}
+	h := &Handler{store: cfg.Store, catalog: cfg.Catalog, auth: cfg.Auth, logger: cfg.Logger, reads: cfg.Reads}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -174,24 +183,27 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, what string
 		})
 		return
 	}
-	switch doorlog.ErrorCode(err) {
+	code := doorlog.ErrorCode(err)
+	msg := doorlog.ErrorMessage(err) // a caller's error says what is wrong
+	switch code {
 	case doorlog.EUNAUTHORIZED:
-		writeJSON(w, http.StatusUnauthorized, messageBody{Message: MsgUnauthenticated})
+		msg = MsgUnauthenticated
 	case doorlog.EFORBIDDEN:
-		writeJSON(w, http.StatusForbidden, messageBody{Message: MsgUnauthorized})
+		msg = MsgUnauthorized
 	case doorlog.ENOTFOUND:
-		writeJSON(w, http.StatusNotFound, messageBody{Message: MsgNotFound})
+		msg = MsgNotFound
 	case doorlog.EINVALID:
-		writeJSON(w, http.StatusBadRequest, messageBody{Message: doorlog.ErrorMessage(err)})
 	case doorlog.ETOOLARGE:
-		writeJSON(w, http.StatusRequestEntityTooLarge, messageBody{Message: MsgTooLarge})
+		msg = MsgTooLarge
 	case doorlog.EUNAVAILABLE:
 		h.logger.WarnContext(r.Context(), "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, messageBody{Message: MsgUnavailable})
+		respond.RetryAfter(w, err)
+		msg = MsgUnavailable
 	default:
 		h.logger.ErrorContext(r.Context(), "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
-		writeJSON(w, http.StatusInternalServerError, messageBody{Message: MsgServerError})
+		code, msg = doorlog.EINTERNAL, MsgServerError
 	}
+	writeJSON(w, respond.Status(code), messageBody{Message: msg})
 }
 
 // writeJSON answers an error body, which always encodes.
@@ -202,20 +214,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeBody answers encoded JSON with Laravel's Content-Type.
 func writeBody(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	respond.Body(w, status, "application/json", b)
 }
 
 // encodeJSON encodes v whole, without HTML escaping; slashes are never
 // escaped (Laravel writes "\/", which every JSON reader reads as "/").
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func encodeJSON(v any) ([]byte, error) { return respond.Encode(v) }

@@ -80,6 +80,14 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, "read parameters", err)
 		return
 	}
+	// The page, its answer and their encoding are held until the client
+	// has taken the answer: reserved in the read pool first.
+	res, err := h.reads.ReservePage(r.Context(), p.perPage, 0)
+	if err != nil {
+		h.writeError(w, r, "reserve memory", errBusy)
+		return
+	}
+	defer res.Release()
 	resp, err := h.page(r, dev, tok.Scope(), p)
 	if err != nil {
 		h.writeError(w, r, "list events", err)

@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/cleanjson"
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Store is what the native API needs of the store.
@@ -72,7 +74,7 @@ var _ Authenticator = (*auth.Service)(nil)
 
 // Ingester stores incoming events.
 type Ingester interface {
-	Ingest(ctx context.Context, tok *doorlog.Token, body []byte, ndjson bool) (ingest.Result, error)
+	Ingest(ctx context.Context, tok *doorlog.Token, body io.Reader, size int64, ndjson bool) (ingest.Result, error)
 	Limits() ingest.Limits
 }
 
@@ -91,6 +93,22 @@ type Config struct {
 	// Stream wires the live stream, GET /v1/events/stream; see
 	// StreamConfig.
 	Stream StreamConfig
+	// Budget bounds the memory ingest bodies and read pages hold at once;
+	// the zero value is unlimited.
+	Budget budget.Pools
+	// WriteTimeout is the longest a client may take to accept one chunk of
+	// an export; one that stops reading is cut. Default 30 s.
+	WriteTimeout time.Duration
+}
+
+// DefaultWriteTimeout is the write timeout of a Config that sets none.
+const DefaultWriteTimeout = 30 * time.Second
+
+func (h *Handler) writeTimeout() time.Duration {
+	if h.cfg.WriteTimeout > 0 {
+		return h.cfg.WriteTimeout
+	}
+	return DefaultWriteTimeout
 }
 
 // Handler serves the native API.
@@ -143,29 +161,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 }
 
-// Status maps a domain error code to the native API's HTTP status. It is the
-// one place that decision is made for this API.
-func Status(code string) int {
-	switch code {
-	case doorlog.EINVALID:
-		return http.StatusBadRequest
-	case doorlog.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case doorlog.EFORBIDDEN:
-		return http.StatusForbidden
-	case doorlog.ENOTFOUND:
-		return http.StatusNotFound
-	case doorlog.ECONFLICT:
-		return http.StatusConflict
-	case doorlog.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case doorlog.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
-
 // errorBody is the native API's error shape.
 type errorBody struct {
 	Error string `json:"error"`
@@ -182,15 +177,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if code == doorlog.EINTERNAL {
 		h.cfg.Logger.Error("native api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	WriteError(w, Status(code), doorlog.ErrorMessage(err), code)
+	respond.RetryAfter(w, err)
+	WriteError(w, respond.Status(code), doorlog.ErrorMessage(err), code)
 }
 
+// writeJSON answers v, a value of the API's own wire types, which always
+// encode.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_ = respond.JSON(w, status, v)
 }
 
 // decode reads a small JSON request body strictly: unknown fields are
@@ -232,50 +226,98 @@ func trimJSONPrefix(s string) string {
 	return s
 }
 
+// ingestMemoryFactor is how many bytes of memory an ingest request holds
+// per byte of its body while it is decoded, validated, queued and stored:
+// the models and times copied out of the body, and for small items the
+// item, the event and the store's row built from each, which together
+// outweigh the item's JSON. Measured with the abuse harness
+// (docs/operations.md); the reservation is this many times the body.
+const ingestMemoryFactor = 3
+
+// ingestRetryAfter is what a client refused for lack of ingest memory is
+// told to wait: the requests holding it finish within a commit or two.
+const ingestRetryAfter = time.Second
+
+// errIngestBusy refuses an ingest request while the bodies of others fill
+// the ingest share of the memory budget.
+var errIngestBusy = doorlog.Errorf(doorlog.ETOOMANY, "the server is busy storing other requests' events; retry later").Retry(ingestRetryAfter)
+
+// postEvents serves POST /v1/events. The body is read as a stream, within
+// a reservation of the ingest memory pool: of its whole size up front when
+// the client sends a Content-Length, else grown as it is read, so that the
+// bodies being read and stored at once never hold more than the pool.
 func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 	tok := auth.FromContext(r.Context())
 	limit := h.cfg.Ingest.Limits().MaxBody
-	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
+	if r.ContentLength > limit {
+		WriteError(w, http.StatusRequestEntityTooLarge, "request body is larger than the limit of "+formatBytes(limit), doorlog.ETOOLARGE)
+		return
+	}
+	size := r.ContentLength // -1 when unknown
+	body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
+	res, err := h.cfg.Budget.Ingest.Reserve(r.Context(), ingestMemoryFactor*max(size, 0))
 	if err != nil {
+		h.refuseIngest(w, r, body)
+		return
+	}
+	defer res.Release()
+	if size < 0 {
+		body = &reservingReader{ctx: r.Context(), r: body, res: res}
+	}
+	result, err := h.cfg.Ingest.Ingest(r.Context(), tok, body, size, isNDJSON(r.Header.Get("Content-Type")))
+	if err != nil {
+		var readErr *ingest.ReadError
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			WriteError(w, http.StatusRequestEntityTooLarge, "request body is larger than the limit of "+formatBytes(limit), doorlog.ETOOLARGE)
-			return
+		case errors.Is(err, budget.ErrFull):
+			h.refuseIngest(w, r, body)
+		case errors.As(err, &readErr):
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "could not read the request body"))
+		default:
+			h.writeError(w, r, err)
 		}
-		h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "could not read the request body"))
 		return
 	}
-	res, err := h.cfg.Ingest.Ingest(r.Context(), tok, body, isNDJSON(r.Header.Get("Content-Type")))
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, result)
 }
 
-// readBody reads a request body of size bytes (the Content-Length, -1 when
-// unknown) into one buffer of that size, where io.ReadAll would grow and
-// copy its buffer some twenty times for a body of megabytes. A size above
-// limit is not trusted for the allocation; the reader enforces the limit.
-func readBody(r io.Reader, size, limit int64) ([]byte, error) {
-	if size <= 0 || size > limit {
-		return io.ReadAll(r)
+// refuseIngest answers 429 to a request there is no memory for. The rest of
+// its body is read and dropped first, a buffer at a time: a client that is
+// still sending when the answer comes sees its connection cut instead of
+// the answer, and would not know to wait and retry.
+func (h *Handler) refuseIngest(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	// The wait for memory is not the client's doing: it gets a whole
+	// write timeout for the answer from now.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.writeTimeout()))
+	_, _ = io.Copy(io.Discard, body)
+	h.writeError(w, r, errIngestBusy)
+}
+
+// reservingReader grows a reservation ahead of what it reads, for a body
+// whose length was not announced.
+type reservingReader struct {
+	ctx context.Context
+	r   io.Reader
+	res *budget.Reservation
+	// read is the number of bytes read so far.
+	read int64
+}
+
+// reserveStep is how far ahead of the bytes read a reservingReader
+// reserves, so that it asks the pool once per step rather than per read.
+const reserveStep = 256 << 10
+
+func (b *reservingReader) Read(p []byte) (int, error) {
+	if need := ingestMemoryFactor * (b.read + int64(len(p))); need > b.res.Bytes() {
+		if err := b.res.Grow(b.ctx, need-b.res.Bytes()+ingestMemoryFactor*reserveStep); err != nil {
+			return 0, err
+		}
 	}
-	// One byte more, so that the read that meets the end needs no growth.
-	buf := make([]byte, 0, size+1)
-	for {
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-	}
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	return n, err
 }
 
 func isNDJSON(contentType string) bool {

@@ -296,6 +296,9 @@ func TestIngest(t *testing.T) {
 		{"empty body", e.admin, "application/json", "  ", want{400, 0, 0, nil}},
 		{"not json", e.admin, "application/json", "hello", want{400, 0, 0, nil}},
 		{"broken array", e.admin, "application/json", "[{", want{400, 0, 0, nil}},
+		// A stray bracket between objects used to end the body early: the
+		// first event was stored, the rest dropped, and the answer 200.
+		{"stray bracket between objects", e.admin, "application/json", ev(devA, `"2024-05-01T10:00:06Z"`, "incoming_call", "", "s15") + "]" + ev(devA, `"2024-05-01T10:00:07Z"`, "incoming_call", "", "s16"), want{400, 0, 0, nil}},
 		{"too large", e.admin, "application/x-ndjson", strings.Repeat(ev(devA, `"2024-05-01T10:00:05Z"`, "incoming_call", "", "big")+"\n", 1000), want{413, 0, 0, nil}},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,21 @@ const (
 	maxListLimit     = 1000
 )
 
+// listPageBytes bounds a page of GET /v1/events by the size of its models
+// as well as by limit: a page of 1,000 of the largest models would
+// otherwise hold 16 MiB, and a few clients that ask for such pages and do
+// not read them would hold the server's whole memory. A page cut short by
+// it still has a next_cursor.
+const listPageBytes = 1 << 20
+
+// errReadBusy refuses a read while the pages of others fill the read share
+// of the memory budget: clients that stopped reading hold pages until
+// their write deadline.
+var errReadBusy = doorlog.Errorf(doorlog.EUNAVAILABLE, "the server is busy sending other pages of events; retry later").Retry(readRetryAfter)
+
+// readRetryAfter is what a read refused for lack of memory is told to wait.
+const readRetryAfter = 2 * time.Second
+
 // estimateCap is where count=estimate stops counting: past it, the answer
 // is "more than this many", which is all a pager needs.
 const estimateCap = 10000
@@ -61,7 +76,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	query := doorlog.EventQuery{Filter: f, Order: p.order, Limit: p.limit + 1}
+	query := doorlog.EventQuery{Filter: f, Order: p.order, Limit: p.limit + 1, MaxBytes: listPageBytes}
 	hash := filterHash(f)
 	var codec *cursor.Codec
 	if p.cursor != "" {
@@ -80,6 +95,12 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		query.After = &doorlog.EventCursor{Time: time.UnixMilli(c.TimeMS).UTC(), ID: c.ID}
 	}
+	res, err := h.cfg.Budget.Reads.ReservePage(r.Context(), query.Limit, query.MaxBytes)
+	if err != nil {
+		h.writeError(w, r, errReadBusy)
+		return
+	}
+	defer res.Release()
 	events, err := h.cfg.Store.ListEvents(r.Context(), query)
 	if err != nil {
 		if query.After != nil && doorlog.ErrorCode(err) == doorlog.EINVALID {
@@ -88,9 +109,10 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	res.Fit(events)
 	next := ""
-	if len(events) > p.limit {
-		events = events[:p.limit]
+	if len(events) > p.limit || len(events) > 0 && doorlog.PageBytes(events) >= listPageBytes {
+		events = events[:min(len(events), p.limit)]
 		last := events[len(events)-1]
 		if codec == nil {
 			if codec, err = h.cursorCodec(r.Context()); err != nil {

@@ -11,17 +11,21 @@ import (
 	_ "time/tzdata"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
 // exportPage is how many events the export reads per store query: enough
-// that the per-query cost vanishes, few enough that memory stays small.
-const exportPage = 2000
-
-// exportWriteTimeout is the longest the client may take to accept one
-// chunk (exportChunk) of an export; one that stops reading is dropped
-// instead of holding a goroutine for ever.
-const exportWriteTimeout = time.Minute
+// that the per-query cost vanishes, few enough that memory stays small;
+// exportPageBytes bounds a page by the size of its models too, so that an
+// export of the largest models holds no more than one of small ones.
+const (
+	exportPage      = 2000
+	exportPageBytes = 1 << 20
+	// exportPagesHeld is the most pages an export holds at once: the one
+	// being written, one read ahead, and one being read.
+	exportPagesHeld = 3
+)
 
 // exportEvents serves GET /v1/events/export?format=csv|ndjson: every event
 // the filter selects, oldest first by default, streamed page by page
@@ -71,7 +75,15 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	query := doorlog.EventQuery{Filter: f, Order: order, Limit: exportPage}
+	// The export holds its pages for as long as it runs, so it reserves
+	// them all at once, for the whole export.
+	res, err := h.cfg.Budget.Reads.Reserve(r.Context(), exportPagesHeld*(exportPageBytes+doorlog.MaxModelBytes+exportPage*budget.EventOverhead)+exportChunk)
+	if err != nil {
+		h.writeError(w, r, errReadBusy)
+		return
+	}
+	defer res.Release()
+	query := doorlog.EventQuery{Filter: f, Order: order, Limit: exportPage, MaxBytes: exportPageBytes}
 	page, err := h.cfg.Store.ListEvents(r.Context(), query)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -85,6 +97,10 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
+	// An export may run longer than the server's read timeout, whose
+	// deadline would cancel its context; its writes have deadlines of
+	// their own.
+	_ = rc.SetReadDeadline(time.Time{})
 	enc := h.encoder(locale)
 	var buf []byte
 	if format == "csv" {
@@ -127,12 +143,13 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 const exportChunk = 64 << 10
 
 // writeExport writes b to the client of an export, within
-// exportWriteTimeout, or aborts the export.
+// the write timeout, or aborts the export: a client that stops reading is
+// dropped, and the pages it held freed, instead of holding them for ever.
 func (h *Handler) writeExport(r *http.Request, w http.ResponseWriter, rc *http.ResponseController, b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	if err := rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := rc.SetWriteDeadline(time.Now().Add(h.writeTimeout())); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		h.abortExport(r, err)
 	}
 	if _, err := w.Write(b); err != nil {
@@ -162,7 +179,7 @@ type prefetcher struct {
 func (h *Handler) prefetch(ctx context.Context, query doorlog.EventQuery, first []doorlog.Event) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prefetcher{pages: make(chan pageResult, 1), cancel: cancel}
-	if len(first) < query.Limit {
+	if !fullPage(query, first) {
 		close(p.pages)
 		return p
 	}
@@ -177,13 +194,19 @@ func (h *Handler) prefetch(ctx context.Context, query doorlog.EventQuery, first 
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || len(page) < query.Limit {
+			if err != nil || !fullPage(query, page) {
 				return
 			}
 			last = page[len(page)-1]
 		}
 	}()
 	return p
+}
+
+// fullPage reports whether page ended at one of query's bounds (its limit,
+// or its bytes), so that more may follow it.
+func fullPage(query doorlog.EventQuery, page []doorlog.Event) bool {
+	return len(page) >= query.Limit || len(page) > 0 && doorlog.PageBytes(page) >= query.MaxBytes
 }
 
 // next returns the next page; ok is false after the last one.

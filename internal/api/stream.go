@@ -40,7 +40,7 @@ type StreamConfig struct {
 	// the stream is given up. Default 10 s.
 	WriteTimeout time.Duration
 	// ReplayPage is how many events are read from the store at a time when
-	// resuming. Default 500.
+	// resuming. Default 100.
 	ReplayPage int
 }
 
@@ -48,10 +48,11 @@ type StreamConfig struct {
 const (
 	defaultHeartbeat    = 15 * time.Second
 	defaultWriteTimeout = 10 * time.Second
-	defaultReplayPage   = 500
+	defaultReplayPage   = 100
 	streamRetry         = "retry: 2000\n\n"
-	// streamChunk is how much encoded text is gathered before a write.
-	streamChunk = 64 << 10
+	// streamChunk is how much encoded text is gathered before a write:
+	// small, since every open stream holds one while its client reads it.
+	streamChunk = 16 << 10
 )
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -110,6 +111,17 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A replay holds a page of the store at a time: reserved in the read
+	// pool for the stream's life, so that many resuming clients cannot
+	// hold more than the pool between them.
+	if last != "" {
+		res, err := h.cfg.Budget.Reads.ReservePage(r.Context(), cfg.ReplayPage, 0)
+		if err != nil {
+			h.writeError(w, r, errReadBusy)
+			return
+		}
+		defer res.Release()
+	}
 	sub := cfg.Broker.Subscribe(f)
 	defer func() { sub.Close() }()
 	// The first page of the replay is read before the response starts, so
@@ -124,6 +136,10 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 	s := &sse{w: w, rc: http.NewResponseController(w), timeout: cfg.WriteTimeout, enc: h.encoder(locale)}
 	defer s.rc.SetWriteDeadline(time.Time{}) // the connection may serve another request
+	// A stream outlives the server's read timeout, which bounds reading a
+	// request; a read deadline that passes while the stream runs would
+	// cancel its context. Writes stay bounded by their own deadlines.
+	_ = s.rc.SetReadDeadline(time.Time{})
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
@@ -171,7 +187,12 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 	heartbeat := time.NewTicker(cfg.Heartbeat)
 	defer heartbeat.Stop()
-	var events []doorlog.Event
+	// Live events are rendered once per locale for every stream that
+	// sends them: with many streams open, each event is encoded once,
+	// not once per stream.
+	renderKey := "sse " + locale
+	render := func(e *doorlog.Event) []byte { return s.message(nil, e) }
+	var items []stream.Item
 	for {
 		select {
 		case <-r.Context().Done():
@@ -179,7 +200,7 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-heartbeat.C:
 			s.add(": ping\n\n")
 		case <-sub.Ready():
-			events, err = sub.Take(events)
+			items, err = sub.TakeItems(items)
 			if errors.Is(err, stream.ErrOverflow) {
 				// The client fell too far behind. It reconnects with its
 				// Last-Event-ID and catches up from the store.
@@ -191,9 +212,9 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return // the broker closed: the server is shutting down
 			}
-			for i := range events {
-				if e := &events[i]; e.ID > last {
-					if err := s.event(e); err != nil {
+			for _, it := range items {
+				if e := it.Event(); e.ID > last {
+					if err := s.raw(it.Rendered(renderKey, render)); err != nil {
 						return
 					}
 					last = e.ID
@@ -222,11 +243,25 @@ type sse struct {
 // once it holds streamChunk bytes. The encoder writes JSON on one line, as
 // a data field needs.
 func (s *sse) event(e *doorlog.Event) error {
-	s.buf = append(s.buf, "id: "...)
-	s.buf = append(s.buf, e.ID...)
-	s.buf = append(s.buf, "\nevent: event\ndata: "...)
-	s.buf = s.enc.appendEvent(s.buf, e)
-	s.buf = append(s.buf, "\n\n"...)
+	s.buf = s.message(s.buf, e)
+	if len(s.buf) >= streamChunk {
+		return s.write()
+	}
+	return nil
+}
+
+// message appends the event's message to dst.
+func (s *sse) message(dst []byte, e *doorlog.Event) []byte {
+	dst = append(dst, "id: "...)
+	dst = append(dst, e.ID...)
+	dst = append(dst, "\nevent: event\ndata: "...)
+	dst = s.enc.appendEvent(dst, e)
+	return append(dst, "\n\n"...)
+}
+
+// raw adds a rendered message to the buffer, as event does.
+func (s *sse) raw(msg []byte) error {
+	s.buf = append(s.buf, msg...)
 	if len(s.buf) >= streamChunk {
 		return s.write()
 	}

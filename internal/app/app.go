@@ -16,6 +16,7 @@ import (
 	"github.com/doorlog/doorlog/internal/api"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/basip"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
@@ -44,6 +45,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Memory is the server's memory budget in bytes (see budget.Plan);
+	// 0 leaves requests unbounded by it, as tests that do not test it
+	// want.
+	Memory int64
+	// WriteTimeout is the longest a client may take to accept one chunk
+	// of an export; 0 means the API's default.
+	WriteTimeout time.Duration
 	// Login is how logins are throttled and their events capped; the
 	// zero value means the defaults (docs/operations.md, "Login
 	// throttling").
@@ -65,6 +73,9 @@ type App struct {
 	// that open streams end instead of holding Shutdown up; Close closes
 	// it too.
 	Broker *stream.Broker
+	// Budget is the memory budget's pools that requests draw from (all
+	// nil, unlimited, when Config.Memory is 0).
+	Budget budget.Pools
 
 	// purge deletes long-expired tokens while the server runs.
 	purge *tokenPurger
@@ -103,7 +114,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		e := cat.Entry(key)
 		return e.Category, e.Priority
 	}
-	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, stream.Options{})}
+	var pools budget.Pools
+	streamOpts := stream.Options{}
+	if cfg.Memory > 0 {
+		plan := budget.NewPlan(cfg.Memory)
+		pools = plan.Pools()
+		streamOpts.MaxPinned = plan.Streams
+	}
+	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, streamOpts), Budget: pools}
+	for _, p := range []*budget.Pool{pools.Ingest, pools.Reads} {
+		if p != nil {
+			a.Metrics.MemoryPool(p.Name(), func() float64 { return float64(p.Used()) }, func() float64 { return float64(p.Size()) }, func() float64 { return float64(p.Refused()) })
+		}
+	}
 	onCommit := []func([]doorlog.Event){
 		func(evs []doorlog.Event) { a.Metrics.ObserveCommit(len(evs)) },
 		a.Broker.Publish,
@@ -133,6 +156,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Metrics.GaugeFunc("doorlog_stream_subscribers", "Live event streams open.", func() float64 {
 		return float64(a.Broker.Subscribers())
 	})
+	a.Metrics.GaugeFunc("doorlog_stream_pinned_bytes", "Bytes of committed events the live streams' queues hold.", func() float64 {
+		return float64(a.Broker.PinnedBytes())
+	})
+	a.Metrics.GaugeFunc("doorlog_stream_overflows", "Live streams dropped for falling behind since the server started.", func() float64 {
+		return float64(a.Broker.Overflows())
+	})
 	a.Auth = auth.NewService(auth.Config{Store: store, Now: cfg.Now, Appender: a.Writer, Classify: classify, Logger: cfg.Logger, Login: cfg.Login})
 	a.purge = startTokenPurge(ctx, store, cfg.Now, cfg.Logger)
 	page, err := web.New(web.Config{Auth: a.Auth, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now})
@@ -150,9 +179,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		APIs: []server.Registrar{
 			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,
-				Stream: api.StreamConfig{Broker: a.Broker, Store: store}}),
+				Stream: api.StreamConfig{Broker: a.Broker, Store: store}, Budget: pools, WriteTimeout: cfg.WriteTimeout}),
 			basip.New(basip.Config{
-				Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger,
+				Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads,
 				MaxUnknownNames: maxNames,
 				Info: basip.Info{
 					DeviceModel:      "doorlog",
@@ -162,8 +191,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 					APIVersion:       "v1",
 				},
 			}),
-			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger}),
-			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger}),
+			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
+			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
 			openapi.New(),
 		},
 	})

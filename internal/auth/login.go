@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -145,33 +144,12 @@ type LoginResult struct {
 	Token *doorlog.Token
 }
 
-// errThrottled is the domain error of a ThrottledError.
-var errThrottled = doorlog.Errorf(doorlog.ETOOMANY, "too many failed login attempts")
-
-// ThrottledError refuses a login made while its username or client
-// address is delayed or locked out after failed logins; no password was
-// checked. Its code is doorlog.ETOOMANY.
-type ThrottledError struct {
-	// RetryAfter is how long until an attempt is taken again.
-	RetryAfter time.Duration
-}
-
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("%v (retry after %v)", errThrottled, e.RetryAfter)
-}
-
-// Unwrap makes the error a doorlog.Error with code ETOOMANY.
-func (e *ThrottledError) Unwrap() error { return errThrottled }
-
-// RetryAfter returns the whole seconds to wait (at least 1) after a login
-// refused with a ThrottledError, for a Retry-After header; ok is false
-// for any other error.
-func RetryAfter(err error) (seconds int, ok bool) {
-	var t *ThrottledError
-	if !errors.As(err, &t) {
-		return 0, false
-	}
-	return max(1, int(math.Ceil(t.RetryAfter.Seconds()))), true
+// throttled refuses a login made while its username or client address is
+// delayed or locked out after failed logins (no password was checked): an
+// ETOOMANY whose RetryAfter (doorlog.RetryAfter) is how long until an
+// attempt is taken again.
+func throttled(wait time.Duration) error {
+	return doorlog.Errorf(doorlog.ETOOMANY, "too many failed login attempts").Retry(wait)
 }
 
 // Login checks a username and password and issues a token for the account
@@ -179,9 +157,9 @@ func RetryAfter(err error) (seconds int, ok bool) {
 // per-device BAS-IP, OLOID, the web page), which only parse their request
 // and answer the outcome in their own shape:
 //
-//   - a *ThrottledError (code ETOOMANY) when the username or the client
-//     address is delayed or locked out (see ThrottlePolicy); nothing is
-//     checked;
+//   - an ETOOMANY error with a RetryAfter (doorlog.RetryAfter) when the
+//     username or the client address is delayed or locked out (see
+//     ThrottlePolicy); nothing is checked;
 //   - ErrLogin for a wrong password, an unknown user, a password over
 //     MaxPasswordBytes (refused before any hashing) or a refusal by
 //     req.Allow;
@@ -208,7 +186,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*LoginResult, er
 	}
 	if wait > 0 {
 		f.rec.refused(ctx, client, req.Device, now)
-		return nil, &ThrottledError{RetryAfter: wait}
+		return nil, throttled(wait)
 	}
 	res, acct, err := s.checkLogin(ctx, f, req, now)
 	switch {

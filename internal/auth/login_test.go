@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,12 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/sqlite"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // clock is a settable clock for the tests: nothing ever sleeps.
@@ -146,7 +148,8 @@ func (w *loginWorld) login(tb testing.TB, user, pass, addr string) (*auth.LoginR
 // outcome names a login's result: "ok", "401", "429 <seconds>" or the
 // error.
 func outcome(res *auth.LoginResult, err error) string {
-	if s, ok := auth.RetryAfter(err); ok {
+	if d := doorlog.RetryAfter(err); d > 0 {
+		s := max(1, int(math.Ceil(d.Seconds())))
 		if doorlog.ErrorCode(err) != doorlog.ETOOMANY {
 			return "a throttled error with code " + doorlog.ErrorCode(err)
 		}

@@ -9,16 +9,16 @@
 package basip
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Store is what the BAS-IP API reads from the store; *sqlite.DB satisfies it.
@@ -79,6 +79,9 @@ type Config struct {
 	// filter on a stored key past them still works. 0 means
 	// DefaultMaxUnknownNames; a negative value lists none.
 	MaxUnknownNames int
+	// Reads bounds the memory the pages of the log hold at once; nil is
+	// unlimited.
+	Reads *budget.Pool
 }
 
 // DefaultMaxUnknownNames is the default of Config.MaxUnknownNames, the
@@ -94,6 +97,7 @@ type Handler struct {
 	info     Info
 	logger   *slog.Logger
 	maxNames int
+	reads    *budget.Pool
 }
 
 // New returns a Handler over cfg.
@@ -105,6 +109,7 @@ func New(cfg Config) *Handler {
 		info:     cfg.Info,
 		logger:   cfg.Logger,
 		maxNames: cfg.MaxUnknownNames,
+		reads:    cfg.Reads,
 	}
 	switch {
 	case h.maxNames == 0:
@@ -142,6 +147,9 @@ const (
 	ErrMethodNotAllowed = "Method not allowed"
 	// ErrInternal is the 500; the cause is only logged.
 	ErrInternal = "Internal error"
+	// ErrBusy is the 503 of a page refused while the pages of others fill
+	// the read share of the server's memory; it comes with a Retry-After.
+	ErrBusy = "Server is busy, try again later"
 	// ErrTooManyLogins is the 429 of a login refused after too many
 	// failed ones (doorlog's own: BAS-IP documents none); Retry-After
 	// says how many seconds to wait.
@@ -212,21 +220,10 @@ func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, 
 
 // encodeJSON encodes v whole. HTML is not escaped, so stored models go out
 // byte for byte but for whitespace.
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func encodeJSON(v any) ([]byte, error) { return respond.Encode(v) }
 
 func writeBody(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	respond.Body(w, status, respond.ContentTypeJSON, b)
 }
 
 // internalError logs the cause of a failure and answers a 500 that says

@@ -2,10 +2,10 @@ package basip
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // The keys of the events a login through this API stores.
@@ -49,9 +49,7 @@ func (h *Handler) loginHandler(perDevice bool) http.Handler {
 		case doorlog.EUNAUTHORIZED:
 			writeError(w, http.StatusUnauthorized, ErrLogIn)
 		case doorlog.ETOOMANY:
-			if s, ok := auth.RetryAfter(err); ok {
-				w.Header().Set("Retry-After", strconv.Itoa(s))
-			}
+			respond.RetryAfter(w, err)
 			writeError(w, http.StatusTooManyRequests, ErrTooManyLogins)
 		default:
 			h.internalError(w, r, "login", err)

@@ -355,9 +355,21 @@ func (h *Handler) names(r *http.Request) (names []string, known func(string) boo
 	return names, known, nil
 }
 
+// busyRetryAfter is the Retry-After, in seconds, of ErrBusy.
+const busyRetryAfter = "2"
+
 // list counts, fetches and renders one page.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request, p listParams, filter doorlog.EventFilter, names []string) {
 	ctx := r.Context()
+	// The page, its answer and their encoding are held until the client
+	// has taken the answer: reserved in the read pool first.
+	res, err := h.reads.ReservePage(ctx, p.limit, 0)
+	if err != nil {
+		w.Header().Set("Retry-After", busyRetryAfter)
+		writeError(w, http.StatusServiceUnavailable, ErrBusy)
+		return
+	}
+	defer res.Release()
 	total, err := h.store.CountEvents(ctx, filter)
 	if err != nil {
 		h.internalError(w, r, "count events", err)

@@ -205,7 +205,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 
 // WriteJSON writes r, indented, to path, creating its directory.
 func (r *Result) WriteJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+	return writeJSONFile(path, r)
+}
+
+// writeJSONFile writes v, indented, to path, creating its directory.
+func writeJSONFile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("bench: encode result: %w", err)
 	}

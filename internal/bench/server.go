@@ -37,8 +37,9 @@ type Server struct {
 // directory under parent (the system's temporary directory when empty),
 // then starts "exe serve" on a free loopback port with its data there and
 // waits until /readyz answers 200. exe is the doorlog binary, normally
-// os.Executable(). Stop the server with Stop, and remove Dir when done.
-func StartServer(ctx context.Context, exe, parent string) (*Server, error) {
+// os.Executable(); args are added to serve's. Stop the server with Stop,
+// and remove Dir when done.
+func StartServer(ctx context.Context, exe, parent string, args ...string) (*Server, error) {
 	dir, err := os.MkdirTemp(parent, "doorlog-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -65,7 +66,7 @@ func StartServer(ctx context.Context, exe, parent string) (*Server, error) {
 	s := &Server{URL: "http://" + addr, Token: lines[len(lines)-1], Dir: dir, log: log}
 	// Not CommandContext: the server is stopped with SIGTERM by Stop, so
 	// that it checkpoints its store, not killed when ctx ends.
-	s.cmd = exec.Command(exe, "serve", "--addr", addr, "--data", data, "--log-level", "warn")
+	s.cmd = exec.Command(exe, append([]string{"serve", "--addr", addr, "--data", data, "--log-level", "warn"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	if err := s.cmd.Start(); err != nil {
 		log.Close()
@@ -193,6 +194,13 @@ func startRSS(pid int, every time.Duration) *rssSampler {
 		}
 	}()
 	return s
+}
+
+// resetPeak makes the kernel start the process's peak RSS (VmHWM) afresh,
+// so that the next samples give the peak of what follows. It fails
+// quietly where /proc does not allow it; the samples of VmRSS still count.
+func resetPeak(pid int) {
+	_ = os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0)
 }
 
 func (s *rssSampler) read() {

@@ -144,6 +144,29 @@ type EventQuery struct {
 	// Limit is the most events returned; 0 means no limit, negative is
 	// EINVALID.
 	Limit int
+	// MaxBytes, when positive, also ends the page by size: it ends with the
+	// first event whose model brings the sum of the page's model sizes to
+	// MaxBytes or more, so a page holds at least one event and at most
+	// MaxBytes plus one model. It bounds a page's memory however large the
+	// models are; a caller knows a page may have been cut short by it when
+	// its models add up to MaxBytes or more (see PageBytes). Negative is
+	// EINVALID.
+	MaxBytes int
+}
+
+// MaxModelBytes is the largest model, in bytes of compact JSON, that the
+// server accepts, and so the largest it stores and reads back: the bound
+// from which the memory of a page of events is reckoned.
+const MaxModelBytes = 16 << 10
+
+// PageBytes returns the sum of the sizes of the events' models, the measure
+// EventQuery.MaxBytes bounds.
+func PageBytes(events []Event) int {
+	n := 0
+	for i := range events {
+		n += len(events[i].Model)
+	}
+	return n
 }
 
 // Event IDs are the store's arrival sequence written in 13 characters of

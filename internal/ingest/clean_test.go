@@ -73,7 +73,7 @@ func TestIngestCleanData(t *testing.T) {
 					source = source[:1] + path + source[1:]
 				}
 				body := `{"device_id":"` + device + `","time":` + tm + `,` + key + `,"source_id":` + source + `,"model":` + tt.model + `}`
-				res, err := svc.Ingest(ctx, admin, []byte(body), true)
+				res, err := svc.Ingest(ctx, admin, strings.NewReader(body), int64(len(body)), true)
 				if err != nil {
 					t.Fatalf("%s path: got error %v, want a result", path, err)
 				}

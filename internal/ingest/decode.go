@@ -22,8 +22,9 @@ import (
 type decoder struct {
 	// strings interns device ids and keys, which repeat across a batch.
 	strings map[string]string
-	// arena holds the models of the request, copied out of the body in
-	// one allocation instead of one each.
+	// arena holds the models and times of the request, copied out of the
+	// body's read buffer: in one allocation of the body's size when that is
+	// known, else in blocks, instead of one allocation each.
 	arena []byte
 }
 
@@ -94,8 +95,8 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 			if end < 0 || spaced {
 				return false, false
 			}
-			// The body outlives the request's use of the time.
-			it.Time = json.RawMessage(raw[i:end])
+			// raw is the reader's buffer, reused for the next item.
+			it.Time = d.keep(raw[i:end])
 			i = end
 		case fieldModel:
 			end, spaced, clean := valueEnd(raw, i)
@@ -105,9 +106,7 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 			// A model with text to repair is not taken as it is:
 			// Service.model repairs it as it does on the slow path.
 			compact = !spaced && clean
-			start := len(d.arena)
-			d.arena = append(d.arena, raw[i:end]...)
-			it.Model = json.RawMessage(d.arena[start:len(d.arena):len(d.arena)])
+			it.Model = d.keep(raw[i:end])
 			i = end
 		}
 		i = skipSpace(raw, i)
@@ -123,6 +122,21 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 			return false, false
 		}
 	}
+}
+
+// arenaBlock is the size of a new arena block when the body's length was
+// not known or the arena is full: blocks are added, never grown, so that
+// what earlier items point to is neither copied nor held twice.
+const arenaBlock = 64 << 10
+
+// keep returns a copy of b in the arena.
+func (d *decoder) keep(b []byte) json.RawMessage {
+	if cap(d.arena)-len(d.arena) < len(b) {
+		d.arena = make([]byte, 0, max(arenaBlock, len(b)))
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, b...)
+	return json.RawMessage(d.arena[start:len(d.arena):len(d.arena)])
 }
 
 // intern returns b as a string, the same string each time for the same

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ type Limits struct {
 
 // DefaultLimits are generous for devices and batching clients while keeping
 // one request's memory small.
-var DefaultLimits = Limits{MaxBody: 16 << 20, MaxItems: 50000, MaxModel: 16 << 10, MaxUnknownKeys: DefaultMaxUnknownKeys}
+var DefaultLimits = Limits{MaxBody: 16 << 20, MaxItems: 50000, MaxModel: doorlog.MaxModelBytes, MaxUnknownKeys: DefaultMaxUnknownKeys}
 
 // DeviceFinder looks devices up by id.
 type DeviceFinder interface {
@@ -96,39 +97,69 @@ type Rejection struct {
 	Error string `json:"error"`
 }
 
-// Ingest stores the events of one request body: a JSON object, a JSON
-// array, or NDJSON (ndjson true, or a body of several concatenated objects).
-// Valid items are stored durably before it returns; invalid ones are listed
-// in Rejected by index. An error means nothing was stored.
-func (s *Service) Ingest(ctx context.Context, tok *doorlog.Token, body []byte, ndjson bool) (Result, error) {
+// Ingest stores the events of one request body, read from body as a
+// stream: a JSON object, a JSON array, or NDJSON (ndjson true, or a body of
+// several concatenated objects). size is the body's length when known (-1
+// otherwise); it only sizes buffers. Valid items are stored durably before
+// it returns; invalid ones are listed in Rejected by index. An error means
+// nothing was stored; a failure to read the body is a *ReadError.
+func (s *Service) Ingest(ctx context.Context, tok *doorlog.Token, body io.Reader, size int64, ndjson bool) (Result, error) {
 	if tok == nil || (tok.Role != doorlog.RoleAdmin && tok.Role != doorlog.RoleDevice) {
 		return Result{}, doorlog.Errorf(doorlog.EFORBIDDEN, "only admin and device tokens may ingest events")
 	}
-	raws, err := splitBody(body, ndjson)
-	if err != nil {
-		return Result{}, err
+	hint := 0
+	if size > 0 {
+		hint = int(min(size, s.limits.MaxBody))
 	}
-	if len(raws) == 0 {
-		return Result{}, doorlog.Errorf(doorlog.EINVALID, "no events in the request body")
+	d := newDecoder(hint)
+	var (
+		items      []Item
+		compact    []bool
+		decodeErrs []error
+	)
+	reject := func(i int, err error) {
+		if decodeErrs == nil {
+			decodeErrs = make([]error, i+1, max(i+1, cap(items)))
+		}
+		for len(decodeErrs) <= i {
+			decodeErrs = append(decodeErrs, nil)
+		}
+		decodeErrs[i] = err
 	}
-	if len(raws) > s.limits.MaxItems {
-		return Result{}, doorlog.Errorf(doorlog.ETOOLARGE, "at most %d events per request", s.limits.MaxItems)
-	}
-	items := make([]Item, len(raws))
-	compact := make([]bool, len(raws))
-	var decodeErrs []error
-	d := newDecoder(len(body))
-	for i, raw := range raws {
+	maxItem := s.limits.maxItemBytes()
+	err := readItems(body, ndjson, maxItem, func(raw []byte, tooLarge bool) error {
+		if len(items) == s.limits.MaxItems {
+			return errTooManyItems
+		}
+		i := len(items)
+		items = append(items, Item{})
+		compact = append(compact, false)
+		if tooLarge {
+			reject(i, doorlog.Errorf(doorlog.EINVALID, "item is larger than %d bytes", maxItem))
+			return nil
+		}
 		var ok bool
 		if compact[i], ok = d.decode(raw, &items[i]); ok {
-			continue
+			return nil
 		}
 		items[i] = Item{}
 		if err := json.Unmarshal(raw, &items[i]); err != nil {
-			if decodeErrs == nil {
-				decodeErrs = make([]error, len(raws))
-			}
-			decodeErrs[i] = doorlog.Errorf(doorlog.EINVALID, "not a valid event object: %s", jsonErrorText(err))
+			reject(i, doorlog.Errorf(doorlog.EINVALID, "not a valid event object: %s", jsonErrorText(err)))
+		}
+		return nil
+	})
+	if errors.Is(err, errTooManyItems) {
+		return Result{}, doorlog.Errorf(doorlog.ETOOLARGE, "at most %d events per request", s.limits.MaxItems)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if len(items) == 0 {
+		return Result{}, doorlog.Errorf(doorlog.EINVALID, "no events in the request body")
+	}
+	if decodeErrs != nil {
+		for len(decodeErrs) < len(items) {
+			decodeErrs = append(decodeErrs, nil)
 		}
 	}
 	return s.ingest(ctx, tok, items, compact, decodeErrs)
@@ -195,48 +226,6 @@ func (s *Service) store(ctx context.Context, tok *doorlog.Token, items []Item, c
 	return res, nil
 }
 
-// splitBody cuts a body into one raw JSON value per item.
-func splitBody(body []byte, ndjson bool) ([]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return nil, nil
-	}
-	if ndjson {
-		// One item a line: counting the lines first spares growing the
-		// slice.
-		out := make([]json.RawMessage, 0, bytes.Count(trimmed, []byte("\n"))+1)
-		for line := range bytes.SplitSeq(trimmed, []byte("\n")) {
-			line = bytes.TrimSpace(line)
-			if len(line) == 0 {
-				continue
-			}
-			out = append(out, json.RawMessage(line))
-		}
-		return out, nil
-	}
-	switch trimmed[0] {
-	case '[':
-		var out []json.RawMessage
-		if err := json.Unmarshal(trimmed, &out); err != nil {
-			return nil, doorlog.Errorf(doorlog.EINVALID, "request body is not a valid JSON array: %s", jsonErrorText(err))
-		}
-		return out, nil
-	case '{':
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		var out []json.RawMessage
-		for dec.More() {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return nil, doorlog.Errorf(doorlog.EINVALID, "request body is not valid JSON: %s", jsonErrorText(err))
-			}
-			out = append(out, raw)
-		}
-		return out, nil
-	default:
-		return nil, doorlog.Errorf(doorlog.EINVALID, "request body must be a JSON object, a JSON array or NDJSON")
-	}
-}
-
 // jsonErrorText keeps the position and reason of a JSON error, which help
 // the sender, and drops Go type names, which do not.
 func jsonErrorText(err error) string {
@@ -249,6 +238,9 @@ func jsonErrorText(err error) string {
 		}
 		return "wrong type"
 	default:
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return "unexpected end of JSON input"
+		}
 		return "malformed JSON"
 	}
 }

@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func BenchmarkIngestDecode(b *testing.B) {
 	admin := &doorlog.Token{Role: doorlog.RoleAdmin}
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		res, err := svc.Ingest(context.Background(), admin, body, true)
+		res, err := svc.Ingest(context.Background(), admin, bytes.NewReader(body), int64(len(body)), true)
 		if err != nil || res.Accepted != len(items) {
 			b.Fatalf("got %+v, %v, want every item accepted", res, err)
 		}

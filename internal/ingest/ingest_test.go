@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -82,7 +83,7 @@ func FuzzIngest(f *testing.F) {
 	svc := ingest.NewService(store, w, classify, ingest.DefaultLimits)
 	admin := &doorlog.Token{Role: doorlog.RoleAdmin}
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
-		res, err := svc.Ingest(context.Background(), admin, body, ndjson)
+		res, err := svc.Ingest(context.Background(), admin, bytes.NewReader(body), int64(len(body)), ndjson)
 		if err != nil {
 			if code := doorlog.ErrorCode(err); code != doorlog.EINVALID && code != doorlog.ETOOLARGE {
 				t.Fatalf("got error %v (code %s), want a caller error", err, code)

@@ -82,6 +82,17 @@ func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
+// MemoryPool registers the gauges of one share of the memory budget: the
+// bytes reserved in it, its size, and how many requests it refused.
+func (m *Metrics) MemoryPool(name string, reserved, size, refused func() float64) {
+	labels := prometheus.Labels{"pool": name}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "doorlog_memory_reserved_bytes", Help: "Bytes reserved by requests in a share of the memory budget.", ConstLabels: labels}, reserved),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "doorlog_memory_pool_bytes", Help: "Size of a share of the memory budget.", ConstLabels: labels}, size),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "doorlog_memory_refused_total", Help: "Requests refused because a share of the memory budget stayed full.", ConstLabels: labels}, refused),
+	)
+}
+
 // StoreSize registers the store's size, read at each scrape with a short
 // timeout so a busy store never stalls a scrape.
 func (m *Metrics) StoreSize(size func(ctx context.Context) (int64, error)) {

@@ -235,6 +235,15 @@ func (p filterParams) filter(scope doorlog.Scope) (f doorlog.EventFilter, ok boo
 //
 // written by hand (see appendPage), as encoding/json wrote it.
 
+// pageBytes bounds a page by the size of its models as well as by its
+// limit, so that a page of 1,000 of the largest models does not hold 16 MiB;
+// a page cut short by it still has a nextToken.
+const pageBytes = 1 << 20
+
+// errBusy refuses a page while the pages of others fill the read share of
+// the memory budget.
+var errBusy = doorlog.Errorf(doorlog.EUNAVAILABLE, "the server is busy sending other pages").Retry(2 * time.Second)
+
 // filterActivity serves POST /filterActivity. Checks run in this order:
 // token (401), role (403), body (400, in parseFilter's order).
 func (h *Handler) filterActivity(w http.ResponseWriter, r *http.Request) {
@@ -273,19 +282,28 @@ func (h *Handler) filterActivity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// One more than the page tells whether there is a next page.
-	events, err := h.store.ListEvents(ctx, doorlog.EventQuery{
-		Filter: f,
-		Order:  doorlog.Desc,
-		After:  p.after,
-		Limit:  p.limit + 1,
-	})
+	query := doorlog.EventQuery{
+		Filter:   f,
+		Order:    doorlog.Desc,
+		After:    p.after,
+		Limit:    p.limit + 1,
+		MaxBytes: pageBytes,
+	}
+	res, err := h.reads.ReservePage(ctx, query.Limit, query.MaxBytes)
+	if err != nil {
+		h.writeError(w, r, errBusy)
+		return
+	}
+	defer res.Release()
+	events, err := h.store.ListEvents(ctx, query)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
+	res.Fit(events)
 	next := ""
-	if len(events) > p.limit {
-		events = events[:p.limit]
+	if len(events) > p.limit || len(events) > 0 && doorlog.PageBytes(events) >= pageBytes {
+		events = events[:min(len(events), p.limit)]
 		last := events[len(events)-1]
 		codec, err := h.cursorCodec(ctx)
 		if err != nil {

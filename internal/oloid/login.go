@@ -7,11 +7,11 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // The keys of the events a login through this API stores: the same as
@@ -96,16 +96,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	res, err := h.auth.Login(r.Context(), lr)
 	switch doorlog.ErrorCode(err) {
 	case "":
-		h.writeJSON(w, r, http.StatusOK, loginResponse{
+		writeJSON(w, http.StatusOK, loginResponse{
 			Data:    loginData{AccessToken: res.Secret, TokenType: "Bearer", ExpiresIn: int64(auth.LoginTTL / time.Second)},
 			Message: MessageLogin,
 		})
 	case doorlog.EUNAUTHORIZED:
 		h.writeError(w, r, errInvalidCredentials)
 	case doorlog.ETOOMANY:
-		if s, ok := auth.RetryAfter(err); ok {
-			w.Header().Set("Retry-After", strconv.Itoa(s))
-		}
+		respond.RetryAfter(w, err)
 		h.writeError(w, r, errTooManyLogins)
 	default:
 		// The store failed: whether the attempt was right is unknown, so

@@ -9,20 +9,19 @@
 package oloid
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Store is what the OLOID API needs of the store; *sqlite.DB satisfies it.
@@ -60,6 +59,9 @@ type Config struct {
 	// Logger receives the causes of internal errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Reads bounds the memory the pages of /filterActivity hold at once;
+	// nil is unlimited.
+	Reads *budget.Pool
 }
 
 // Handler serves the OLOID API. Make one with New and add its routes to a
@@ -69,6 +71,7 @@ type Handler struct {
 	catalog Catalog
 	auth    Authenticator
 	logger  *slog.Logger
+	reads   *budget.Pool
 
 	// codec signs nextTokens. It is made on first use from the store's
 	// server key and kept; a failure to read the key is not kept, so the
@@ -88,6 +91,7 @@ func New(cfg Config) *Handler {
 		catalog:     cfg.Catalog,
 		auth:        cfg.Auth,
 		logger:      cfg.Logger,
+		reads:       cfg.Reads,
 		deviceNames: map[string]string{},
 	}
 	if h.logger == nil {
@@ -159,29 +163,13 @@ func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	h.writeError(w, r, errMethodNotAllowed)
 }
 
-// status maps an error code to the API's HTTP status. It is the one place
-// that decision is made for this API.
+// status is the API's HTTP status of an error code: doorlog's, and the
+// 405 of its own method-not-allowed code.
 func status(code string) int {
-	switch code {
-	case doorlog.EINVALID:
-		return http.StatusBadRequest
-	case doorlog.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case doorlog.EFORBIDDEN:
-		return http.StatusForbidden
-	case doorlog.ENOTFOUND:
-		return http.StatusNotFound
-	case codeMethodNotAllowed:
+	if code == codeMethodNotAllowed {
 		return http.StatusMethodNotAllowed
-	case doorlog.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case doorlog.ETOOMANY:
-		return http.StatusTooManyRequests
-	case doorlog.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
 	}
+	return respond.Status(code)
 }
 
 // messageBody is every error the API answers: {"message": "..."}.
@@ -204,38 +192,19 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.logger.WarnContext(r.Context(), "oloid: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = MessageUnavailable
 	}
-	b, _ := encodeJSON(messageBody{Message: msg}) // a string always encodes
-	writeBody(w, st, b)
+	respond.RetryAfter(w, err)
+	writeJSON(w, st, messageBody{Message: msg})
 }
 
-// writeJSON answers v with status, or a clean 500 when v cannot be encoded,
-// so that nothing half-written goes out.
-func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := encodeJSON(v)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	writeBody(w, status, b)
+// writeJSON answers v, a value of the API's own wire types, which always
+// encode.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	_ = respond.JSON(w, status, v)
 }
 
-// encodeJSON encodes v whole. HTML is not escaped, so stored models go out
-// byte for byte.
-func encodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
+// writeBody answers an encoded page.
 func writeBody(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	respond.Body(w, status, respond.ContentTypeJSON, b)
 }
 
 // readBody reads a request body of at most maxBody bytes.

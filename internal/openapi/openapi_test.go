@@ -347,6 +347,8 @@ func TestDocumentMatchesCode(t *testing.T) {
 		{"/components/responses/BasipAdminRequired/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrAdminRequired}, false},
 		{"/components/responses/BasipDeviceNotFound/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrDeviceNotFound}, false},
 		{"/components/responses/BasipInternal/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrInternal}, false},
+		{"/components/responses/BasipBusy/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrBusy}, false},
+		{"/components/responses/NativeTooMany/content/application~1json/schema/allOf/1/properties/code/const", []string{doorlog.ETOOMANY}, false},
 		{"/components/responses/BasipTooManyLogins/content/application~1json/schema/allOf/1/properties/error/const", []string{basip.ErrTooManyLogins}, false},
 		{"/components/parameters/AipixPerPage/schema/maximum", strs(aipix.MaxPerPage), false},
 		{"/components/parameters/AipixPerPage/schema/default", strs(aipix.DefaultPerPage), false},

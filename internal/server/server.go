@@ -5,12 +5,13 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // Registrar is an API that adds its routes to a mux.
@@ -108,9 +109,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_ = respond.JSON(w, status, v)
 }
 
 // statusRecorder remembers the status written, for the request log.

@@ -374,7 +374,7 @@ func TestGeneratorItemsAreValidForIngest(t *testing.T) {
 	}, ingest.DefaultLimits)
 	tok := &doorlog.Token{Role: doorlog.RoleAdmin}
 	body := encode(t, items)
-	res, err := svc.Ingest(context.Background(), tok, body, true)
+	res, err := svc.Ingest(context.Background(), tok, bytes.NewReader(body), int64(len(body)), true)
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}
@@ -384,7 +384,7 @@ func TestGeneratorItemsAreValidForIngest(t *testing.T) {
 	if got, want := res.Accepted, n; got != want {
 		t.Fatalf("got %d accepted, want %d", got, want)
 	}
-	res, err = svc.Ingest(context.Background(), tok, body, true)
+	res, err = svc.Ingest(context.Background(), tok, bytes.NewReader(body), int64(len(body)), true)
 	if err != nil {
 		t.Fatalf("Ingest again: %v", err)
 	}

@@ -274,8 +274,8 @@ func cursorPosition(c *doorlog.EventCursor) (*position, error) {
 // ListEvents returns one page of events ordered by (time, id). A Limit of 0
 // means no limit.
 func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error) {
-	if q.Limit < 0 || q.Offset < 0 {
-		return nil, doorlog.Errorf(doorlog.EINVALID, "limit and offset must not be negative")
+	if q.Limit < 0 || q.Offset < 0 || q.MaxBytes < 0 {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "limit, offset and max bytes must not be negative")
 	}
 	p, ok, err := db.plan(ctx, q.Filter)
 	if err != nil {
@@ -292,13 +292,13 @@ func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.E
 	var events []doorlog.Event
 	switch {
 	case p.match != nil:
-		events, _, err = db.scanMatch(ctx, &p, desc, after, q.Offset, q.Limit, false)
+		events, _, err = db.scanMatch(ctx, &p, desc, after, q.Offset, q.Limit, q.MaxBytes, false)
 	case p.byDevice:
-		events, err = db.listDevices(ctx, &p, desc, after, q.Offset, q.Limit)
+		events, err = db.listDevices(ctx, &p, desc, after, q.Offset, q.Limit, q.MaxBytes)
 	case q.Offset > 0 && after == nil:
-		events, err = db.seekTable(ctx, &p, desc, q.Offset, q.Limit)
+		events, err = db.seekTable(ctx, &p, desc, q.Offset, q.Limit, q.MaxBytes)
 	default:
-		events, err = db.scanTable(ctx, &p, desc, after, p.from, p.to, q.Offset, q.Limit, math.MaxInt64)
+		events, err = db.scanTable(ctx, &p, desc, after, p.from, p.to, q.Offset, q.Limit, q.MaxBytes, math.MaxInt64)
 	}
 	if err != nil {
 		return nil, wrap("list events", err)
@@ -316,7 +316,7 @@ func (db *DB) CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, er
 		return 0, nil
 	}
 	if p.match != nil {
-		_, n, err := db.scanMatch(ctx, &p, false, nil, 0, 0, true)
+		_, n, err := db.scanMatch(ctx, &p, false, nil, 0, 0, 0, true)
 		return int64(n), wrap("count events", err)
 	}
 	c, err := db.countsFor(ctx)
@@ -358,7 +358,7 @@ func (db *DB) bucketCount(ctx context.Context, p *plan, b rollup.Bucket, maxSeq 
 // seekTable is a page at an offset without a device filter: the counts
 // find the bucket the offset falls in (a day, then its hour), and the table
 // is scanned from there.
-func (db *DB) seekTable(ctx context.Context, p *plan, desc bool, offset, limit int) ([]doorlog.Event, error) {
+func (db *DB) seekTable(ctx context.Context, p *plan, desc bool, offset, limit, maxBytes int) ([]doorlog.Event, error) {
 	c, err := db.countsFor(ctx)
 	if err != nil {
 		return nil, err
@@ -386,9 +386,9 @@ func (db *DB) seekTable(ctx context.Context, p *plan, desc bool, offset, limit i
 			}
 		}
 		if desc {
-			return db.scanTable(ctx, p, desc, nil, p.from, min(b.ToMS, p.to), int(skip), limit, maxSeq)
+			return db.scanTable(ctx, p, desc, nil, p.from, min(b.ToMS, p.to), int(skip), limit, maxBytes, maxSeq)
 		}
-		return db.scanTable(ctx, p, desc, nil, max(b.FromMS, p.from), p.to, int(skip), limit, maxSeq)
+		return db.scanTable(ctx, p, desc, nil, max(b.FromMS, p.from), p.to, int(skip), limit, maxBytes, maxSeq)
 	}
 }
 
@@ -451,8 +451,9 @@ func (db *DB) scanRaw(rows *sql.Rows, r *rawEvent, arena []byte) ([]byte, error)
 
 // scanTable returns the events selected by p between from and to with seq
 // <= maxSeq, in order, after the position after (if any), skipping offset
-// and returning at most limit (0: all).
-func (db *DB) scanTable(ctx context.Context, p *plan, desc bool, after *position, from, to int64, offset, limit int, maxSeq int64) ([]doorlog.Event, error) {
+// and returning at most limit (0: all) and, when maxBytes is positive, up to
+// the event whose model brings the page to maxBytes.
+func (db *DB) scanTable(ctx context.Context, p *plan, desc bool, after *position, from, to int64, offset, limit, maxBytes int, maxSeq int64) ([]doorlog.Event, error) {
 	w := p.where(from, to, maxSeq)
 	dir, cmp := "ASC", ">"
 	if desc {
@@ -468,15 +469,18 @@ func (db *DB) scanTable(ctx context.Context, p *plan, desc bool, after *position
 		lim = -1 // SQLite: no limit
 	}
 	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ? OFFSET ?`
-	raws, err := db.queryRaw(ctx, query, append(w.args, lim, offset), limit)
+	raws, err := db.queryRaw(ctx, query, append(w.args, lim, offset), limit, maxBytes)
 	if err != nil {
 		return nil, err
 	}
 	return db.events(ctx, raws)
 }
 
-// queryRaw runs a query of eventColumns.
-func (db *DB) queryRaw(ctx context.Context, query string, args []any, sizeHint int) ([]rawEvent, error) {
+// queryRaw runs a query of eventColumns. When maxBytes is positive it stops
+// reading rows after the one whose model brings the models read to
+// maxBytes, so that a page of large models holds what the caller allows
+// and no more.
+func (db *DB) queryRaw(ctx context.Context, query string, args []any, sizeHint, maxBytes int) ([]rawEvent, error) {
 	var raws []rawEvent
 	if sizeHint > 0 {
 		raws = make([]rawEvent, 0, sizeHint)
@@ -487,15 +491,23 @@ func (db *DB) queryRaw(ctx context.Context, query string, args []any, sizeHint i
 	}
 	defer rows.Close()
 	var arena []byte
+	bytes := 0
 	for rows.Next() {
 		if arena == nil {
-			arena = make([]byte, 0, max(sizeHint, 16)*256)
+			n := max(sizeHint, 16) * 256
+			if maxBytes > 0 {
+				n = min(n, maxBytes)
+			}
+			arena = make([]byte, 0, n)
 		}
 		var r rawEvent
 		if arena, err = db.scanRaw(rows, &r, arena); err != nil {
 			return nil, err
 		}
 		raws = append(raws, r)
+		if bytes += len(r.model); maxBytes > 0 && bytes >= maxBytes {
+			break
+		}
 	}
 	return raws, rows.Err()
 }
@@ -548,9 +560,9 @@ const matchBatch = 1000
 // scanMatch is a listing (or, with countOnly, a count) with a filter on the
 // model: rows selected by the columns are read in batches, in order, and
 // kept when p.match matches them.
-func (db *DB) scanMatch(ctx context.Context, p *plan, desc bool, after *position, offset, limit int, countOnly bool) ([]doorlog.Event, int, error) {
+func (db *DB) scanMatch(ctx context.Context, p *plan, desc bool, after *position, offset, limit, maxBytes int, countOnly bool) ([]doorlog.Event, int, error) {
 	out := []doorlog.Event{}
-	n := 0
+	n, bytes := 0, 0
 	skip := offset
 	for {
 		raws, err := db.rawPage(ctx, p, desc, after, matchBatch)
@@ -572,7 +584,8 @@ func (db *DB) scanMatch(ctx context.Context, p *plan, desc bool, after *position
 			n++
 			if !countOnly {
 				out = append(out, e)
-				if limit > 0 && len(out) == limit {
+				bytes += len(e.Model)
+				if limit > 0 && len(out) == limit || maxBytes > 0 && bytes >= maxBytes {
 					return out, n, nil
 				}
 			}
@@ -597,13 +610,13 @@ func (db *DB) rawPage(ctx context.Context, p *plan, desc bool, after *position, 
 		w.add("(time_ms, seq) "+cmp+" (?, ?)", after.timeMS, after.seq)
 	}
 	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ?`
-	return db.queryRaw(ctx, query, append(w.args, limit), limit)
+	return db.queryRaw(ctx, query, append(w.args, limit), limit, 0)
 }
 
 // listDevices is a page of a device listing: the counts skip whole days,
 // the device runs of a day give the (time, seq) of its events, and only the
 // page's rows are read from the table.
-func (db *DB) listDevices(ctx context.Context, p *plan, desc bool, after *position, offset, limit int) ([]doorlog.Event, error) {
+func (db *DB) listDevices(ctx context.Context, p *plan, desc bool, after *position, offset, limit, maxBytes int) ([]doorlog.Event, error) {
 	c, err := db.countsFor(ctx)
 	if err != nil {
 		return nil, err
@@ -648,7 +661,7 @@ func (db *DB) listDevices(ctx context.Context, p *plan, desc bool, after *positi
 			break
 		}
 	}
-	return db.fetch(ctx, page)
+	return db.fetch(ctx, page, maxBytes)
 }
 
 // runEntries returns the entries of p's devices between from and to with
@@ -703,34 +716,59 @@ func (db *DB) runEntries(ctx context.Context, p *plan, from, to, maxSeq int64, a
 	return all, nil
 }
 
-// fetchChunk is how many rows one fetch query reads by primary key.
-const fetchChunk = 250
+// fetchChunk is how many rows one fetch query reads by primary key, and
+// fetchFirstChunk how many the first query of a page bounded by bytes
+// reads, before the size of its models is known.
+const (
+	fetchChunk      = 250
+	fetchFirstChunk = 32
+)
 
 // fetch reads the events at the entries' positions, in the entries' order.
-func (db *DB) fetch(ctx context.Context, entries []runEntry) ([]doorlog.Event, error) {
+// When maxBytes is positive it stops after the event whose model brings the
+// page to maxBytes: it reads a few rows first, then chunks sized by the
+// models seen so far, so that it reads little past that point.
+func (db *DB) fetch(ctx context.Context, entries []runEntry, maxBytes int) ([]doorlog.Event, error) {
 	bySeq := make(map[int64]rawEvent, len(entries))
-	for off := 0; off < len(entries); off += fetchChunk {
-		chunk := entries[off:min(off+fetchChunk, len(entries))]
+	bytes, step := 0, fetchChunk
+	if maxBytes > 0 {
+		step = fetchFirstChunk
+	}
+	for off := 0; off < len(entries); off += step {
+		if maxBytes > 0 && off > 0 {
+			if bytes >= maxBytes {
+				entries = entries[:off]
+				break
+			}
+			avg := max(bytes/off, 1)
+			step = min(fetchChunk, max(1, (maxBytes-bytes)/avg+1))
+		}
+		chunk := entries[off:min(off+step, len(entries))]
 		args := make([]any, 0, 2*len(chunk))
 		for _, e := range chunk {
 			args = append(args, e.timeMS, e.seq)
 		}
 		query := eventColumns + ` WHERE (time_ms, seq) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ") + `)`
-		raws, err := db.queryRaw(ctx, query, args, len(chunk))
+		raws, err := db.queryRaw(ctx, query, args, len(chunk), 0)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range raws {
 			bySeq[r.seq] = r
+			bytes += len(r.model)
 		}
 	}
-	raws := make([]rawEvent, len(entries))
-	for i, e := range entries {
+	raws := make([]rawEvent, 0, len(entries))
+	bytes = 0
+	for _, e := range entries {
 		r, ok := bySeq[e.seq]
 		if !ok {
 			return nil, fmt.Errorf("event %s is in a device run but not in the table", doorlog.FormatEventID(e.seq))
 		}
-		raws[i] = r
+		raws = append(raws, r)
+		if bytes += len(r.model); maxBytes > 0 && bytes >= maxBytes {
+			break
+		}
 	}
 	return db.events(ctx, raws)
 }
@@ -775,7 +813,7 @@ func (db *DB) EventsAfter(ctx context.Context, f doorlog.EventFilter, after stri
 		if p.match == nil && limit > 0 {
 			batch = limit - len(out)
 		}
-		raws, err := db.queryRaw(ctx, eventColumns+w.String()+` ORDER BY seq LIMIT ?`, append(w.args, batch), batch)
+		raws, err := db.queryRaw(ctx, eventColumns+w.String()+` ORDER BY seq LIMIT ?`, append(w.args, batch), batch, 0)
 		if err != nil {
 			return nil, wrap("events after", err)
 		}

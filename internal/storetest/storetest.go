@@ -96,6 +96,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListEventsCursor", testListEventsCursor},
 		{"ListEventsAcrossBuckets", testListEventsAcrossBuckets},
 		{"ListEventsInvalid", testListEventsInvalid},
+		{"ListEventsMaxBytes", testListEventsMaxBytes},
 		{"ListEventsIdentifier", testListEventsIdentifier},
 		{"ListEventsText", testListEventsText},
 		{"ListEventsModelCombined", testListEventsModelCombined},

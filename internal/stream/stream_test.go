@@ -3,7 +3,10 @@ package stream_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,7 +217,7 @@ func TestCloseEndsEverySubscription(t *testing.T) {
 // and going; each must see a gapless run of the events in commit order from
 // its first one on. Run with -race.
 func TestConcurrent(t *testing.T) {
-	b := stream.New(nil, stream.Options{Buffer: 1 << 20})
+	b := stream.New(nil, stream.Options{Buffer: 1 << 20, MaxBytes: 1 << 40, MaxPinned: 1 << 40})
 	defer b.Close()
 	const total = 20000
 	var wg sync.WaitGroup
@@ -272,31 +275,164 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-// TestPublishAllocations holds the steady state of Publish and Take to no
-// allocations: the queues are reused.
+// TestPublishAllocations holds the allocations of a Publish to a few per
+// distinct filter, however many subscribers share the filters and however
+// many events the commit holds: the events are shared, never copied per
+// subscriber, and the queues and Take's buffers are reused.
 func TestPublishAllocations(t *testing.T) {
-	b := stream.New(nil, stream.Options{})
-	defer b.Close()
-	var subs []*stream.Subscription
-	for i := range 10 {
-		subs = append(subs, b.Subscribe(doorlog.EventFilter{Scope: doorlog.Scope{SiteIDs: []string{[]string{"a", "b"}[i%2]}}}))
-	}
-	batch := events(1, 20)
-	bufs := make([][]doorlog.Event, len(subs))
-	round := func() {
-		b.Publish(batch)
-		for i, s := range subs {
-			var err error
-			if bufs[i], err = s.Take(bufs[i]); err != nil || len(bufs[i]) != 10 {
-				t.Fatalf("Take: got %d events, %v; want 10, nil", len(bufs[i]), err)
+	for _, n := range []int{10, 200} {
+		t.Run(fmt.Sprintf("%d subscribers", n), func(t *testing.T) {
+			b := stream.New(nil, stream.Options{})
+			defer b.Close()
+			var subs []*stream.Subscription
+			for i := range n {
+				subs = append(subs, b.Subscribe(doorlog.EventFilter{Scope: doorlog.Scope{SiteIDs: []string{[]string{"a", "b"}[i%2]}}}))
 			}
+			batch := events(1, 20)
+			bufs := make([][]doorlog.Event, len(subs))
+			round := func() {
+				b.Publish(batch)
+				for i, s := range subs {
+					var err error
+					if bufs[i], err = s.Take(bufs[i]); err != nil || len(bufs[i]) != 10 {
+						t.Fatalf("Take: got %d events, %v; want 10, nil", len(bufs[i]), err)
+					}
+				}
+			}
+			round()
+			round()
+			// One commit, and one list of matched indices per filter.
+			if got := testing.AllocsPerRun(100, round); got > 3 {
+				t.Errorf("got %v allocations per Publish and Take round, want at most 3", got)
+			}
+		})
+	}
+}
+
+// bigEvents returns n events like events, each with a model of size bytes.
+func bigEvents(from, n, size int) []doorlog.Event {
+	out := events(from, n)
+	for i := range out {
+		out[i].Model = []byte(`{"pad":"` + strings.Repeat("x", size-10) + `"}`)
+	}
+	return out
+}
+
+// TestByteBound drops a subscriber whose waiting events outgrow MaxBytes,
+// as it does one that outgrows Buffer.
+func TestByteBound(t *testing.T) {
+	tests := []struct {
+		name     string
+		batches  []int // events of 1 KiB models per commit
+		overflow bool
+	}{
+		{"within the bytes", []int{3, 3}, false},
+		{"over the bytes", []int{3, 3, 3}, true},
+		{"a big commit into an empty queue", []int{20}, false},
+		{"anything after a big commit", []int{20, 1}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Seven or eight events of 1 KiB models fit (each is reckoned
+			// at about 2.6 KiB: the model, its rendering and fields).
+			b := stream.New(nil, stream.Options{Buffer: 1000, MaxBytes: 20 << 10})
+			defer b.Close()
+			sub := b.Subscribe(doorlog.EventFilter{Scope: all})
+			n := 1
+			for _, size := range tt.batches {
+				b.Publish(bigEvents(n, size, 1<<10))
+				n += size
+			}
+			got, err := sub.Take(nil)
+			if tt.overflow {
+				if !errors.Is(err, stream.ErrOverflow) || len(got) != 0 {
+					t.Fatalf("got %d events, %v; want none, ErrOverflow", len(got), err)
+				}
+				if p := b.PinnedBytes(); p != 0 {
+					t.Errorf("PinnedBytes after the only subscriber overflowed: got %d, want 0", p)
+				}
+				return
+			}
+			if err != nil || len(got) != n-1 {
+				t.Fatalf("got %d events, %v; want %d, nil", len(got), err, n-1)
+			}
+		})
+	}
+}
+
+// TestPinnedBound has many subscribers that never read and one that keeps
+// up: the commits held for them stay within MaxPinned (plus the commit
+// being published), the ones furthest behind are dropped, and the one that
+// keeps up gets every event.
+func TestPinnedBound(t *testing.T) {
+	const maxPinned = 64 << 10
+	b := stream.New(nil, stream.Options{Buffer: 1 << 20, MaxBytes: 1 << 30, MaxPinned: maxPinned})
+	defer b.Close()
+	var stuck []*stream.Subscription
+	for i := range 50 {
+		// Two filters, so that the stuck ones do not all share one match.
+		stuck = append(stuck, b.Subscribe(doorlog.EventFilter{Scope: all, Categories: [][]doorlog.Category{nil, {doorlog.CategoryAccess, doorlog.CategoryEmergency}}[i%2]}))
+	}
+	fast := b.Subscribe(doorlog.EventFilter{Scope: all})
+	var got, buf []doorlog.Event
+	var maxSeen int64
+	const commits, size = 200, 10
+	for i := range commits {
+		batch := bigEvents(1+i*size, size, 1<<10)
+		b.Publish(batch)
+		maxSeen = max(maxSeen, b.PinnedBytes())
+		var err error
+		if buf, err = fast.Take(buf); err != nil {
+			t.Fatalf("fast subscriber: Take: %v", err)
+		}
+		got = append(got, buf...)
+	}
+	// A commit of 10 events of about 2.6 KiB each may come on top.
+	if limit := int64(maxPinned + size*3<<10); maxSeen > limit {
+		t.Errorf("pinned bytes reached %d, want at most %d", maxSeen, limit)
+	}
+	if len(got) != commits*size {
+		t.Errorf("the subscriber that keeps up got %d events, want %d", len(got), commits*size)
+	}
+	dropped := 0
+	for _, s := range stuck {
+		if errors.Is(s.Err(), stream.ErrOverflow) {
+			dropped++
 		}
 	}
-	round()
-	round()
-	if n := testing.AllocsPerRun(100, round); n != 0 {
-		t.Errorf("got %v allocations per Publish and Take round, want 0", n)
+	if dropped != len(stuck) {
+		t.Errorf("got %d stuck subscribers dropped, want all %d", dropped, len(stuck))
 	}
+	if n := b.Subscribers(); n != 1 {
+		t.Errorf("Subscribers: got %d, want 1", n)
+	}
+}
+
+// TestManyStuckSubscribersMemory is the memory a server holds for 500 live
+// streams that never read while events arrive: bounded by MaxPinned, not
+// by the number of subscribers times their buffers.
+func TestManyStuckSubscribersMemory(t *testing.T) {
+	const maxPinned = 4 << 20
+	b := stream.New(nil, stream.Options{MaxPinned: maxPinned})
+	defer b.Close()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	var subs []*stream.Subscription
+	for i := range 500 {
+		subs = append(subs, b.Subscribe(doorlog.EventFilter{Scope: doorlog.Scope{SiteIDs: []string{[]string{"a", "b"}[i%2]}}}))
+	}
+	for i := range 400 {
+		b.Publish(bigEvents(1+i*100, 100, 1<<10)) // 40,000 events of 1 KiB
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	// The pinned commits, one more commit, and the subscribers themselves.
+	if grew, limit := int64(ms.HeapAlloc)-int64(before), int64(2*maxPinned+2<<20); grew > limit {
+		t.Errorf("the heap grew by %d bytes, want at most %d", grew, limit)
+	}
+	runtime.KeepAlive(subs)
 }
 
 func BenchmarkPublish(b *testing.B) {
@@ -311,4 +447,62 @@ func BenchmarkPublish(b *testing.B) {
 		br.Publish(batch)
 	}
 	_ = subs
+}
+
+// TestRenderedOnce renders each event once per key for all the
+// subscribers that take it, and each gets the events its filter selects.
+func TestRenderedOnce(t *testing.T) {
+	b := stream.New(nil, stream.Options{})
+	defer b.Close()
+	var subs []*stream.Subscription
+	for i := range 20 {
+		f := doorlog.EventFilter{Scope: all}
+		if i%2 == 1 {
+			f.Categories = []doorlog.Category{doorlog.CategoryEmergency}
+		}
+		subs = append(subs, b.Subscribe(f))
+	}
+	b.Publish(events(1, 10))
+	var renders sync.Map // key and event id → count
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Go(func() {
+			items, err := s.TakeItems(nil)
+			if err != nil {
+				t.Errorf("TakeItems: %v", err)
+				return
+			}
+			want := 10
+			if i%2 == 1 {
+				want = 5
+			}
+			if len(items) != want {
+				t.Errorf("subscriber %d: got %d items, want %d", i, len(items), want)
+			}
+			for _, it := range items {
+				for _, key := range []string{"en", "uk"} {
+					got := it.Rendered(key, func(e *doorlog.Event) []byte {
+						n, _ := renders.LoadOrStore(key+" "+e.ID, new(atomic.Int32))
+						n.(*atomic.Int32).Add(1)
+						return []byte(key + ":" + e.ID)
+					})
+					if string(got) != key+":"+it.Event().ID {
+						t.Errorf("Rendered(%q) of %s: got %q", key, it.Event().ID, got)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := 0
+	renders.Range(func(k, v any) bool {
+		seen++
+		if n := v.(*atomic.Int32).Load(); n != 1 {
+			t.Errorf("%s rendered %d times, want once", k, n)
+		}
+		return true
+	})
+	if seen != 20 {
+		t.Errorf("got %d renderings, want 20 (10 events in 2 keys)", seen)
+	}
 }

@@ -26,17 +26,18 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/respond"
 )
 
 // static holds the page's files; it is read once by New.
@@ -318,9 +319,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, auth.ErrLogin)
 		return
 	case doorlog.ETOOMANY:
-		secs, _ := auth.RetryAfter(err)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeError(w, http.StatusTooManyRequests, tooManyMessage(secs), doorlog.ETOOMANY)
+		respond.RetryAfter(w, err)
+		writeError(w, http.StatusTooManyRequests, tooManyMessage(doorlog.RetryAfter(err)), doorlog.ETOOMANY)
 		return
 	default:
 		h.writeErr(w, r, err)
@@ -332,7 +332,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 
 // tooManyMessage is what the page shows when a login is throttled for
 // secs seconds.
-func tooManyMessage(secs int) string {
+func tooManyMessage(d time.Duration) string {
+	secs := max(1, int(math.Ceil(d.Seconds())))
 	wait := fmt.Sprintf("%d seconds", secs)
 	switch {
 	case secs == 1:
@@ -469,22 +470,12 @@ type errorBody struct {
 
 func (h *Handler) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	code := doorlog.ErrorCode(err)
-	status := http.StatusInternalServerError
-	switch code {
-	case doorlog.EINVALID:
-		status = http.StatusBadRequest
-	case doorlog.EUNAUTHORIZED:
-		status = http.StatusUnauthorized
-	case doorlog.EFORBIDDEN:
-		status = http.StatusForbidden
-	case doorlog.ENOTFOUND:
-		status = http.StatusNotFound
-	case doorlog.EUNAVAILABLE:
-		status = http.StatusServiceUnavailable
-	default:
+	status := respond.Status(code)
+	if status == http.StatusInternalServerError {
 		code = doorlog.EINTERNAL
 		h.cfg.Logger.ErrorContext(r.Context(), "web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	respond.RetryAfter(w, err)
 	writeError(w, status, doorlog.ErrorMessage(err), code)
 }
 
@@ -492,8 +483,8 @@ func writeError(w http.ResponseWriter, status int, message, code string) {
 	writeJSON(w, status, errorBody{Error: message, Code: code})
 }
 
+// writeJSON answers v, a value of the page's own wire types, which always
+// encode.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_ = respond.JSON(w, status, v)
 }
