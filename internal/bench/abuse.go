@@ -101,6 +101,11 @@ type AbusePhase struct {
 	// CutAfterMs is, for the trickling clients, the median time the server
 	// took to close their connection; 0 elsewhere.
 	CutAfterMs float64 `json:"cut_after_ms,omitempty"`
+	// Limits counts what the server's limits did during the phase, from
+	// its /metrics: requests refused by each memory pool
+	// ("refused ingest", "refused reads") and live streams dropped for
+	// falling behind ("stream overflows").
+	Limits map[string]float64 `json:"limits"`
 }
 
 // AbuseResult is the whole run.
@@ -194,8 +199,8 @@ func Abuse(ctx context.Context, cfg AbuseConfig, t Target) (*AbuseResult, error)
 		p, err := a.phase(ctx, ph, &acked, &seq)
 		res.Phases = append(res.Phases, p)
 		res.MaxRSSBytes = max(res.MaxRSSBytes, p.MaxRSSBytes)
-		fmt.Fprintf(cfg.Progress, "%-30s %4d clients  peak RSS %6.1f MiB  ingest p50 %6.1f ms  p99 %7.1f ms  failed %d  answers %v\n",
-			p.Name, p.Clients, float64(p.MaxRSSBytes)/(1<<20), p.IngestP50Ms, p.IngestP99Ms, p.IngestFailed, p.Answers)
+		fmt.Fprintf(cfg.Progress, "%-30s %4d clients  peak RSS %6.1f MiB  ingest p50 %6.1f ms  p99 %7.1f ms  failed %d  answers %v  limits %v\n",
+			p.Name, p.Clients, float64(p.MaxRSSBytes)/(1<<20), p.IngestP50Ms, p.IngestP99Ms, p.IngestFailed, p.Answers, p.Limits)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bench: phase %q: %w", ph.name, err))
 		}
@@ -238,24 +243,38 @@ func (a *abuseRun) setup(ctx context.Context) error {
 }
 
 // bigItem is one NDJSON line of an event with a model of bigModelBytes of
-// text that compresses about as badly as names and numbers do.
+// text that compresses about as badly as names and numbers do: a slice of
+// a block of random letters made once, at a random place, so that making
+// many of them costs little (the test runs this under the race detector).
 func bigItem(device, source string, at time.Time, rng *rand.Rand) []byte {
-	const letters = "abcdefghijklmnopqrstuvwxyz0123456789 "
-	pad := make([]byte, bigModelBytes-40)
-	for i := range pad {
-		pad[i] = letters[rng.IntN(len(letters))]
-	}
+	n := bigModelBytes - 40
+	off := rng.IntN(len(randomLetters) - n)
 	line, _ := json.Marshal(map[string]any{
 		"device_id": device, "time": at.UnixMilli(), "key": "access_granted_by_valid_identifier", "source_id": source,
-		"model": map[string]any{"number": 12345, "type": "card", "owner": string(pad)},
+		"model": map[string]any{"number": 12345, "type": "card", "owner": randomLetters[off : off+n]},
 	})
 	return append(line, '\n')
 }
+
+// randomLetters is the block bigItem takes its text from.
+var randomLetters = func() string {
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789 "
+	rng := rand.New(rand.NewPCG(3, 3))
+	b := make([]byte, 256<<10)
+	for i := range b {
+		b[i] = letters[rng.IntN(len(letters))]
+	}
+	return string(b)
+}()
 
 // phase runs one phase: the steady device and the background load, the
 // abusive clients if any, and the memory sampling.
 func (a *abuseRun) phase(ctx context.Context, ab abuser, acked, seq *atomic.Int64) (AbusePhase, error) {
 	p := AbusePhase{Name: ab.name, Clients: ab.clients}
+	before, err := a.limitCounts(ctx)
+	if err != nil {
+		return p, err
+	}
 	resetPeak(a.t.PID)
 	rss := startRSS(a.t.PID, 50*time.Millisecond)
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Phase)
@@ -293,6 +312,16 @@ func (a *abuseRun) phase(ctx context.Context, ab abuser, acked, seq *atomic.Int6
 	}
 	// Let the phase's connections close before the next one is measured.
 	time.Sleep(500 * time.Millisecond)
+	after, err := a.limitCounts(context.WithoutCancel(ctx))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	p.Limits = map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			p.Limits[k] = d
+		}
+	}
 	return p, errors.Join(errs...)
 }
 
@@ -406,10 +435,12 @@ func (a *abuseRun) holdUnread(ctx context.Context, path string, readFirst int, a
 			// Take the head of the answer, then stop reading.
 			buf := make([]byte, readFirst)
 			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.ReadFull(conn, buf); err != nil {
+			// A refusal is shorter than readFirst: what came is enough.
+			n, _ := io.ReadFull(conn, buf)
+			if n == 0 {
 				answers.add("cut")
 			} else {
-				answers.add(statusOf(buf))
+				answers.add(statusOf(buf[:n]))
 			}
 		} else {
 			answers.add("sent")
@@ -555,6 +586,40 @@ func (a *abuseRun) post(ctx context.Context, path, contentType string, body []by
 // WriteJSON writes the result to path, creating its directory.
 func (r *AbuseResult) WriteJSON(path string) error {
 	return writeJSONFile(path, r)
+}
+
+// limitMetrics are the /metrics series limitCounts reads, by the name it
+// gives them.
+var limitMetrics = map[string]string{
+	`doorlog_memory_refused_total{pool="ingest"}`: "refused ingest",
+	`doorlog_memory_refused_total{pool="reads"}`:  "refused reads",
+	`doorlog_stream_overflows`:                     "stream overflows",
+}
+
+// limitCounts reads the counters of the server's limits from /metrics.
+func (a *abuseRun) limitCounts(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", a.t.BaseURL+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bench: read /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		series, value, ok := strings.Cut(sc.Text(), " ")
+		if name, found := limitMetrics[series]; ok && found {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return nil, fmt.Errorf("bench: /metrics: %s %q: %w", series, value, err)
+			}
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
 }
 
 // count returns the exact number of events the server lists for device.
