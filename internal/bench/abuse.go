@@ -593,7 +593,7 @@ func (r *AbuseResult) WriteJSON(path string) error {
 var limitMetrics = map[string]string{
 	`doorlog_memory_refused_total{pool="ingest"}`: "refused ingest",
 	`doorlog_memory_refused_total{pool="reads"}`:  "refused reads",
-	`doorlog_stream_overflows`:                     "stream overflows",
+	`doorlog_stream_overflows`:                    "stream overflows",
 }
 
 // limitCounts reads the counters of the server's limits from /metrics.
