@@ -227,15 +227,15 @@ func TestTokenRevokeWhileServing(t *testing.T) {
 	}
 }
 
-// startServe runs doorlog serve on dir in this process until the test
-// ends, and returns its base URL.
-func startServe(t *testing.T, dir string) string {
+// startServe runs doorlog serve on dir in this process, with args added to
+// its flags, until the test ends, and returns its base URL.
+func startServe(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, io.Discard, pw)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, args...), io.Discard, pw)
 		pw.Close()
 	}()
 	urls := make(chan string, 1)

@@ -49,8 +49,10 @@ type Config struct {
 	// 0 leaves requests unbounded by it, as tests that do not test it
 	// want.
 	Memory int64
-	// WriteTimeout is the longest a client may take to accept one chunk
-	// of an export; 0 means the API's default.
+	// WriteTimeout is the longest a client may take to accept an answer,
+	// counted from when the answer starts, or one chunk of an export; 0
+	// means no deadline of the server's own (an export then uses the
+	// API's default).
 	WriteTimeout time.Duration
 	// Login is how logins are throttled and their events capped; the
 	// zero value means the defaults (docs/operations.md, "Login
@@ -172,10 +174,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("web page: %w", err)
 	}
 	a.Server = server.New(server.Config{
-		Logger:  cfg.Logger,
-		Ping:    store.Ping,
-		Observe: a.Metrics.ObserveRequest,
-		Page:    page,
+		WriteTimeout: cfg.WriteTimeout,
+		Logger:       cfg.Logger,
+		Ping:         store.Ping,
+		Observe:      a.Metrics.ObserveRequest,
+		Page:         page,
 		APIs: []server.Registrar{
 			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,

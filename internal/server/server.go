@@ -35,6 +35,12 @@ type Config struct {
 	// routes of its own, so the mux holds only API routes, each of which
 	// openapi.json describes; the page is not an API.
 	Page http.Handler
+	// WriteTimeout, when positive, is the time a client has to take an
+	// answer, counted from when the answer starts: the HTTP server's own
+	// write timeout counts from the end of the request's headers, so time
+	// spent reading a slow body, or waiting for a commit, would leave no
+	// time to answer a request whose events are already stored.
+	WriteTimeout time.Duration
 }
 
 // Server is doorlog's HTTP handler.
@@ -112,23 +118,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = respond.JSON(w, status, v)
 }
 
-// statusRecorder remembers the status written, for the request log.
+// statusRecorder remembers the status written, for the request log, and
+// gives the answer its write deadline when it starts.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// writeTimeout is Config.WriteTimeout.
+	writeTimeout time.Duration
+}
+
+// start is called once, when the answer starts.
+func (r *statusRecorder) start(code int) {
+	r.status = code
+	if r.writeTimeout > 0 {
+		// A handler that streams (the live stream, the export) sets a
+		// deadline of its own before each write, which replaces this.
+		_ = http.NewResponseController(r.ResponseWriter).SetWriteDeadline(time.Now().Add(r.writeTimeout))
+	}
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
-		r.status = code
+		r.start(code)
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.start(http.StatusOK)
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
@@ -144,7 +163,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, writeTimeout: s.cfg.WriteTimeout}
 		next.ServeHTTP(rec, r)
 		elapsed := time.Since(start)
 		if rec.status == 0 {
