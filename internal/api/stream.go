@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/stream"
 )
@@ -112,15 +113,16 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// A replay holds a page of the store at a time: reserved in the read
-	// pool for the stream's life, so that many resuming clients cannot
-	// hold more than the pool between them.
+	// pool until the replay is over, so that many resuming clients cannot
+	// hold more than the pool between them. The live part holds nothing
+	// of it: its events are the broker's, bounded there.
+	var replay *budget.Reservation
 	if last != "" {
-		res, err := h.cfg.Budget.Reads.ReservePage(r.Context(), cfg.ReplayPage, 0)
-		if err != nil {
+		if replay, err = h.cfg.Budget.Reads.ReservePage(r.Context(), cfg.ReplayPage, 0); err != nil {
 			h.writeError(w, r, errReadBusy)
 			return
 		}
-		defer res.Release()
+		defer replay.Release()
 	}
 	sub := cfg.Broker.Subscribe(f)
 	defer func() { sub.Close() }()
@@ -185,6 +187,8 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	replay.Release()
+
 	heartbeat := time.NewTicker(cfg.Heartbeat)
 	defer heartbeat.Stop()
 	// Live events are rendered once per locale for every stream that
@@ -220,6 +224,10 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 					last = e.ID
 				}
 			}
+			// Everything is in the buffer now: the commits may go.
+			clear(items)
+			items = items[:0]
+			sub.Done()
 		}
 		if err := s.flush(); err != nil {
 			return

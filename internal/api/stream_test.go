@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -859,5 +860,45 @@ func TestStreamShutdown(t *testing.T) {
 	}
 	if n := se.inflight.Load(); n != 0 {
 		t.Errorf("stream handlers running after shutdown: %d", n)
+	}
+}
+
+// TestStreamDoesNotHoldCommits has six streams, each watching a device of
+// its own and keeping up, while six large commits of another device's
+// events go by, the n-th with one event of the n-th watched device: once a
+// stream has sent its event, nothing of the commit may stay in memory
+// because of it. (A stream used to keep the last commit it took from alive
+// until its next event, which for a quiet device may be never.) Not
+// parallel: it measures the process's heap.
+func TestStreamDoesNotHoldCommits(t *testing.T) {
+	se := newStreamEnv(t, streamOptions{})
+	var clients []*sseClient
+	watched := make([]string, 6)
+	for i := range watched {
+		watched[i] = fmt.Sprintf("6f1c2a3e-0000-4000-8000-%012x", 0x100+i)
+		se.mustDo(t, "POST", "/v1/devices", se.admin, `{"id":"`+watched[i]+`","site_id":"a","name":"Door"}`, 201)
+		clients = append(clients, se.mustOpen(t, se.admin, "device_id="+watched[i], ""))
+	}
+	se.subscribed(t, len(watched))
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	pad := strings.Repeat("x", 15<<10)
+	for c, dev := range watched {
+		items := []streamItem{{device: dev, key: "door_was_opened", source: fmt.Sprintf("w-%d", c), ms: 1714557600000 + int64(c)}}
+		for i := range 500 {
+			items = append(items, streamItem{device: devB, key: "incoming_call", source: fmt.Sprintf("b-%d-%d", c, i), ms: 1714557600000 + int64(c), model: `{"pad":"` + pad + `"}`})
+		}
+		se.ingest(t, items...) // about 7.5 MiB of models
+		clients[c].events(t, 1)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if grew := int64(ms.HeapAlloc) - int64(before); grew > 12<<20 {
+		t.Errorf("the heap grew by %d MiB over 6 commits of 7.5 MiB whose one watched event each has been sent, want under 12 MiB", grew>>20)
+	}
+	if p := se.broker.PinnedBytes(); p != 0 {
+		t.Errorf("the broker counts %d bytes pinned by streams that are up to date, want 0", p)
 	}
 }

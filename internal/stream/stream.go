@@ -180,6 +180,10 @@ type Subscription struct {
 	queue  []segment
 	events int
 	bytes  int64
+	// taken are the commits of the items last taken by TakeItems, still
+	// pinned (and counted) until the owner is done with them (Done, or
+	// the next TakeItems).
+	taken []*commit
 	// err is why the subscription ended; nil while it is live.
 	err error
 }
@@ -445,6 +449,16 @@ func (s *Subscription) dropQueue() {
 	clear(s.queue)
 	s.queue = s.queue[:0]
 	s.events, s.bytes = 0, 0
+	s.dropTaken()
+}
+
+// dropTaken lets go of the commits last taken; s.mu is held.
+func (s *Subscription) dropTaken() {
+	for _, c := range s.taken {
+		s.broker.unref(c)
+	}
+	clear(s.taken)
+	s.taken = s.taken[:0]
 }
 
 // oldest returns the number of the oldest commit the queue holds; ok is
@@ -535,11 +549,16 @@ func (it Item) Rendered(key string, render func(e *doorlog.Event) []byte) []byte
 
 // TakeItems is Take for a subscriber that renders events: it returns the
 // items waiting, appended to buf[:0], which share their commit's
-// renderings.
+// renderings. Items hold their commits: the commits stay pinned, and
+// counted against MaxPinned, until the owner calls Done (or TakeItems
+// again, or Close), so an owner stuck writing them is seen holding them.
+// The owner must not use the items after Done, and should clear its slice
+// of them then.
 func (s *Subscription) TakeItems(buf []Item) ([]Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(buf[:cap(buf)]) // let the commits it held go
+	s.dropTaken()
 	if s.err != nil {
 		return buf[:0], s.err
 	}
@@ -554,9 +573,20 @@ func (s *Subscription) TakeItems(buf []Item) ([]Item, error) {
 				out = append(out, Item{seg.c, i})
 			}
 		}
+		// The queue's hold on the commit passes to the taken items.
+		s.taken = append(s.taken, seg.c)
 	}
-	s.dropQueue()
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	s.events, s.bytes = 0, 0
 	return out, nil
+}
+
+// Done lets go of the commits of the items last taken with TakeItems.
+func (s *Subscription) Done() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropTaken()
 }
 
 // Err returns why the subscription ended, or nil while it is live.

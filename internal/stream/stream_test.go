@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/stream"
@@ -505,4 +506,82 @@ func TestRenderedOnce(t *testing.T) {
 	if seen != 20 {
 		t.Errorf("got %d renderings, want 20 (10 events in 2 keys)", seen)
 	}
+}
+
+// TestTakenItemsHoldTheirCommitUntilDone counts the commit of items taken
+// but not yet written as pinned, and lets it go once the owner is done:
+// a stream watching one device must not keep a large commit of other
+// devices' events alive after it sent its one event.
+func TestTakenItemsHoldTheirCommitUntilDone(t *testing.T) {
+	b := stream.New(nil, stream.Options{})
+	defer b.Close()
+	watched := events(1, 1)[0]
+	sub := b.Subscribe(doorlog.EventFilter{Scope: all, DeviceIDs: []string{watched.DeviceID}})
+	others := bigEvents(2, 200, 16<<10)
+	for i := range others {
+		others[i].DeviceID = "00000000-0000-4000-8000-0000000000ff"
+	}
+	commit := append([]doorlog.Event{watched}, others...)
+	gone := weak.Make(&commit[0])
+	b.Publish(commit)
+	commit, others = nil, nil
+
+	items, err := sub.TakeItems(nil)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("TakeItems: got %d items, %v; want the watched device's one", len(items), err)
+	}
+	if p := b.PinnedBytes(); p < 200*16<<10 {
+		t.Errorf("PinnedBytes while the taken item is being written: got %d, want the whole commit (over %d)", p, 200*16<<10)
+	}
+	clear(items)
+	sub.Done()
+	if p := b.PinnedBytes(); p != 0 {
+		t.Errorf("PinnedBytes after Done: got %d, want 0", p)
+	}
+	runtime.GC()
+	if gone.Value() != nil {
+		t.Error("the commit is still reachable after the only stream that took from it is done")
+	}
+	runtime.KeepAlive(sub)
+}
+
+// TestReadingFilteredStreamsMemory has 20 streams that keep up, each
+// watching one device, while commits of large events of other devices go
+// by: the heap stays small, since no stream holds a commit once it has
+// sent its events.
+func TestReadingFilteredStreamsMemory(t *testing.T) {
+	b := stream.New(nil, stream.Options{})
+	defer b.Close()
+	var subs []*stream.Subscription
+	for i := range 20 {
+		subs = append(subs, b.Subscribe(doorlog.EventFilter{Scope: all, DeviceIDs: []string{fmt.Sprintf("00000000-0000-4000-8000-%012x", 100+i)}}))
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	bufs := make([][]stream.Item, len(subs))
+	for c := range 40 {
+		commit := bigEvents(1+c*301, 301, 16<<10) // about 5 MiB
+		commit[0].DeviceID = fmt.Sprintf("00000000-0000-4000-8000-%012x", 100+c%20)
+		for i := 1; i < len(commit); i++ {
+			commit[i].DeviceID = "00000000-0000-4000-8000-0000000000ff"
+		}
+		b.Publish(commit)
+		for i, s := range subs {
+			var err error
+			if bufs[i], err = s.TakeItems(bufs[i]); err != nil {
+				t.Fatalf("TakeItems: %v", err)
+			}
+			clear(bufs[i])
+			bufs[i] = bufs[i][:0]
+			s.Done()
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if grew := int64(ms.HeapAlloc) - int64(before); grew > 8<<20 {
+		t.Errorf("the heap grew by %d bytes over 40 commits of 5 MiB that every stream has sent, want under 8 MiB", grew)
+	}
+	runtime.KeepAlive(subs)
 }
