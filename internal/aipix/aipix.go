@@ -196,7 +196,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, what string
 	case doorlog.ETOOLARGE:
 		msg = MsgTooLarge
 	case doorlog.EUNAVAILABLE:
-		h.logger.WarnContext(r.Context(), "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
+		// A limit of the server's own (it says when to retry) is not worth
+		// a warning per refused request; a dependency down is.
+		level := slog.LevelWarn
+		if doorlog.RetryAfter(err) > 0 {
+			level = slog.LevelDebug
+		}
+		h.logger.Log(r.Context(), level, "aipix: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
 		respond.RetryAfter(w, err)
 		msg = MsgUnavailable
 	default:

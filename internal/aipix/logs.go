@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
@@ -88,7 +89,7 @@ func (h *Handler) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer res.Release()
-	resp, err := h.page(r, dev, tok.Scope(), p)
+	resp, err := h.page(r, res, dev, tok.Scope(), p)
 	if err != nil {
 		h.writeError(w, r, "list events", err)
 		return
@@ -141,8 +142,8 @@ func (h *Handler) intercom(r *http.Request, tok *doorlog.Token) (*doorlog.Device
 }
 
 // page counts the intercom's events, fetches one page newest first and
-// builds the answer.
-func (h *Handler) page(r *http.Request, dev *doorlog.Device, scope doorlog.Scope, p pageParams) (*logsResponse, error) {
+// builds the answer, fitting res, the page's reservation, to it.
+func (h *Handler) page(r *http.Request, res *budget.Reservation, dev *doorlog.Device, scope doorlog.Scope, p pageParams) (*logsResponse, error) {
 	ctx := r.Context()
 	filter := doorlog.EventFilter{Scope: scope, DeviceIDs: []string{dev.ID}}
 	total, err := h.store.CountEvents(ctx, filter)
@@ -163,6 +164,9 @@ func (h *Handler) page(r *http.Request, dev *doorlog.Device, scope doorlog.Scope
 			})
 			if err != nil {
 				return nil, err
+			}
+			if err := res.Fit(ctx, events); err != nil {
+				return nil, errBusy
 			}
 		}
 	}

@@ -109,7 +109,10 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	res.Fit(events)
+	if err := res.Fit(r.Context(), events); err != nil {
+		h.writeError(w, r, errReadBusy)
+		return
+	}
 	next := ""
 	if len(events) > p.limit || len(events) > 0 && doorlog.PageBytes(events) >= listPageBytes {
 		events = events[:min(len(events), p.limit)]

@@ -134,6 +134,10 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, err)
 			return
 		}
+		if err := replay.Fit(r.Context(), page); err != nil {
+			h.writeError(w, r, errReadBusy)
+			return
+		}
 	}
 
 	s := &sse{w: w, rc: http.NewResponseController(w), timeout: cfg.WriteTimeout, enc: h.encoder(locale)}
@@ -180,6 +184,11 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 				if r.Context().Err() == nil {
 					h.cfg.Logger.Warn("live stream replay failed", "err", err)
 				}
+				return
+			}
+			if err := replay.Fit(r.Context(), page); err != nil {
+				// No room for the page: the client reconnects with its
+				// Last-Event-ID and goes on from there.
 				return
 			}
 		}

@@ -395,6 +395,11 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, p listParams, fil
 				h.internalError(w, r, "list events", err)
 				return
 			}
+			if err := res.Fit(ctx, events); err != nil {
+				w.Header().Set("Retry-After", busyRetryAfter)
+				writeError(w, http.StatusServiceUnavailable, ErrBusy)
+				return
+			}
 		}
 	}
 

@@ -221,18 +221,33 @@ func PageCost(n int, modelBytes int64) int64 {
 // ReservePage reserves what a page of at most rows events may hold before
 // it is read: rows of the largest models, or when maxBytes is positive
 // (the page's EventQuery.MaxBytes) that many bytes of models and one more
-// model. Once the page is read, Fit gives back what it did not need.
+// model, but never more than a small reservation. Most pages hold far less
+// than their worst case, and an ordinary page must not wait behind the
+// large reservations for a worst case it will not reach. Once the page is
+// read, Fit sizes the reservation to what it holds.
 func (p *Pool) ReservePage(ctx context.Context, rows, maxBytes int) (*Reservation, error) {
 	models := int64(rows) * doorlog.MaxModelBytes
 	if maxBytes > 0 {
 		models = min(models, int64(maxBytes)+doorlog.MaxModelBytes)
 	}
-	return p.Reserve(ctx, PageCost(rows, models))
+	n := PageCost(rows, models)
+	if p != nil {
+		n = min(n, p.largeAt)
+	}
+	return p.Reserve(ctx, n)
 }
 
-// Fit shrinks a page's reservation to what the events read hold.
-func (r *Reservation) Fit(events []doorlog.Event) {
-	r.Shrink(PageCost(len(events), int64(doorlog.PageBytes(events))))
+// Fit sizes a page's reservation to what the events read hold: it gives
+// back what they do not need, or reserves what more they do, waiting for
+// room as Reserve does (and failing with ErrFull, when the caller must let
+// the page go and refuse the request).
+func (r *Reservation) Fit(ctx context.Context, events []doorlog.Event) error {
+	need := PageCost(len(events), int64(doorlog.PageBytes(events)))
+	if have := r.Bytes(); need > have {
+		return r.Grow(ctx, need-have)
+	}
+	r.Shrink(need)
+	return nil
 }
 
 // Plan is how the server's memory budget is shared out (docs/operations.md

@@ -142,11 +142,14 @@ func TestNilPoolIsUnlimited(t *testing.T) {
 	}
 }
 
-// TestPageReservation reserves a page's worst case and fits it to the
-// events read.
+// TestPageReservation reserves a page's worst case, but no more than a
+// small reservation, and fits it to the events read, growing when they
+// hold more.
 func TestPageReservation(t *testing.T) {
-	p := budget.New("test", 64<<20, wait)
-	r, err := p.ReservePage(context.Background(), 1000, 1<<20)
+	const size = 64 << 20 // large is over 4 MiB
+	p := budget.New("test", size, wait)
+	ctx := context.Background()
+	r, err := p.ReservePage(ctx, 1000, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,11 +157,53 @@ func TestPageReservation(t *testing.T) {
 		t.Errorf("worst case of a page bounded by bytes: got %d, want %d", got, want)
 	}
 	events := []doorlog.Event{{Model: make([]byte, 300)}, {Model: make([]byte, 700)}}
-	r.Fit(events)
+	if err := r.Fit(ctx, events); err != nil {
+		t.Fatal(err)
+	}
 	if got, want := r.Bytes(), budget.PageCost(2, 1000); got != want {
 		t.Errorf("after Fit: got %d, want %d", got, want)
 	}
 	r.Release()
+
+	// A page of 1,000 rows without a byte bound: its worst case (32 MiB)
+	// is not reserved up front, only a small share; the rows it really
+	// holds are reserved once read.
+	r, err = p.ReservePage(ctx, 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Bytes(); got != size/16 {
+		t.Errorf("a page's worst case beyond a small reservation: got %d reserved, want %d", got, size/16)
+	}
+	big := make([]doorlog.Event, 400)
+	for i := range big {
+		big[i].Model = make([]byte, doorlog.MaxModelBytes)
+	}
+	if err := r.Fit(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Bytes(), budget.PageCost(400, 400*doorlog.MaxModelBytes); got != want {
+		t.Errorf("after Fit to a page of 400 large models: got %d, want %d", got, want)
+	}
+	// With the large share taken, such a page cannot be held: Fit fails
+	// and the caller refuses the request.
+	r.Release()
+	hog, err := p.Reserve(ctx, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = p.ReservePage(ctx, 1000, 0)
+	if err != nil {
+		t.Fatalf("a small reservation beside the large share: %v", err)
+	}
+	if err := r.Fit(ctx, big); !errors.Is(err, budget.ErrFull) {
+		t.Errorf("Fit to a large page while the large share is taken: got %v, want ErrFull", err)
+	}
+	r.Release()
+	hog.Release()
+	if p.Used() != 0 {
+		t.Errorf("Used: got %d, want 0", p.Used())
+	}
 }
 
 // TestConcurrent reserves, grows, shrinks and releases from many

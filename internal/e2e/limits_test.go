@@ -309,3 +309,30 @@ func TestIngestRefusedWhenItsMemoryIsFull(t *testing.T) {
 		t.Errorf("stored events: got %d, want %d", list.Count, want)
 	}
 }
+
+// TestOrdinaryPagesBesideLargeReaders takes the read pool's large share, as
+// exports, resumed streams or pages of the largest models being sent to
+// slow clients would: the ordinary pages of every API (a default native
+// page, a BAS-IP page, an AIPIX page, an OLOID page) are still answered,
+// since they only reserve what they hold.
+func TestOrdinaryPagesBesideLargeReaders(t *testing.T) {
+	s := newLimitsServer(t)
+	s.bigModels(t, 30, 500)
+	pool := s.app.Budget.Reads
+	large, err := pool.Reserve(context.Background(), pool.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer large.Release()
+	for _, r := range []struct{ name, method, path, body string }{
+		{"native default page", "GET", "/v1/events", ""},
+		{"native page of 1000", "GET", "/v1/events?limit=1000", ""},
+		{"basip", "GET", "/api/v1/log/items?limit=50", ""},
+		{"aipix", "GET", "/api/admin/v1/intercoms/" + devA + "/logs?per_page=100", ""},
+		{"oloid", "POST", "/filterActivity", `{"limit":1000}`},
+	} {
+		if resp, b := s.do(t, r.method, r.path, "application/json", r.body); resp.StatusCode != 200 {
+			t.Errorf("%s beside the large share taken: got %d %s, want 200", r.name, resp.StatusCode, b)
+		}
+	}
+}

@@ -300,7 +300,10 @@ func (h *Handler) filterActivity(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	res.Fit(events)
+	if err := res.Fit(ctx, events); err != nil {
+		h.writeError(w, r, errBusy)
+		return
+	}
 	next := ""
 	if len(events) > p.limit || len(events) > 0 && doorlog.PageBytes(events) >= pageBytes {
 		events = events[:min(len(events), p.limit)]

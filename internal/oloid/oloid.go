@@ -189,7 +189,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.logger.ErrorContext(r.Context(), "oloid: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = MessageInternal
 	case http.StatusServiceUnavailable:
-		h.logger.WarnContext(r.Context(), "oloid: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		// A limit of the server's own (it says when to retry) is not worth
+		// a warning per refused request; a dependency down is.
+		level := slog.LevelWarn
+		if doorlog.RetryAfter(err) > 0 {
+			level = slog.LevelDebug
+		}
+		h.logger.Log(r.Context(), level, "oloid: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = MessageUnavailable
 	}
 	respond.RetryAfter(w, err)
