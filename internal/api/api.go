@@ -243,9 +243,10 @@ const ingestRetryAfter = time.Second
 var errIngestBusy = doorlog.Errorf(doorlog.ETOOMANY, "the server is busy storing other requests' events; retry later").Retry(ingestRetryAfter)
 
 // postEvents serves POST /v1/events. The body is read as a stream, within
-// a reservation of the ingest memory pool: of its whole size up front when
-// the client sends a Content-Length, else grown as it is read, so that the
-// bodies being read and stored at once never hold more than the pool.
+// a reservation of the ingest memory pool grown as the body arrives (a
+// step ahead of it), so that the bodies being read and stored at once never
+// hold more than the pool, and a client that announces a large body and
+// sends it slowly, or not at all, holds only what it has sent.
 func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 	tok := auth.FromContext(r.Context())
 	limit := h.cfg.Ingest.Limits().MaxBody
@@ -253,18 +254,15 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusRequestEntityTooLarge, "request body is larger than the limit of "+formatBytes(limit), doorlog.ETOOLARGE)
 		return
 	}
-	size := r.ContentLength // -1 when unknown
-	body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
-	res, err := h.cfg.Budget.Ingest.Reserve(r.Context(), ingestMemoryFactor*max(size, 0))
+	raw := http.MaxBytesReader(w, r.Body, limit)
+	res, err := h.cfg.Budget.Ingest.Reserve(r.Context(), 0)
 	if err != nil {
-		h.refuseIngest(w, r, body)
+		h.refuseIngest(w, r, raw)
 		return
 	}
 	defer res.Release()
-	if size < 0 {
-		body = &reservingReader{ctx: r.Context(), r: body, res: res}
-	}
-	result, err := h.cfg.Ingest.Ingest(r.Context(), tok, body, size, isNDJSON(r.Header.Get("Content-Type")))
+	body := &reservingReader{ctx: r.Context(), r: raw, res: res, size: r.ContentLength}
+	result, err := h.cfg.Ingest.Ingest(r.Context(), tok, body, r.ContentLength, isNDJSON(r.Header.Get("Content-Type")))
 	if err != nil {
 		var readErr *ingest.ReadError
 		var tooBig *http.MaxBytesError
@@ -272,7 +270,7 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &tooBig):
 			WriteError(w, http.StatusRequestEntityTooLarge, "request body is larger than the limit of "+formatBytes(limit), doorlog.ETOOLARGE)
 		case errors.Is(err, budget.ErrFull):
-			h.refuseIngest(w, r, body)
+			h.refuseIngest(w, r, raw)
 		case errors.As(err, &readErr):
 			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "could not read the request body"))
 		default:
@@ -288,35 +286,41 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 // still sending when the answer comes sees its connection cut instead of
 // the answer, and would not know to wait and retry.
 func (h *Handler) refuseIngest(w http.ResponseWriter, r *http.Request, body io.Reader) {
-	// The wait for memory is not the client's doing: it gets a whole
-	// write timeout for the answer from now.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.writeTimeout()))
 	_, _ = io.Copy(io.Discard, body)
 	h.writeError(w, r, errIngestBusy)
 }
 
-// reservingReader grows a reservation ahead of what it reads, for a body
-// whose length was not announced.
+// reservingReader grows a reservation with what it reads: once bytes have
+// arrived (the read buffer they arrive in is there anyway), it reserves for
+// them and a step more, never past the body's announced size. So a client
+// that announces a large body and sends it slowly, or not at all, holds
+// only what it has sent, and a small body reserves about its size.
 type reservingReader struct {
 	ctx context.Context
 	r   io.Reader
 	res *budget.Reservation
+	// size is the body's announced size, -1 when unknown.
+	size int64
 	// read is the number of bytes read so far.
 	read int64
 }
 
-// reserveStep is how far ahead of the bytes read a reservingReader
+// reserveStep is how far beyond the bytes read a reservingReader
 // reserves, so that it asks the pool once per step rather than per read.
-const reserveStep = 256 << 10
+const reserveStep = 64 << 10
 
 func (b *reservingReader) Read(p []byte) (int, error) {
-	if need := ingestMemoryFactor * (b.read + int64(len(p))); need > b.res.Bytes() {
-		if err := b.res.Grow(b.ctx, need-b.res.Bytes()+ingestMemoryFactor*reserveStep); err != nil {
-			return 0, err
-		}
-	}
 	n, err := b.r.Read(p)
 	b.read += int64(n)
+	if need := ingestMemoryFactor * b.read; need > b.res.Bytes() {
+		ahead := b.read + reserveStep
+		if b.size >= 0 {
+			ahead = max(min(ahead, b.size), b.read)
+		}
+		if gerr := b.res.Grow(b.ctx, ingestMemoryFactor*ahead-b.res.Bytes()); gerr != nil {
+			return n, gerr
+		}
+	}
 	return n, err
 }
 

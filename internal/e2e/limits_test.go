@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -334,5 +335,34 @@ func TestOrdinaryPagesBesideLargeReaders(t *testing.T) {
 		if resp, b := s.do(t, r.method, r.path, "application/json", r.body); resp.StatusCode != 200 {
 			t.Errorf("%s beside the large share taken: got %d %s, want 200", r.name, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestAnnouncedBodiesHoldNothing opens connections that announce large
+// bodies and send nothing, as a client on a dead link (or an attacker with
+// a device's token) would: they hold none of the ingest memory, so a
+// panel's batch is still stored at once.
+func TestAnnouncedBodiesHoldNothing(t *testing.T) {
+	s := newLimitsServer(t)
+	host := strings.TrimPrefix(s.url, "http://")
+	for _, size := range []int{16 << 20, 500 << 10, 500 << 10, 500 << 10, 500 << 10, 500 << 10} {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\nContent-Length: %d\r\n\r\n", s.token, size)
+	}
+	// Until the server has taken the announced requests in, the batch
+	// below could pass for the wrong reason.
+	time.Sleep(200 * time.Millisecond)
+	item := fmt.Sprintf(`{"device_id":%q,"time":1714557600000,"key":"door_was_opened","source_id":"panel-1"}`, devA)
+	start := time.Now()
+	resp, b := s.do(t, "POST", "/v1/events", "application/json", item)
+	if resp.StatusCode != 200 {
+		t.Fatalf("a panel's batch beside announced bodies that never come: got %d %s after %v, want 200", resp.StatusCode, b, time.Since(start).Round(time.Millisecond))
+	}
+	if used := s.app.Budget.Ingest.Used(); used != 0 {
+		t.Errorf("ingest memory reserved by bodies of which nothing arrived: got %d bytes, want 0", used)
 	}
 }

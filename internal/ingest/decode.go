@@ -124,10 +124,14 @@ func (d *decoder) decode(raw []byte, it *Item) (compact, ok bool) {
 	}
 }
 
-// arenaBlock is the size of a new arena block when the body's length was
-// not known or the arena is full: blocks are added, never grown, so that
-// what earlier items point to is neither copied nor held twice.
-const arenaBlock = 64 << 10
+// arenaBlock is the size of a new arena block when the arena is full:
+// blocks are added, never grown, so that what earlier items point to is
+// neither copied nor held twice. firstArena is the most the first block
+// takes from a body's announced length, before any of it has arrived.
+const (
+	arenaBlock = 64 << 10
+	firstArena = 256 << 10
+)
 
 // keep returns a copy of b in the arena.
 func (d *decoder) keep(b []byte) json.RawMessage {

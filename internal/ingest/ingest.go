@@ -107,9 +107,11 @@ func (s *Service) Ingest(ctx context.Context, tok *doorlog.Token, body io.Reader
 	if tok == nil || (tok.Role != doorlog.RoleAdmin && tok.Role != doorlog.RoleDevice) {
 		return Result{}, doorlog.Errorf(doorlog.EFORBIDDEN, "only admin and device tokens may ingest events")
 	}
+	// The announced size only sizes the first buffer, and not beyond
+	// firstArena: a client may announce more than it sends.
 	hint := 0
 	if size > 0 {
-		hint = int(min(size, s.limits.MaxBody))
+		hint = int(min(size, s.limits.MaxBody, firstArena))
 	}
 	d := newDecoder(hint)
 	var (
