@@ -243,10 +243,14 @@ const ingestRetryAfter = time.Second
 var errIngestBusy = doorlog.Errorf(doorlog.ETOOMANY, "the server is busy storing other requests' events; retry later").Retry(ingestRetryAfter)
 
 // postEvents serves POST /v1/events. The body is read as a stream, within
-// a reservation of the ingest memory pool grown as the body arrives (a
-// step ahead of it), so that the bodies being read and stored at once never
-// hold more than the pool, and a client that announces a large body and
-// sends it slowly, or not at all, holds only what it has sent.
+// a reservation of the ingest memory pool, so that the bodies being read
+// and stored at once never hold more than the pool. A small body (by its
+// Content-Length) reserves as its bytes arrive, so that clients announcing
+// bodies they send slowly, or never, hold only what they sent, and cannot
+// keep the panels' small batches out. A large one, or one of unknown size,
+// first takes its place in the pool's large share, behind the other large
+// ones, so that many large bodies read at once do not each hold part of the
+// pool while waiting for the rest.
 func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 	tok := auth.FromContext(r.Context())
 	limit := h.cfg.Ingest.Limits().MaxBody
@@ -255,7 +259,18 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := http.MaxBytesReader(w, r.Body, limit)
-	res, err := h.cfg.Budget.Ingest.Reserve(r.Context(), 0)
+	pool := h.cfg.Budget.Ingest
+	upfront := int64(0)
+	switch size := r.ContentLength; {
+	case size < 0:
+		upfront = ingestMemoryFactor * reserveStep
+		if pool != nil {
+			upfront = max(upfront, pool.Size()/16+1) // large from the start
+		}
+	case pool.Large(ingestMemoryFactor * size):
+		upfront = ingestMemoryFactor * size
+	}
+	res, err := pool.Reserve(r.Context(), upfront)
 	if err != nil {
 		h.refuseIngest(w, r, raw)
 		return

@@ -92,6 +92,12 @@ func (p *Pool) Refused() uint64 {
 	return p.refused.Load()
 }
 
+// Large reports whether a reservation of n bytes is a large one (see Pool),
+// which waits behind the other large ones for the pool's large share.
+func (p *Pool) Large(n int64) bool {
+	return p != nil && n > p.largeAt
+}
+
 // Reserve reserves n bytes, waiting up to the pool's wait (or until ctx
 // ends) for them. A request for more than the large share (three quarters
 // of the pool) reserves the large share, so that one large request can
