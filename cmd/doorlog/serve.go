@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -17,10 +18,10 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
-
+	"github.com/doorlog/doorlog/internal/api"
 	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/budget"
+	"github.com/doorlog/doorlog/internal/connlimit"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/lockfile"
 )
@@ -43,7 +44,12 @@ type serveConfig struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	maxConns     int
-	login        loginFlags
+	// maxPerAddr bounds one client address's connections; maxStreams and
+	// maxTokenStreams the live streams in all and per token.
+	maxPerAddr      int
+	maxStreams      int
+	maxTokenStreams int
+	login           loginFlags
 	// maxUnknownKeys bounds the distinct keys outside the catalog stored.
 	maxUnknownKeys int
 }
@@ -74,6 +80,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.writeTimeout, "write-timeout", envDuration("DOORLOG_WRITE_TIMEOUT", defaultWriteTimeout, &envErrs), "longest time to write a response, or one chunk of an export (env DOORLOG_WRITE_TIMEOUT)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", envDuration("DOORLOG_IDLE_TIMEOUT", defaultIdleTimeout, &envErrs), "how long an idle keep-alive connection is kept (env DOORLOG_IDLE_TIMEOUT)")
 	fs.IntVar(&c.maxConns, "max-connections", envInt("DOORLOG_MAX_CONNECTIONS", defaultMaxConns, &envErrs), "most client connections open at once; more wait to be accepted (env DOORLOG_MAX_CONNECTIONS)")
+	fs.IntVar(&c.maxPerAddr, "max-connections-per-address", envInt("DOORLOG_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxPerAddr, &envErrs), "most connections one client address (IPv6: its /64) has open at once, loopback and --trusted-proxies not counted; 0 is no limit (env DOORLOG_MAX_CONNECTIONS_PER_ADDRESS)")
+	fs.IntVar(&c.maxStreams, "max-streams", envInt("DOORLOG_MAX_STREAMS", api.DefaultMaxStreams, &envErrs), "most live streams open at once (env DOORLOG_MAX_STREAMS)")
+	fs.IntVar(&c.maxTokenStreams, "max-streams-per-token", envInt("DOORLOG_MAX_STREAMS_PER_TOKEN", api.DefaultMaxStreamsPerToken, &envErrs), "most live streams one token has open at once (env DOORLOG_MAX_STREAMS_PER_TOKEN)")
 	if err := errors.Join(envErrs...); err != nil {
 		return err
 	}
@@ -99,6 +108,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if c.maxConns < 16 {
 		return fmt.Errorf("--max-connections %d: want at least 16", c.maxConns)
+	}
+	// The largest body must fit the ingest share of the memory budget:
+	// by default it is made to, and an explicit one that does not is
+	// refused rather than allowed past the budget.
+	maxBody := budget.NewPlan(int64(c.memory)).MaxBody()
+	if c.maxBody < 1<<10 || c.maxBody > maxBody {
+		if !flagSet(fs, "max-body") && os.Getenv("DOORLOG_MAX_BODY") == "" {
+			c.maxBody = min(c.maxBody, maxBody)
+		} else {
+			return fmt.Errorf("--max-body %d: want 1024 to %d bytes (a third of the ingest share, a quarter of --memory %s); raise --memory for larger bodies", c.maxBody, maxBody, c.memory)
+		}
+	}
+	if c.maxPerAddr < 0 {
+		return fmt.Errorf("--max-connections-per-address %d: want 0 (no limit) or more", c.maxPerAddr)
+	}
+	// Streams hold their connections: some must stay for everything else.
+	if c.maxStreams < 1 || c.maxStreams > c.maxConns*3/4 {
+		return fmt.Errorf("--max-streams %d: want 1 to %d (three quarters of --max-connections)", c.maxStreams, c.maxConns*3/4)
+	}
+	if c.maxTokenStreams < 1 {
+		return fmt.Errorf("--max-streams-per-token %d: want at least 1", c.maxTokenStreams)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
@@ -144,7 +174,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger, Login: login,
-		Memory: plan.Total, WriteTimeout: c.writeTimeout})
+		Memory: plan.Total, WriteTimeout: c.writeTimeout, MaxStreams: c.maxStreams, MaxStreamsPerToken: c.maxTokenStreams})
 	if err != nil {
 		return err
 	}
@@ -158,7 +188,24 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	baseURL := "http://" + ln.Addr().String()
 	// Past maxConns, connections wait in the kernel's queue to be
 	// accepted: each one costs memory whether or not it sends anything.
-	ln = netutil.LimitListener(ln, c.maxConns)
+	// Past maxPerAddr, one client's next connection is closed at once, so
+	// it cannot take every slot; loopback and the trusted proxies, whose
+	// connections carry everyone's requests, are not counted per address.
+	limited := connlimit.New(ln, connlimit.Config{Max: c.maxConns, PerAddress: c.maxPerAddr, Exempt: func(addr netip.Addr) bool {
+		if addr.IsLoopback() {
+			return true
+		}
+		for _, p := range login.TrustedProxies {
+			if p.Contains(addr) {
+				return true
+			}
+		}
+		return false
+	}})
+	ln = limited
+	a.Metrics.CounterFunc("doorlog_connections_refused_total", "Connections closed at once for being past their client address's limit.", func() float64 {
+		return float64(limited.Refused())
+	})
 	// Every phase of a connection has a deadline, so that a client that
 	// sends or reads slowly, or not at all, is cut and its buffers freed:
 	// the headers, the whole request, each response (the live stream and
@@ -287,6 +334,7 @@ const (
 	defaultWriteTimeout = 30 * time.Second
 	defaultIdleTimeout  = 2 * time.Minute
 	defaultMaxConns     = 1024
+	defaultMaxPerAddr   = 128
 	// readHeaderTimeout bounds the headers alone, which a client sends at
 	// once: a slow one is an attack on connection slots.
 	readHeaderTimeout = 10 * time.Second
@@ -307,6 +355,13 @@ func envDuration(name string, def time.Duration, errs *[]error) time.Duration {
 		return def
 	}
 	return d
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // envFloat is envDuration for numbers.

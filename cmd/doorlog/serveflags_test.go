@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,13 @@ func TestServeLimitFlagsRefused(t *testing.T) {
 		{"too few connections", nil, []string{"--max-connections", "3"}, "--max-connections 3: want at least 16"},
 		{"connections from the environment", map[string]string{"DOORLOG_MAX_CONNECTIONS": "many"}, nil, `DOORLOG_MAX_CONNECTIONS="many": want an integer`},
 		{"max body from the environment", map[string]string{"DOORLOG_MAX_BODY": "16M"}, nil, `DOORLOG_MAX_BODY="16M": want an integer`},
+		{"max body negative", nil, []string{"--max-body", "-5"}, "--max-body -5: want 1024 to 16777216 bytes"},
+		{"max body past the ingest share", nil, []string{"--max-body", "1073741824"}, "--max-body 1073741824: want 1024 to 16777216 bytes"},
+		{"max body past a smaller budget's share", nil, []string{"--memory", "96MiB", "--max-body", "16777216"}, "--max-body 16777216: want 1024 to 8388608 bytes"},
+		{"max body from the environment past the share", map[string]string{"DOORLOG_MAX_BODY": "33554432"}, nil, "--max-body 33554432: want 1024 to 16777216 bytes"},
+		{"connections per address negative", nil, []string{"--max-connections-per-address", "-1"}, "--max-connections-per-address -1: want 0 (no limit) or more"},
+		{"more streams than connections allow", nil, []string{"--max-connections", "100", "--max-streams", "90"}, "--max-streams 90: want 1 to 75"},
+		{"no stream per token", nil, []string{"--max-streams-per-token", "0"}, "--max-streams-per-token 0: want at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,5 +75,29 @@ func TestByteSize(t *testing.T) {
 		if err := b.Set(bad); err == nil {
 			t.Errorf("Set(%q): got %d, want an error", bad, int64(b))
 		}
+	}
+}
+
+// TestMaxBodyFollowsMemory starts a server with a smaller memory budget
+// and no --max-body: its largest body is what the budget's ingest share
+// holds (8 MiB of 96 MiB), and a larger one is a 413.
+func TestMaxBodyFollowsMemory(t *testing.T) {
+	dir := t.TempDir()
+	base := startServe(t, dir, "--memory", "96MiB")
+	var out strings.Builder
+	if err := run(context.Background(), []string{"token", "create", "--role", "admin", "--data", dir}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat(" ", 9<<20)
+	req, _ := http.NewRequest("POST", base+"/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+lastLine(out.String()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 413 || !strings.Contains(string(answer), "8 MiB") {
+		t.Fatalf("a 9 MiB body with --memory 96MiB: got %d %s, want 413 naming the 8 MiB limit", resp.StatusCode, answer)
 	}
 }

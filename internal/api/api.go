@@ -68,6 +68,9 @@ var _ Catalog = (*catalog.Catalog)(nil)
 type Authenticator interface {
 	Middleware(deny func(w http.ResponseWriter, r *http.Request, err error)) func(http.Handler) http.Handler
 	IssueToken(ctx context.Context, tmpl doorlog.Token) (string, *doorlog.Token, error)
+	// Valid tells whether a token authenticated earlier still is, for the
+	// requests that outlive its check: live streams and exports.
+	Valid(ctx context.Context, tok *doorlog.Token) error
 }
 
 var _ Authenticator = (*auth.Service)(nil)
@@ -117,6 +120,8 @@ type Handler struct {
 	// codec signs list cursors; it is made from the store's server key on
 	// first use (see cursorCodec).
 	codec atomic.Pointer[cursor.Codec]
+	// streams are the live streams open, by token.
+	streams streams
 }
 
 // New returns a Handler.
@@ -226,13 +231,9 @@ func trimJSONPrefix(s string) string {
 	return s
 }
 
-// ingestMemoryFactor is how many bytes of memory an ingest request holds
-// per byte of its body while it is decoded, validated, queued and stored:
-// the models and times copied out of the body, and for small items the
-// item, the event and the store's row built from each, which together
-// outweigh the item's JSON. Measured with the abuse harness
-// (docs/operations.md); the reservation is this many times the body.
-const ingestMemoryFactor = 3
+// ingestMemoryFactor is budget.IngestFactor: the bytes of memory an
+// ingest request holds per byte of its body.
+const ingestMemoryFactor = budget.IngestFactor
 
 // ingestRetryAfter is what a client refused for lack of ingest memory is
 // told to wait: the requests holding it finish within a commit or two.

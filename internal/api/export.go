@@ -135,6 +135,15 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		// A token revoked or expired while its export runs ends it, at
+		// the next page: the download fails rather than going on.
+		if err := h.cfg.Auth.Valid(r.Context(), tok); err != nil {
+			if doorlog.ErrorCode(err) == doorlog.EUNAUTHORIZED {
+				h.cfg.Logger.Info("export ended: its token was revoked or expired", "path", r.URL.Path)
+				panic(http.ErrAbortHandler)
+			}
+			h.abortExport(r, err)
+		}
 	}
 }
 

@@ -43,6 +43,10 @@ type StreamConfig struct {
 	// ReplayPage is how many events are read from the store at a time when
 	// resuming. Default 100.
 	ReplayPage int
+	// MaxStreams and MaxStreamsPerToken bound the streams open at once,
+	// in all and per token; defaults DefaultMaxStreams and
+	// DefaultMaxStreamsPerToken.
+	MaxStreams, MaxStreamsPerToken int
 }
 
 // The stream's defaults, and the reconnection delay it advises clients.
@@ -66,6 +70,12 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	if c.ReplayPage <= 0 {
 		c.ReplayPage = defaultReplayPage
 	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = DefaultMaxStreams
+	}
+	if c.MaxStreamsPerToken <= 0 {
+		c.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
 	return c
 }
 
@@ -81,7 +91,8 @@ func (c StreamConfig) withDefaults() StreamConfig {
 // Ids follow commit order and sort as strings, so "already sent" is "not
 // after the last id sent".
 func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
-	f, err := h.parseEventFilter(r, auth.FromContext(r.Context()))
+	tok := auth.FromContext(r.Context())
+	f, err := h.parseEventFilter(r, tok)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -111,6 +122,17 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, doorlog.Errorf(doorlog.EUNAVAILABLE, "the live stream is not available"))
 		return
 	}
+
+	// The stream is registered under its token, which bounds the streams
+	// open and lets a revocation through this API end it at once.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	entry, err := h.streams.open(tok.ID, cancel, cfg.MaxStreams, cfg.MaxStreamsPerToken)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	defer h.streams.close(tok.ID, entry)
 
 	// A replay holds a page of the store at a time: reserved in the read
 	// pool until the replay is over, so that many resuming clients cannot
@@ -208,9 +230,14 @@ func (h *Handler) streamEvents(w http.ResponseWriter, r *http.Request) {
 	var items []stream.Item
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-heartbeat.C:
+			// A token revoked elsewhere (the CLI, a logout) or expired
+			// ends its stream here.
+			if err := h.cfg.Auth.Valid(ctx, tok); err != nil {
+				return
+			}
 			s.add(": ping\n\n")
 		case <-sub.Ready():
 			items, err = sub.TakeItems(items)

@@ -902,3 +902,74 @@ func TestStreamDoesNotHoldCommits(t *testing.T) {
 		t.Errorf("the broker counts %d bytes pinned by streams that are up to date, want 0", p)
 	}
 }
+
+// TestStreamEndsWithItsToken revokes the token of open streams: through
+// the API, they end at once; from elsewhere (the CLI, a logout: here the
+// store directly), at their next heartbeat. Nothing more is sent to them.
+func TestStreamEndsWithItsToken(t *testing.T) {
+	t.Parallel()
+	se := newStreamEnv(t, streamOptions{stream: api.StreamConfig{Heartbeat: 100 * time.Millisecond}})
+	ended := func(c *sseClient) bool {
+		select {
+		case <-c.done:
+			return true
+		default:
+			return false
+		}
+	}
+
+	viaAPI := se.token(t, `{"role":"manager","site_ids":["a"]}`)
+	c := se.mustOpen(t, viaAPI, "", "")
+	se.subscribed(t, 1)
+	id := strings.SplitN(viaAPI, "_", 3)[1]
+	req, _ := http.NewRequest("DELETE", se.url+"/v1/tokens/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+se.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("DELETE /v1/tokens/%s: got %v, %v; want 204", id, resp, err)
+	}
+	resp.Body.Close()
+	waitFor(t, 2*time.Second, "the stream of a token revoked through the API to end", func() bool { return ended(c) })
+
+	elsewhere := se.token(t, `{"role":"manager","site_ids":["a"]}`)
+	c = se.mustOpen(t, elsewhere, "", "")
+	se.subscribed(t, 1)
+	if err := se.store.DeleteToken(context.Background(), strings.SplitN(elsewhere, "_", 3)[1]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "the stream of a token revoked in the store to end at a heartbeat", func() bool { return ended(c) })
+	se.subscribed(t, 0)
+}
+
+// TestStreamLimits refuses streams past the limits: per token with a 429,
+// in all with a 503, both with a Retry-After; a closed stream makes room.
+func TestStreamLimits(t *testing.T) {
+	t.Parallel()
+	se := newStreamEnv(t, streamOptions{stream: api.StreamConfig{MaxStreams: 3, MaxStreamsPerToken: 2}})
+	other := se.token(t, `{"role":"manager","site_ids":["a"]}`)
+	first := se.mustOpen(t, se.admin, "", "")
+	se.mustOpen(t, se.admin, "", "")
+	refused := func(token string, status int, code string) {
+		t.Helper()
+		c, resp := se.openStream(t, token, "", "")
+		if c != nil {
+			t.Fatalf("got a stream, want %d", status)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != status || resp.Header.Get("Retry-After") != "5" || !strings.Contains(string(body), `"code":"`+code+`"`) {
+			t.Fatalf("got %d Retry-After %q %s, want %d with a Retry-After and code %s", resp.StatusCode, resp.Header.Get("Retry-After"), body, status, code)
+		}
+	}
+	refused(se.admin, 429, "too_many_requests")
+	se.mustOpen(t, other, "", "")
+	refused(other, 503, "unavailable")
+	first.close()
+	waitFor(t, 2*time.Second, "the closed stream's slot", func() bool {
+		c, resp := se.openStream(t, other, "", "")
+		if c != nil {
+			return true
+		}
+		resp.Body.Close()
+		return false
+	})
+}

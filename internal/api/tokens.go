@@ -167,6 +167,8 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	// Its live streams end now, not at their next heartbeat.
+	h.streams.end(id)
 	w.WriteHeader(http.StatusNoContent)
 }
 

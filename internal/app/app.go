@@ -49,6 +49,9 @@ type Config struct {
 	// 0 leaves requests unbounded by it, as tests that do not test it
 	// want.
 	Memory int64
+	// MaxStreams and MaxStreamsPerToken bound the live streams open, in
+	// all and per token; 0 means the API's defaults.
+	MaxStreams, MaxStreamsPerToken int
 	// WriteTimeout is the longest a client may take to accept an answer,
 	// counted from when the answer starts, or one chunk of an export; 0
 	// means no deadline of the server's own (an export then uses the
@@ -182,7 +185,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		APIs: []server.Registrar{
 			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,
-				Stream: api.StreamConfig{Broker: a.Broker, Store: store}, Budget: pools, WriteTimeout: cfg.WriteTimeout}),
+				Stream: api.StreamConfig{Broker: a.Broker, Store: store, MaxStreams: cfg.MaxStreams, MaxStreamsPerToken: cfg.MaxStreamsPerToken},
+				Budget: pools, WriteTimeout: cfg.WriteTimeout}),
 			basip.New(basip.Config{
 				Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads,
 				MaxUnknownNames: maxNames,

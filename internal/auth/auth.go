@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -160,6 +161,23 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*doorlog.Tok
 		return nil, ErrToken
 	}
 	return tok, nil
+}
+
+// Valid reports, as ErrToken, that a token authenticated earlier has since
+// been revoked or has expired: a request that outlives its token's check
+// (a live stream, an export) asks again as it goes.
+func (s *Service) Valid(ctx context.Context, tok *doorlog.Token) error {
+	cur, err := s.store.FindToken(ctx, tok.ID)
+	if err != nil {
+		if doorlog.ErrorCode(err) == doorlog.ENOTFOUND {
+			return ErrToken
+		}
+		return err
+	}
+	if !bytes.Equal(cur.SecretHash, tok.SecretHash) || cur.Expired(s.now()) {
+		return ErrToken
+	}
+	return nil
 }
 
 // BearerToken returns the token of an "Authorization: Bearer ..." header, or

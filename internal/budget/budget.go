@@ -277,6 +277,19 @@ type Plan struct {
 	Streams int64
 }
 
+// IngestFactor is how many bytes of memory an ingest request holds per
+// byte of its body while it is decoded, validated, queued and stored: the
+// models and times copied out of the body, and for small items the item,
+// the event and the store's row built from each, which together outweigh
+// the item's JSON (the most items a request may carry keeps a body of the
+// largest size within it). An ingest request reserves this many times the
+// bytes it has read.
+const IngestFactor = 3
+
+// MaxBody is the largest ingest body the plan's ingest share holds: a
+// larger one would need more memory than the whole share.
+func (p Plan) MaxBody() int64 { return p.Ingest / IngestFactor }
+
 // DefaultTotal is the default memory budget: under the 200 MB the server
 // is meant to fit in.
 const DefaultTotal = 192 << 20

@@ -82,6 +82,11 @@ func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
+// CounterFunc registers a counter read from fn at each scrape.
+func (m *Metrics) CounterFunc(name, help string, fn func() float64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
+}
+
 // MemoryPool registers the gauges of one share of the memory budget: the
 // bytes reserved in it, its size, and how many requests it refused.
 func (m *Metrics) MemoryPool(name string, reserved, size, refused func() float64) {
