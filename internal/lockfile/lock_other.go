@@ -8,3 +8,6 @@ import "os"
 // does not run on those systems either): a second server is not refused
 // there.
 func lock(*os.File) error { return nil }
+
+// noFollow makes opening the lock file refuse a symbolic link.
+const noFollow = 0

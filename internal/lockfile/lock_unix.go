@@ -28,3 +28,6 @@ func lock(f *os.File) error {
 		}
 	}
 }
+
+// noFollow makes opening the lock file refuse a symbolic link.
+const noFollow = unix.O_NOFOLLOW

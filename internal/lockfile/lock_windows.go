@@ -24,3 +24,6 @@ func lock(f *os.File) error {
 	}
 	return err
 }
+
+// noFollow makes opening the lock file refuse a symbolic link.
+const noFollow = 0

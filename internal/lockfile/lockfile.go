@@ -52,10 +52,19 @@ func (e *HeldError) Error() string {
 // error is a *HeldError that names it.
 func Acquire(path string, me Holder) (*Lock, error) {
 	// Opened without truncation: the file's content is the holder's until
-	// the lock is ours.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	// the lock is ours. A symbolic link is not followed: whoever may write
+	// in the store's directory must not be able to make a server (often
+	// root) truncate a file of its choosing elsewhere.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|noFollow, 0o640)
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("lock file %s is a symbolic link; remove it (the server makes its own)", path)
+		}
 		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("lock file %s is not a regular file; remove it (the server makes its own)", path)
 	}
 	if err := lock(f); err != nil {
 		defer f.Close()

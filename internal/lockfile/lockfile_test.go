@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +64,33 @@ func TestAcquireUnwritten(t *testing.T) {
 	var held *lockfile.HeldError
 	if !errors.As(err, &held) || held.Holder != nil {
 		t.Fatalf("got %v, want a HeldError with no holder", err)
+	}
+}
+
+// TestSymlinkRefused refuses a lock file that is a symbolic link, and
+// leaves the file it points to as it was.
+func TestSymlinkRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symbolic links need privileges on Windows")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious")
+	if err := os.WriteFile(target, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "doorlog.db.lock")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockfile.Acquire(path, lockfile.Holder{PID: 1, Started: time.Now()})
+	if err == nil {
+		l.Release()
+		t.Fatal("Acquire through a symbolic link: got the lock, want an error")
+	}
+	if !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("got %v, want it to say the lock file is a symbolic link", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep me" {
+		t.Errorf("the link's target now holds %q, want it untouched", b)
 	}
 }
