@@ -169,7 +169,7 @@ func storedLogins(tb testing.TB, db *sqlite.DB) []doorlog.Event {
 	tb.Helper()
 	evs, err := db.ListEvents(context.Background(), doorlog.EventQuery{Filter: doorlog.EventFilter{
 		Scope: doorlog.Scope{All: true}, Keys: []string{auth.KeyLoginSucceeded, auth.KeyLoginFailed},
-	}, Limit: 1000})
+	}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -572,5 +572,55 @@ func TestSummaryEvent(t *testing.T) {
 		if got := cat.Text(tt.locale, auth.KeyLoginFailed, json.RawMessage(tt.model)); got != tt.want {
 			t.Errorf("%s %s:\ngot  %q\nwant %q", tt.locale, tt.model, got, tt.want)
 		}
+	}
+}
+
+// TestLoginEventCapAcrossAddresses has a client with many addresses (a
+// /48 is 65,536 /64s) guess once from each: past the server-wide share a
+// minute (60 times the per-address cap), failures are no longer stored one
+// by one nor summarized per address, but counted together in one summary,
+// so that no number of addresses fills a device's log.
+func TestLoginEventCapAcrossAddresses(t *testing.T) {
+	ctx := context.Background()
+	opts := auth.LoginOptions{FailedEventsPerMinute: 2, Policy: &auth.ThrottlePolicy{
+		Account: auth.KeyPolicy{Limit: 100000, Free: 100000},
+		Address: auth.KeyPolicy{Limit: 1000, Free: 1000},
+	}}
+	w := newLoginWorld(t, opts, nil, nil)
+	dev := &doorlog.Device{ID: devA, SiteID: "north"}
+	const addresses = 500
+	for i := range addresses {
+		addr := fmt.Sprintf("[2001:db8:%x:%x::1]:4000", i/256, i%256)
+		for range 3 {
+			if _, err := w.svc.Login(ctx, auth.LoginRequest{Username: "root", Password: "bad", Request: request(addr), Device: dev}); err == nil {
+				t.Fatal("a wrong password logged in")
+			}
+		}
+	}
+	w.clock.Advance(time.Minute)
+	w.svc.FlushLoginSummaries(ctx, false)
+	var single, summaries int
+	var counted int64
+	for _, ev := range storedLogins(t, w.db) {
+		var m struct {
+			Count int64 `json:"count"`
+		}
+		_ = json.Unmarshal(ev.Model, &m)
+		if m.Count == 0 {
+			single++
+		} else {
+			summaries++
+			counted += m.Count
+		}
+	}
+	// 120 stored one by one (the share of 60 × 2), by 60 addresses; the
+	// third attempt of each of the first 59 is summarized on its own (the
+	// 60th's came once the share was spent); everything after the share
+	// is in one summary: 60 summaries.
+	if single != 120 || summaries != 60 {
+		t.Errorf("got %d failed logins stored one by one and %d summaries, want 120 and 60", single, summaries)
+	}
+	if want := int64(addresses*3 - 120); counted != want {
+		t.Errorf("the summaries count %d attempts, want %d (every attempt not stored one by one)", counted, want)
 	}
 }

@@ -19,6 +19,12 @@ const DefaultFailedEventsPerMinute = 10
 // window (see loginRecorder).
 const maxEventSources = 10_000
 
+// sharedEventsFactor sets the server-wide share of failed-login events
+// stored one by one per minute: this many times the per-address cap (600 a
+// minute by default). A client with many addresses (an IPv6 /48 holds
+// 65,536 /64s) would otherwise have each one's share, and its summary.
+const sharedEventsFactor = 60
+
 // Appender stores events durably; *ingest.Writer (group commit, what the
 // server uses) and the store itself are ones.
 type Appender interface {
@@ -50,6 +56,31 @@ type loginRecorder struct {
 	mu       sync.Mutex
 	sources  map[string]*sourceWindow
 	overflow sourceWindow
+	// minute and written are the server-wide share's current minute and
+	// the failures stored one by one in it; past the share, attempts are
+	// counted in the overflow window.
+	minute  time.Time
+	written int
+}
+
+// shareSpent reports whether the server-wide share of the minute of now is
+// spent; r.mu is held.
+func (r *loginRecorder) shareSpent(now time.Time) bool {
+	if m := now.Truncate(time.Minute); m.After(r.minute) {
+		r.minute, r.written = m, 0
+	}
+	return r.written >= r.perMinute*sharedEventsFactor
+}
+
+// overflowWindow returns the overflow window for the minute of now, and
+// its summary when its minute ended; r.mu is held.
+func (r *loginRecorder) overflowWindow(now time.Time, due []doorlog.Event) (*sourceWindow, []doorlog.Event) {
+	w := &r.overflow
+	if minute := now.Truncate(time.Minute); minute.After(w.minute) {
+		due = w.takeSummary("", due)
+		*w = sourceWindow{minute: minute}
+	}
+	return w, due
 }
 
 // sourceWindow is one client address's current minute.
@@ -126,9 +157,14 @@ func (r *loginRecorder) failed(ctx context.Context, client string, acct *doorlog
 		return
 	}
 	r.mu.Lock()
-	w, events := r.window(client, now)
-	if w.written < r.perMinute {
+	var w *sourceWindow
+	var events []doorlog.Event
+	if r.shareSpent(now) {
+		w, events = r.overflowWindow(now, nil)
+		w.suppress(dev, now)
+	} else if w, events = r.window(client, now); w.written < r.perMinute {
 		w.written++
+		r.written++
 		events = append(events, ev)
 	} else {
 		w.suppress(dev, now)
@@ -143,7 +179,13 @@ func (r *loginRecorder) refused(ctx context.Context, client string, dev *doorlog
 		return
 	}
 	r.mu.Lock()
-	w, events := r.window(client, now)
+	var w *sourceWindow
+	var events []doorlog.Event
+	if r.shareSpent(now) {
+		w, events = r.overflowWindow(now, nil)
+	} else {
+		w, events = r.window(client, now)
+	}
 	w.suppress(dev, now)
 	r.mu.Unlock()
 	r.append(ctx, events)
