@@ -12,6 +12,8 @@ package cleanjson
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -163,6 +165,58 @@ func Deeper(b []byte, limit int) bool {
 		}
 	}
 	return false
+}
+
+// MayOverflow reports whether the JSON number num could be beyond the
+// largest 64-bit float (about 1.8e308), cheaply, so that a caller scanning
+// text checks no further the numbers that cannot be: those of at most 200
+// characters whose exponent, if any, has at most two digits (at most 200
+// digits times 10^99 is well below the largest float).
+func MayOverflow(num []byte) bool {
+	if len(num) > 200 {
+		return true
+	}
+	e := bytes.IndexAny(num, "eE")
+	if e < 0 {
+		return false
+	}
+	digits := 0
+	for _, c := range num[e+1:] {
+		if '0' <= c && c <= '9' {
+			digits++
+		}
+	}
+	return digits > 2
+}
+
+// Overflow returns the offset in b (valid JSON) of the first number beyond
+// the largest 64-bit float (1e999999), or -1. JavaScript reads such a
+// number as Infinity and Go's encoding/json refuses it, so a page holding
+// one would break strict clients as invalid text does. Numbers in strings
+// do not count.
+func Overflow(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case c == '-' || '0' <= c && c <= '9':
+			j := i
+			for j < len(b) && strings.IndexByte("+-.0123456789eE", b[j]) >= 0 {
+				j++
+			}
+			if num := b[i:j]; MayOverflow(num) {
+				if _, err := strconv.ParseFloat(string(num), 64); err != nil {
+					return i
+				}
+			}
+			i = j - 1
+		}
+	}
+	return -1
 }
 
 // hex4 returns the value of four hex digits, or -1 when they are not.

@@ -146,3 +146,25 @@ func depth(v any) int {
 	}
 	return 0
 }
+
+func TestOverflow(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{`{"a":1}`, -1},
+		{`{"a":1e999999}`, 5},
+		{`{"a":-2.5E400}`, 5},
+		{`{"a":1.7976931348623157e308}`, -1},
+		{`{"a":1.8e308}`, 5},
+		{`{"a":1e-999999}`, -1},
+		{`{"a":"1e999999","b":[0,1e+0400]}`, 23},
+		{`{"a":` + strings.Repeat("9", 400) + `}`, 5},
+		{`{"a":-0.5e99}`, -1},
+	}
+	for _, tt := range tests {
+		if got := cleanjson.Overflow([]byte(tt.in)); got != tt.want {
+			t.Errorf("Overflow(%.40q): got %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}

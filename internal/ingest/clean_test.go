@@ -48,6 +48,12 @@ func TestIngestCleanData(t *testing.T) {
 		{name: "before 1970", time: `"1969-12-31T23:59:59.999Z"`, model: `{}`, wantErr: "time must be from 1970"},
 		{name: "negative milliseconds", time: `-1`, model: `{}`, wantErr: "time must be from 1970"},
 		{name: "milliseconds past year 9999", time: `253402300800000`, model: `{}`, wantErr: "time must be from 1970"},
+		{name: "a number past the largest float is refused", model: `{"a":1e999999}`, wantErr: "model holds a number beyond the largest 64-bit floating-point number"},
+		{name: "a negative one too", model: `{"a":[1,-2.5E400]}`, wantErr: "beyond the largest 64-bit"},
+		{name: "the largest float is kept", model: `{"a":1.7976931348623157e308}`, want: `{"a":1.7976931348623157e308}`},
+		{name: "a tiny float is kept", model: `{"a":1e-999999}`, want: `{"a":1e-999999}`},
+		{name: "a long integer is kept", model: `{"a":123456789012345678901234567890}`, want: `{"a":123456789012345678901234567890}`},
+		{name: "such a number in a string is text", model: `{"a":"1e999999"}`, want: `{"a":"1e999999"}`},
 		{name: "first millisecond", time: `"1970-01-01T01:00:00+01:00"`, model: `{}`, want: `{}`},
 		{name: "last millisecond", time: `"9999-12-31T23:59:59.999999Z"`, model: `{}`, want: `{}`},
 	}

@@ -304,9 +304,13 @@ func valueEnd(b []byte, i int) (end int, spaced, clean bool) {
 				return -1, false, false
 			}
 		case c == '-' || isDigit(c):
+			start := i
 			if i = numberEnd(b, i); i < 0 {
 				return -1, false, false
 			}
+			// A number that may be beyond a 64-bit float is checked by
+			// Service.model, as on the slow path.
+			dirty = dirty || cleanjson.MayOverflow(b[start:i])
 		case c == 't':
 			if i = literalEnd(b, i, "true"); i < 0 {
 				return -1, false, false

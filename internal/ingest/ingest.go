@@ -400,6 +400,9 @@ func (s *Service) model(raw json.RawMessage, compact bool) (json.RawMessage, err
 	if cleanjson.Deeper(buf.Bytes(), cleanjson.MaxDepth) {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "model is nested more than %d levels deep (objects and arrays count, the model itself is level 1)", cleanjson.MaxDepth)
 	}
+	if at := cleanjson.Overflow(buf.Bytes()); at >= 0 {
+		return nil, doorlog.Errorf(doorlog.EINVALID, "model holds a number beyond the largest 64-bit floating-point number (at byte %d), which strict JSON readers refuse", at)
+	}
 	model := cleanjson.Repair(buf.Bytes())
 	if len(model) > s.limits.MaxModel {
 		return nil, doorlog.Errorf(doorlog.EINVALID, "model is larger than %d bytes", s.limits.MaxModel)
