@@ -203,3 +203,15 @@ func Append(tb testing.TB, db *sqlite.DB, events []doorlog.Event) []doorlog.Even
 	}
 	return out
 }
+
+// ThrottlePolicy is a login throttle policy small enough for tests to reach
+// every stage in a few attempts: a username allows 2 failures, waits 1 s
+// after the 3rd and is locked for 10 minutes at the 4th; an address allows
+// 3, waits after the 4th and 5th, and is locked at the 6th.
+func ThrottlePolicy() *auth.ThrottlePolicy {
+	return &auth.ThrottlePolicy{
+		Account:    auth.KeyPolicy{Limit: 4, Free: 2, BaseDelay: time.Second, MaxDelay: time.Minute, Lockout: 10 * time.Minute, Forget: time.Hour},
+		Address:    auth.KeyPolicy{Limit: 6, Free: 3, BaseDelay: time.Second, MaxDelay: time.Minute, Lockout: 10 * time.Minute, Forget: time.Hour},
+		MaxEntries: 100,
+	}
+}

@@ -18,30 +18,10 @@ import (
 // TestMetrics ingests through the real server and reads the figures back
 // from /metrics as Prometheus would.
 func TestMetrics(t *testing.T) {
-	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "test", Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(a.Handler())
-	defer func() {
-		ts.Close()
-		a.Close()
-	}()
-	if err := a.Store.CreateSite(ctx, &doorlog.Site{ID: "a", Name: "A"}); err != nil {
-		t.Fatal(err)
-	}
-	const dev = "0b9a4c1e-5f0e-4c59-9d7e-2f1f6a0b3c11"
-	if err := a.Store.CreateDevice(ctx, &doorlog.Device{ID: dev, SiteID: "a", Name: "Gate"}); err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts, secret := startGate(t)
 	var body strings.Builder
 	for i := range 5 {
-		fmt.Fprintf(&body, `{"device_id":%q,"time":%d,"key":"incoming_call","source_id":"s%d"}`+"\n", dev, 1714557600000+i, i%4)
+		fmt.Fprintf(&body, `{"device_id":%q,"time":%d,"key":"incoming_call","source_id":"s%d"}`+"\n", gateDevice, 1714557600000+i, i%4)
 	}
 	body.WriteString(`{"device_id":"nope","time":1,"key":"x"}` + "\n")
 	req, _ := http.NewRequest("POST", ts.URL+"/v1/events", strings.NewReader(body.String()))
@@ -98,4 +78,35 @@ func TestMetrics(t *testing.T) {
 	if !strings.Contains(text, "go_goroutines") || !strings.Contains(text, "process_resident_memory_bytes") {
 		t.Fatalf("got no runtime or process metrics in /metrics")
 	}
+}
+
+// gateDevice is the one device of startGate's site "a".
+const gateDevice = "0b9a4c1e-5f0e-4c59-9d7e-2f1f6a0b3c11"
+
+// startGate serves a fresh store over real HTTP with one site ("a") and
+// one device in it (gateDevice), and returns the server and an admin
+// token's secret. Both are closed when the test ends.
+func startGate(tb testing.TB) (*httptest.Server, string) {
+	tb.Helper()
+	ctx := context.Background()
+	a, err := app.Open(ctx, app.Config{Data: tb.TempDir(), Name: "test", Version: "test"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := httptest.NewServer(a.Handler())
+	tb.Cleanup(func() {
+		ts.Close()
+		a.Close()
+	})
+	if err := a.Store.CreateSite(ctx, &doorlog.Site{ID: "a", Name: "A"}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := a.Store.CreateDevice(ctx, &doorlog.Device{ID: gateDevice, SiteID: "a", Name: "Gate"}); err != nil {
+		tb.Fatal(err)
+	}
+	secret, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ts, secret
 }

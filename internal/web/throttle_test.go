@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/doorlog/doorlog/internal/apitest"
 	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -65,14 +66,9 @@ func (s *throttled) close(t *testing.T) {
 func newThrottled(t *testing.T, eventsPerMinute int) *throttled {
 	t.Helper()
 	clock := &testClock{now: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}
-	policy := auth.ThrottlePolicy{
-		Account:    auth.KeyPolicy{Limit: 4, Free: 2, BaseDelay: time.Second, MaxDelay: time.Minute, Lockout: 10 * time.Minute, Forget: time.Hour},
-		Address:    auth.KeyPolicy{Limit: 6, Free: 3, BaseDelay: time.Second, MaxDelay: time.Minute, Lockout: 10 * time.Minute, Forget: time.Hour},
-		MaxEntries: 100,
-	}
 	data := t.TempDir()
 	a, err := app.Open(context.Background(), app.Config{Data: data, Name: "test", Version: "test", Now: clock.Now, Login: auth.LoginOptions{
-		Policy:                &policy,
+		Policy:                apitest.ThrottlePolicy(),
 		TrustedProxies:        []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
 		FailedEventsPerMinute: eventsPerMinute,
 	}})
