@@ -27,6 +27,12 @@ func ms(d time.Duration) string {
 	return strconv.FormatInt(t0.Add(d).UnixMilli(), 10)
 }
 
+// sec is the Unix time in whole seconds of t0 + d (d's part of a second
+// dropped), as some pollers send from and to.
+func sec(d time.Duration) string {
+	return strconv.FormatInt(t0.Add(d).Unix(), 10)
+}
+
 // caller picks the credential of a request.
 type caller int
 
@@ -171,6 +177,8 @@ func TestValidationOrder(t *testing.T) {
 		{"from=1e3", basip.ErrWrongTimeFormat},
 		{"from=2024-03-04T08:00:00Z", basip.ErrWrongTimeFormat},
 		{"from=5&to=1&limit=7", basip.ErrWrongTimeRange},
+		{"from=1709539200&to=1709539199999", basip.ErrWrongTimeRange},
+		{"from=1709539200001&to=1709539199", basip.ErrWrongTimeRange},
 		{"limit=7&page_number=0", basip.ErrWrongLimit},
 		{"limit=100", basip.ErrWrongLimit},
 		{"limit=0", basip.ErrWrongLimit},
@@ -220,6 +228,14 @@ func TestTimeWindow(t *testing.T) {
 		{"far future to", "from=" + ms(hms(1, 5, 0, 0)) + "&to=9223372036854775807", 4},
 		{"far past from", "from=-9223372036854775808&to=" + ms(0), 1},
 		{"before year 1", "from=-9223372036854775808&to=-9223372036854775000", 0},
+		{"from in seconds", "from=" + sec(hms(1, 5, 0, 0)), 4},
+		{"from in seconds is the start of its second", "from=" + sec(hms(0, 5, 0, 120)) + "&to=" + ms(hms(0, 5, 0, 120)), 2},
+		{"from in seconds, to in milliseconds (a C# poller)", "from=" + sec(hms(0, 5, 0, 0)) + "&to=" + ms(hms(0, 5, 9, 800)), 3},
+		{"to in seconds takes in its whole second", "from=" + ms(hms(0, 5, 0, 0)) + "&to=" + sec(hms(0, 5, 0, 0)), 2},
+		{"both in seconds", "from=" + sec(hms(0, 5, 0, 0)) + "&to=" + sec(hms(0, 5, 9, 0)), 3},
+		{"the largest value read as seconds is year 5138", "from=99999999999", 0},
+		{"the smallest read as milliseconds is March 1973", "from=100000000000&to=" + ms(hms(0, 1, 12, 345)), 2},
+		{"negative seconds", "from=-1&to=" + ms(hms(0, 1, 12, 345)), 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

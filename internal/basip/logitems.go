@@ -2,6 +2,7 @@ package basip
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -84,6 +85,7 @@ func parseListParams(q url.Values) (listParams, error) {
 			return p, paramError(ErrWrongTimeFormat)
 		}
 	}
+	from, to = panelMillis(from, false), panelMillis(to, true)
 	if fromS != "" && toS != "" && to < from {
 		return p, paramError(ErrWrongTimeRange)
 	}
@@ -136,6 +138,33 @@ func parseListParams(q url.Values) (listParams, error) {
 	}
 	p.field, p.value = field, value
 	return p, nil
+}
+
+// secondsBelow is where from and to stop being Unix seconds: a value below
+// it is read as seconds, one at or above it as milliseconds. 10^11 ms is
+// 3 March 1973, before any event a panel logged, and 10^11 s is year 5138,
+// so no real time is misread either way. Some pollers send seconds (one
+// C# service sends from in seconds and to in milliseconds, in one request),
+// so each parameter is read on its own.
+const secondsBelow = 100_000_000_000
+
+// panelMillis returns a from or to value in milliseconds. A value in
+// seconds means its whole second: from its first millisecond, to its last
+// (end), so that a window given in seconds takes in every event of the
+// seconds it names. Values beyond what milliseconds hold saturate, and
+// are clamped later.
+func panelMillis(v int64, end bool) int64 {
+	if v >= secondsBelow {
+		return v
+	}
+	if v < math.MinInt64/1000 {
+		return math.MinInt64
+	}
+	ms := v * 1000
+	if end {
+		ms += 999
+	}
+	return ms
 }
 
 // millisTime turns Unix milliseconds into a time, clamped to [lo,
