@@ -115,3 +115,42 @@ type TokenFilter struct {
 	// EINVALID.
 	Limit int
 }
+
+// Watermark is where a BAS-IP reader cleared its log (POST
+// /api/v1/system/data/clear): doorlog deletes nothing for it, and that
+// reader's BAS-IP listings show only the events stored after After, as the
+// panel would after deleting its log. Every other reader, API and the web
+// page still see everything.
+type Watermark struct {
+	// ID names the watermark in the management API; the store assigns it.
+	ID string
+	WatermarkKey
+	// After is the id of the newest event stored when the clear was made
+	// ("" when the store held none); the store sets it.
+	After string
+	// ClearedAt is when the clear was made.
+	ClearedAt time.Time
+}
+
+// WatermarkKey is whose log a watermark clears: one account (or, for a
+// token made without one, that token) on one device's panel address or
+// per-device path, or on the root listing (DeviceID "").
+type WatermarkKey struct {
+	// Username is the account that cleared; "" for a token made without
+	// an account (by the CLI or the management API).
+	Username string
+	// TokenID is the token that cleared, set only when Username is "".
+	TokenID string
+	// DeviceID is the device whose log was cleared; "" for the root.
+	DeviceID string
+}
+
+// WatermarkKeyOf returns the key of a clear made with t on the log of
+// deviceID ("" for the root): the token's account, or the token itself
+// when it has none.
+func WatermarkKeyOf(t *Token, deviceID string) WatermarkKey {
+	if t.Username != "" {
+		return WatermarkKey{Username: t.Username, DeviceID: deviceID}
+	}
+	return WatermarkKey{TokenID: t.ID, DeviceID: deviceID}
+}

@@ -124,6 +124,12 @@ type EventFilter struct {
 	// name in any locale contains the text (the catalog knows them).
 	Text     string
 	TextKeys []string
+	// StoredAfter, when set, keeps the events stored after the event with
+	// this id (in arrival order, as EventsAfter reads them): what a BAS-IP
+	// reader sees behind its Watermark. The store lists and counts them by
+	// reading the events stored since, so it is meant for a recent id;
+	// the aggregations refuse it with EINVALID.
+	StoredAfter string
 }
 
 // EventCursor is a position in a (time, id) listing: the last event seen.

@@ -40,6 +40,21 @@ type Store interface {
 	// never expire are kept.
 	DeleteExpiredTokens(ctx context.Context, at time.Time) (int64, error)
 
+	// SetWatermark records a clear of k's log now (at w.ClearedAt, or
+	// the store's clock when zero): it creates or replaces k's watermark
+	// with After set to the newest event id stored, and returns it.
+	// DeviceID must name an existing device or be "" (EINVALID).
+	SetWatermark(ctx context.Context, k WatermarkKey, at time.Time) (*Watermark, error)
+	// FindWatermark returns k's watermark; ENOTFOUND when k never cleared
+	// (or its watermark was deleted).
+	FindWatermark(ctx context.Context, k WatermarkKey) (*Watermark, error)
+	// ListWatermarks returns every watermark, the most recent clear
+	// first (by ClearedAt, then ID, both descending).
+	ListWatermarks(ctx context.Context) ([]*Watermark, error)
+	// DeleteWatermark removes the watermark with id, so that its reader
+	// sees every event again; ENOTFOUND when there is none.
+	DeleteWatermark(ctx context.Context, id string) error
+
 	// AppendEvents stores the events in one durable transaction: when it
 	// returns nil, every non-duplicate event is on disk. It returns one
 	// result per event, in order. Events whose (DeviceID, SourceID) is

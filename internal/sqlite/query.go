@@ -91,6 +91,24 @@ type plan struct {
 	// match, when not nil, is the part of the filter on the model, applied
 	// in Go.
 	match *doorlog.EventFilter
+	// afterSeq, when positive, keeps the events stored after it
+	// (EventFilter.StoredAfter): they are read through the seq index and
+	// counted row by row, never by the counts, which do not know seqs.
+	afterSeq int64
+}
+
+// scanned reports whether the plan's events are found by reading rows
+// (a model filter, or stored after a seq) rather than through the counts.
+func (p *plan) scanned() bool { return p.match != nil || p.afterSeq > 0 }
+
+// index is the index hint a scan of the plan's rows takes: the events
+// stored after a seq are few next to the table, and found by the seq
+// index whatever their times.
+func (p *plan) index() string {
+	if p.afterSeq > 0 {
+		return " INDEXED BY events_seq"
+	}
+	return ""
 }
 
 // plan turns f into codes. ok is false when f can match nothing (an empty
@@ -184,6 +202,13 @@ func (db *DB) plan(ctx context.Context, f doorlog.EventFilter) (p plan, ok bool,
 	if p.from > p.to {
 		return p, false, nil
 	}
+	if f.StoredAfter != "" {
+		seq, err := doorlog.ParseEventID(f.StoredAfter)
+		if err != nil {
+			return p, false, err
+		}
+		p.afterSeq = max(seq, 0)
+	}
 	if f.Text != "" || len(f.IdentifierNumbers) > 0 || len(f.IdentifierTypes) > 0 {
 		p.match = &doorlog.EventFilter{
 			Scope:             doorlog.Scope{All: true},
@@ -254,6 +279,9 @@ func (p *plan) where(from, to, maxSeq int64) where {
 	if maxSeq != math.MaxInt64 {
 		w.add("seq <= ?", maxSeq)
 	}
+	if p.afterSeq > 0 {
+		w.add("seq > ?", p.afterSeq)
+	}
 	return w
 }
 
@@ -291,7 +319,7 @@ func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.E
 	desc := q.Order == doorlog.Desc
 	var events []doorlog.Event
 	switch {
-	case p.match != nil:
+	case p.scanned():
 		events, _, err = db.scanMatch(ctx, &p, desc, after, q.Offset, q.Limit, q.MaxBytes, false)
 	case p.byDevice:
 		events, err = db.listDevices(ctx, &p, desc, after, q.Offset, q.Limit, q.MaxBytes)
@@ -318,6 +346,12 @@ func (db *DB) CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, er
 	if p.match != nil {
 		_, n, err := db.scanMatch(ctx, &p, false, nil, 0, 0, 0, true)
 		return int64(n), wrap("count events", err)
+	}
+	if p.afterSeq > 0 {
+		w := p.where(p.from, p.to, math.MaxInt64)
+		var n int64
+		err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM events`+p.index()+w.String(), w.args...).Scan(&n)
+		return n, wrap("count events", err)
 	}
 	c, err := db.countsFor(ctx)
 	if err != nil {
@@ -557,9 +591,9 @@ func (db *DB) event(ctx context.Context, r *rawEvent, e *doorlog.Event) error {
 // matchBatch is how many rows a filter on the model reads at a time.
 const matchBatch = 1000
 
-// scanMatch is a listing (or, with countOnly, a count) with a filter on the
-// model: rows selected by the columns are read in batches, in order, and
-// kept when p.match matches them.
+// scanMatch is a listing (or, with countOnly, a count) of a plan whose rows
+// are read (plan.scanned): rows selected by the columns are read in
+// batches, in order, and kept when p.match, if any, matches them.
 func (db *DB) scanMatch(ctx context.Context, p *plan, desc bool, after *position, offset, limit, maxBytes int, countOnly bool) ([]doorlog.Event, int, error) {
 	out := []doorlog.Event{}
 	n, bytes := 0, 0
@@ -574,7 +608,7 @@ func (db *DB) scanMatch(ctx context.Context, p *plan, desc bool, after *position
 			if err := db.event(ctx, &raws[i], &e); err != nil {
 				return nil, 0, err
 			}
-			if !p.match.Match(e) {
+			if p.match != nil && !p.match.Match(e) {
 				continue
 			}
 			if skip > 0 {
@@ -609,7 +643,7 @@ func (db *DB) rawPage(ctx context.Context, p *plan, desc bool, after *position, 
 	if after != nil {
 		w.add("(time_ms, seq) "+cmp+" (?, ?)", after.timeMS, after.seq)
 	}
-	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ?`
+	query := eventColumns + p.index() + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ?`
 	return db.queryRaw(ctx, query, append(w.args, limit), limit, 0)
 }
 

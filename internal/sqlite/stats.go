@@ -30,6 +30,10 @@ import (
 // errModelFilter refuses the filters on the model in an aggregation.
 var errModelFilter = doorlog.Errorf(doorlog.EINVALID, "the identifier and free-text filters cannot be counted without reading every event; they are not supported here")
 
+// errStoredAfter refuses a watermark's filter in an aggregation: the counts
+// do not know the order events were stored in.
+var errStoredAfter = doorlog.Errorf(doorlog.EINVALID, "events stored after an id cannot be counted by hour or device")
+
 // CountByHour returns the events matching f per UTC hour of its window and
 // category, every hour of the window included.
 func (db *DB) CountByHour(ctx context.Context, f doorlog.EventFilter) ([]doorlog.HourCount, error) {
@@ -38,6 +42,9 @@ func (db *DB) CountByHour(ctx context.Context, f doorlog.EventFilter) ([]doorlog
 	}
 	if f.HasModelFilter() {
 		return nil, errModelFilter
+	}
+	if f.StoredAfter != "" {
+		return nil, errStoredAfter
 	}
 	fromMS, toMS := ceilMillis(f.From), millis(f.To)
 	if fromMS > toMS {
@@ -114,6 +121,9 @@ func (db *DB) CountByHour(ctx context.Context, f doorlog.EventFilter) ([]doorlog
 func (db *DB) CountByDevice(ctx context.Context, f doorlog.EventFilter) (map[string]int64, error) {
 	if f.HasModelFilter() {
 		return nil, errModelFilter
+	}
+	if f.StoredAfter != "" {
+		return nil, errStoredAfter
 	}
 	p, ok, err := db.plan(ctx, f)
 	if err != nil {

@@ -151,6 +151,9 @@ func matches(f doorlog.EventFilter, e doorlog.Event) bool {
 	if !f.To.IsZero() && e.Time.After(f.To) {
 		return false
 	}
+	if f.StoredAfter != "" && e.ID <= f.StoredAfter {
+		return false
+	}
 	return matchesModel(f, e)
 }
 

@@ -300,6 +300,7 @@ func testAggregationsInvalid(t *testing.T, open Opener) {
 		{"text", doorlog.EventFilter{Scope: all, From: from, To: to, Text: "lock"}},
 		{"identifier number", doorlog.EventFilter{Scope: all, From: from, To: to, IdentifierNumbers: []string{"1"}}},
 		{"identifier type", doorlog.EventFilter{Scope: all, From: from, To: to, IdentifierTypes: []string{"card"}}},
+		{"stored after", doorlog.EventFilter{Scope: all, From: from, To: to, StoredAfter: doorlog.FormatEventID(1)}},
 		{"too many hours", doorlog.EventFilter{Scope: all, From: from, To: from.Add(doorlog.MaxCountHours * time.Hour)}},
 	} {
 		_, err := s.CountByHour(ctx(t), tt.f)
@@ -318,6 +319,7 @@ func testAggregationsInvalid(t *testing.T, open Opener) {
 	for _, f := range []doorlog.EventFilter{
 		{Scope: all, Text: "lock"},
 		{Scope: all, IdentifierNumbers: []string{"1"}},
+		{Scope: all, StoredAfter: doorlog.FormatEventID(1)},
 		{Scope: all, IdentifierTypes: []string{"card"}},
 	} {
 		_, err := s.CountByDevice(ctx(t), f)

@@ -49,6 +49,16 @@
 //     stored to the millisecond. A deleted token's id may be used again.
 //   - The number of distinct keys (and so of kinds) is not limited: counts,
 //     pages and aggregations stay exact with tens of thousands of them.
+//   - EventFilter.StoredAfter keeps the events whose id is greater than
+//     it (ids follow arrival), whatever their times; it combines with
+//     every other filter, order, offset and cursor, and is counted
+//     exactly. An id that does not parse is EINVALID; the aggregations
+//     refuse it with EINVALID.
+//   - SetWatermark sets After to the newest id stored ("" in an empty
+//     store), replaces the key's earlier watermark (keeping its ID or
+//     not), and writes back the canonical device id; a key with both or
+//     neither of Username and TokenID, or an unknown device, is EINVALID.
+//     Watermark IDs are not reused while the watermark exists.
 //   - ServerKey returns 32 random bytes per name, the same on every call,
 //     also to callers racing on first use.
 package storetest
@@ -100,6 +110,8 @@ func Run(t *testing.T, open Opener) {
 		{"ListEventsIdentifier", testListEventsIdentifier},
 		{"ListEventsText", testListEventsText},
 		{"ListEventsModelCombined", testListEventsModelCombined},
+		{"ListEventsStoredAfter", testListEventsStoredAfter},
+		{"Watermarks", testWatermarks},
 		{"EventsAfter", testEventsAfter},
 		{"EventsAfterInvalid", testEventsAfterInvalid},
 		{"EventsAfterLaterAppends", testEventsAfterLaterAppends},
