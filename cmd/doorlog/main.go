@@ -80,6 +80,22 @@ func buildVersion() string {
 	return "dev"
 }
 
+// buildCommit returns the first 12 hex digits of the revision the binary
+// was built from (Go records it when building in a git checkout), or ""
+// when it was not recorded.
+func buildCommit() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			return s.Value[:min(12, len(s.Value))]
+		}
+	}
+	return ""
+}
+
 // envOr returns the environment variable's value, or def when it is unset,
 // so every flag can also be set as DOORLOG_*.
 func envOr(name, def string) string {

@@ -173,7 +173,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Limits: limits, Logger: logger, Login: login,
+	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Commit: buildCommit(), Limits: limits, Logger: logger, Login: login,
 		Memory: plan.Total, WriteTimeout: c.writeTimeout, MaxStreams: c.maxStreams, MaxStreamsPerToken: c.maxTokenStreams})
 	if err != nil {
 		return err

@@ -38,6 +38,8 @@ type Store interface {
 	FindToken(ctx context.Context, id string) (*doorlog.Token, error)
 	ListTokens(ctx context.Context, f doorlog.TokenFilter) ([]*doorlog.Token, error)
 	DeleteToken(ctx context.Context, id string) error
+	ListWatermarks(ctx context.Context) ([]*doorlog.Watermark, error)
+	DeleteWatermark(ctx context.Context, id string) error
 	ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error)
 	CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error)
 	EventKeys(ctx context.Context) ([]string, error)
@@ -143,21 +145,25 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("GET /v1/tokens", h.listTokens)
 	route("POST /v1/tokens", h.createToken)
 	route("DELETE /v1/tokens/{id}", h.revokeToken)
+	route("GET /v1/watermarks", h.listWatermarks)
+	route("DELETE /v1/watermarks/{id}", h.deleteWatermark)
 	route("GET /v1/stats/hourly", h.statsHourly)
 	route("GET /v1/stats/denials", h.statsDenials)
 	route("GET /v1/stats/devices", h.statsDevices)
 	for path, allow := range map[string]string{
-		"/v1/events":        "GET, POST",
-		"/v1/events/export": "GET",
-		"/v1/events/stream": "GET",
-		"/v1/sites":         "GET, POST",
-		"/v1/devices":       "GET, POST",
-		"/v1/accounts":      "POST",
-		"/v1/tokens":        "GET, POST",
-		"/v1/tokens/{id}":   "DELETE",
-		"/v1/stats/hourly":  "GET",
-		"/v1/stats/denials": "GET",
-		"/v1/stats/devices": "GET",
+		"/v1/events":          "GET, POST",
+		"/v1/events/export":   "GET",
+		"/v1/events/stream":   "GET",
+		"/v1/sites":           "GET, POST",
+		"/v1/devices":         "GET, POST",
+		"/v1/accounts":        "POST",
+		"/v1/tokens":          "GET, POST",
+		"/v1/tokens/{id}":     "DELETE",
+		"/v1/watermarks":      "GET",
+		"/v1/watermarks/{id}": "DELETE",
+		"/v1/stats/hourly":    "GET",
+		"/v1/stats/denials":   "GET",
+		"/v1/stats/devices":   "GET",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)

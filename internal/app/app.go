@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/aipix"
@@ -38,6 +37,9 @@ type Config struct {
 	Name string
 	// Version is the build's version, shown in /api/info.
 	Version string
+	// Commit is the revision the build was made from, shown in /api/info
+	// ("" when unknown).
+	Commit string
 	// Limits bound ingest requests and the distinct keys outside the
 	// catalog the server stores (Limits.MaxUnknownKeys, which BAS-IP's list
 	// of names follows too); the zero value means ingest.DefaultLimits.
@@ -190,12 +192,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			basip.New(basip.Config{
 				Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads,
 				MaxUnknownNames: maxNames,
+				Now:             cfg.Now,
 				Info: basip.Info{
-					DeviceModel:      "doorlog",
-					DeviceName:       cfg.Name,
-					FirmwareVersion:  cfg.Version,
-					FrameworkVersion: runtime.Version(),
-					APIVersion:       "v1",
+					DeviceModel: "doorlog",
+					DeviceName:  cfg.Name,
+					Version:     cfg.Version,
+					Commit:      cfg.Commit,
 				},
 			}),
 			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),

@@ -110,3 +110,33 @@ func startGate(tb testing.TB) (*httptest.Server, string) {
 	}
 	return ts, secret
 }
+
+// call sends one request to ts with token as its bearer ("" for none) and
+// a JSON body ("" for none), and returns the status and the body.
+func call(tb testing.TB, ts *httptest.Server, method, path, token, body string) (int, []byte) {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp.StatusCode, raw
+}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
 	"github.com/doorlog/doorlog/internal/budget"
@@ -27,6 +28,8 @@ type Store interface {
 	CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, error)
 	EventKeys(ctx context.Context) ([]string, error)
 	FindDevice(ctx context.Context, id string) (*doorlog.Device, error)
+	SetWatermark(ctx context.Context, k doorlog.WatermarkKey, at time.Time) (*doorlog.Watermark, error)
+	FindWatermark(ctx context.Context, k doorlog.WatermarkKey) (*doorlog.Watermark, error)
 }
 
 // Catalog names and renders events; *catalog.Catalog satisfies it.
@@ -48,20 +51,38 @@ type Catalog interface {
 type Authenticator interface {
 	Authenticate(ctx context.Context, bearer string) (*doorlog.Token, error)
 	Login(ctx context.Context, req auth.LoginRequest) (*auth.LoginResult, error)
+	// Revoke ends the token whose secret is given (a logout).
+	Revoke(ctx context.Context, secret string) error
 }
 
 var _ Catalog = (*catalog.Catalog)(nil)
 
-// Info is what GET /api/info answers for the server itself; a device's
-// answer takes its model and name from the device and the framework and API
-// versions from here.
+// Info is what GET /api/info answers for the server itself. A device's
+// answer takes its model, name and serial number from the device, the rest
+// from here.
 type Info struct {
-	DeviceModel      string
-	DeviceName       string
-	FirmwareVersion  string
-	FrameworkVersion string
-	APIVersion       string
+	// DeviceModel and DeviceName describe the server at the root.
+	DeviceModel string
+	DeviceName  string
+	// Version is doorlog's version, answered wherever /api/info asks for
+	// one (firmware, frontend, framework, hybrid).
+	Version string
+	// Commit is the revision doorlog was built from, or "".
+	Commit string
 }
+
+// APIVersion is the api_version /api/info answers: a dotted version whose
+// major is 2, the generation of the BAS-IP API whose filter syntax
+// (filter_field, filter_type, filter_value) and clear body (clear_fields)
+// doorlog serves. Clients parse its major number to choose a syntax, and
+// some refuse a major above 3.
+const APIVersion = "2.9.0"
+
+// The device_type /api/info answers at the root and for a device.
+const (
+	TypeServer = "server"
+	TypePanel  = "panel"
+)
 
 // Config is what a Handler needs.
 type Config struct {
@@ -82,6 +103,8 @@ type Config struct {
 	// Reads bounds the memory the pages of the log hold at once; nil is
 	// unlimited.
 	Reads *budget.Pool
+	// Now is the clock of the clears' watermarks; nil means time.Now.
+	Now func() time.Time
 }
 
 // DefaultMaxUnknownNames is the default of Config.MaxUnknownNames, the
@@ -98,6 +121,7 @@ type Handler struct {
 	logger   *slog.Logger
 	maxNames int
 	reads    *budget.Pool
+	now      func() time.Time
 }
 
 // New returns a Handler over cfg.
@@ -110,6 +134,10 @@ func New(cfg Config) *Handler {
 		logger:   cfg.Logger,
 		maxNames: cfg.MaxUnknownNames,
 		reads:    cfg.Reads,
+		now:      cfg.Now,
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	switch {
 	case h.maxNames == 0:
@@ -128,6 +156,9 @@ const (
 	pathLogItems = "/api/v1/log/items"
 	pathLogin    = "/api/v1/login"
 	pathInfo     = "/api/info"
+	pathLogout   = "/api/v1/logout"
+	pathClear    = "/api/v1/system/data/clear"
+	allowPost    = "POST"
 	devicePrefix = "/devices/{device_id}"
 	allowGetHead = "GET, HEAD"
 	allowGet     = "GET"
@@ -154,6 +185,11 @@ const (
 	// failed ones (doorlog's own: BAS-IP documents none); Retry-After
 	// says how many seconds to wait.
 	ErrTooManyLogins = "Too many login attempts"
+	// ErrWrongBody is the 400 of a clear whose body is not a JSON object
+	// (doorlog's own: BAS-IP documents none).
+	ErrWrongBody = "Wrong request body"
+	// ErrBodyTooLarge is the 413 of a clear body over MaxClearBody.
+	ErrBodyTooLarge = "Request body is too large"
 
 	// The 400 answers of the log list, in the order they are checked.
 	ErrWrongTimeFormat = "Wrong time format"
@@ -187,6 +223,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 
 		mux.Handle("GET "+prefix+pathInfo, h.infoHandler(perDevice))
 		mux.Handle(prefix+pathInfo, methodNotAllowed(allowGetHead))
+
+		mux.Handle("POST "+prefix+pathLogout, h.logoutHandler(perDevice))
+		mux.Handle(prefix+pathLogout, methodNotAllowed(allowPost))
+		mux.Handle("POST "+prefix+pathClear, h.clearHandler(perDevice))
+		mux.Handle(prefix+pathClear, methodNotAllowed(allowPost))
 	}
 }
 
@@ -232,6 +273,21 @@ func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, what str
 	// The path only: a login's query holds the password.
 	h.logger.ErrorContext(r.Context(), "basip: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, ErrInternal)
+}
+
+// scopedDevice resolves the {device_id} of a per-device path for tok: a
+// device outside the token's scope is answered like an unknown one (404),
+// so that its existence is not disclosed.
+func (h *Handler) scopedDevice(w http.ResponseWriter, r *http.Request, tok *doorlog.Token) (*doorlog.Device, bool) {
+	dev, ok := h.device(w, r)
+	if !ok {
+		return nil, false
+	}
+	if !tok.Scope().Allows(dev.SiteID) {
+		writeError(w, http.StatusNotFound, ErrDeviceNotFound)
+		return nil, false
+	}
+	return dev, true
 }
 
 // device resolves the {device_id} of a per-device path. A malformed id and

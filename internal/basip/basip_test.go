@@ -681,8 +681,8 @@ func TestInfo(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"/api/info", 200, `{"device_model":"doorlog","device_name":"doorlog test server","firmware_version":"1.0.0-test","framework_version":"1.0.0","api_version":"v1"}`},
-		{"/devices/" + devHarbour + "/api/info", 200, `{"device_model":"AQ-10","device_name":"Harbour lobby","firmware_version":"","framework_version":"1.0.0","api_version":"v1"}`},
+		{"/api/info", 200, `{"device_model":"doorlog","device_name":"doorlog test server","device_type":"server","device_serial_number":"","firmware_version":"1.0.0-test","frontend_version":"1.0.0-test","framework_version":"1.0.0-test","api_version":"2.9.0","hybrid_enable":false,"hybrid_version":"1.0.0-test","commit":"0123456789ab"}`},
+		{"/devices/" + devHarbour + "/api/info", 200, `{"device_model":"AQ-10","device_name":"Harbour lobby","device_type":"panel","device_serial_number":"` + devHarbour + `","firmware_version":"1.0.0-test","frontend_version":"1.0.0-test","framework_version":"1.0.0-test","api_version":"2.9.0","hybrid_enable":false,"hybrid_version":"1.0.0-test","commit":"0123456789ab"}`},
 		{"/devices/" + devMissing + "/api/info", 404, `{"error":"Device not found"}`},
 		{"/devices/zzz/api/info", 404, `{"error":"Device not found"}`},
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,11 +56,10 @@ var (
 
 // serverInfo is the server's own /api/info.
 var serverInfo = basip.Info{
-	DeviceModel:      "doorlog",
-	DeviceName:       "doorlog test server",
-	FirmwareVersion:  "1.0.0-test",
-	FrameworkVersion: "1.0.0",
-	APIVersion:       "v1",
+	DeviceModel: "doorlog",
+	DeviceName:  "doorlog test server",
+	Version:     "1.0.0-test",
+	Commit:      "0123456789ab",
 }
 
 // fixtureEvent is one event of the fixture: offset from t0, device ("" for
@@ -243,7 +243,20 @@ type response struct {
 // do sends a request to the test server; token "" sends no Authorization.
 func (e *env) do(tb testing.TB, method, path, token string) response {
 	tb.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, nil)
+	return e.send(tb, method, path, token, "")
+}
+
+// send is do with a JSON body ("" for none).
+func (e *env) send(tb testing.TB, method, path, token, body string) response {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if body != "" && err == nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if err != nil {
 		tb.Fatalf("new request %s %s: %v", method, path, err)
 	}
@@ -255,11 +268,11 @@ func (e *env) do(tb testing.TB, method, path, token string) response {
 		tb.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	got, err := io.ReadAll(resp.Body)
 	if err != nil {
 		tb.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: body}
+	return response{status: resp.StatusCode, header: resp.Header, body: got}
 }
 
 func (e *env) get(tb testing.TB, path, token string) response {

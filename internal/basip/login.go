@@ -57,33 +57,46 @@ func (h *Handler) loginHandler(perDevice bool) http.Handler {
 	})
 }
 
-// infoResponse is the answer of GET /api/info.
+// infoResponse is the answer of GET /api/info: every field a BAS-IP panel
+// answers, all of them always present, since some clients map the answer
+// onto a type whose fields are required.
 type infoResponse struct {
-	DeviceModel      string `json:"device_model"`
-	DeviceName       string `json:"device_name"`
-	FirmwareVersion  string `json:"firmware_version"`
-	FrameworkVersion string `json:"framework_version"`
-	APIVersion       string `json:"api_version"`
+	DeviceModel        string `json:"device_model"`
+	DeviceName         string `json:"device_name"`
+	DeviceType         string `json:"device_type"`
+	DeviceSerialNumber string `json:"device_serial_number"`
+	FirmwareVersion    string `json:"firmware_version"`
+	FrontendVersion    string `json:"frontend_version"`
+	FrameworkVersion   string `json:"framework_version"`
+	APIVersion         string `json:"api_version"`
+	HybridEnable       bool   `json:"hybrid_enable"`
+	HybridVersion      string `json:"hybrid_version"`
+	Commit             string `json:"commit"`
 }
 
 // infoHandler serves GET /api/info, without auth: the server's own
 // description at the root, a device's under /devices/{device_id}/ (its
-// model and name; its firmware version is not known, so it is "").
+// model and name, its id as its serial number). Versions are doorlog's;
+// nothing of the toolchain it was built with is told.
 func (h *Handler) infoHandler(perDevice bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp := infoResponse{
 			DeviceModel:      h.info.DeviceModel,
 			DeviceName:       h.info.DeviceName,
-			FirmwareVersion:  h.info.FirmwareVersion,
-			FrameworkVersion: h.info.FrameworkVersion,
-			APIVersion:       h.info.APIVersion,
+			DeviceType:       TypeServer,
+			FirmwareVersion:  h.info.Version,
+			FrontendVersion:  h.info.Version,
+			FrameworkVersion: h.info.Version,
+			APIVersion:       APIVersion,
+			HybridVersion:    h.info.Version,
+			Commit:           h.info.Commit,
 		}
 		if perDevice {
 			dev, ok := h.device(w, r)
 			if !ok {
 				return
 			}
-			resp.DeviceModel, resp.DeviceName, resp.FirmwareVersion = dev.Model, dev.Name, ""
+			resp.DeviceModel, resp.DeviceName, resp.DeviceType, resp.DeviceSerialNumber = dev.Model, dev.Name, TypePanel, dev.ID
 		}
 		h.writeJSON(w, r, http.StatusOK, resp)
 	})

@@ -318,17 +318,13 @@ func (h *Handler) logItemsHandler(perDevice bool) http.Handler {
 			return
 		}
 		filter := doorlog.EventFilter{Scope: tok.Scope()}
+		deviceID := ""
 		if perDevice {
-			dev, ok := h.device(w, r)
+			dev, ok := h.scopedDevice(w, r, tok)
 			if !ok {
 				return
 			}
-			// A device outside the token's scope is answered like an
-			// unknown one, so its existence is not disclosed.
-			if !filter.Scope.Allows(dev.SiteID) {
-				writeError(w, http.StatusNotFound, ErrDeviceNotFound)
-				return
-			}
+			deviceID = dev.ID
 			filter.DeviceIDs = []string{dev.ID}
 		}
 		p, err := parseListParams(r.URL.Query())
@@ -346,6 +342,14 @@ func (h *Handler) logItemsHandler(perDevice bool) http.Handler {
 			return
 		}
 		filter.From, filter.To = p.from, p.to
+		// Behind a clear, this reader sees what was stored after it.
+		switch wm, err := h.store.FindWatermark(r.Context(), doorlog.WatermarkKeyOf(tok, deviceID)); {
+		case err == nil:
+			filter.StoredAfter = wm.After
+		case doorlog.ErrorCode(err) != doorlog.ENOTFOUND:
+			h.internalError(w, r, "find watermark", err)
+			return
+		}
 		h.list(w, r, p, filter, names)
 	})
 }

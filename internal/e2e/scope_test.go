@@ -277,6 +277,13 @@ func TestScope(t *testing.T) {
 			want: six{ok(basipLogin("admin")), ok(basipLogin("manager")), ok(basipLogin("manager")), basipLogIn, basipLogIn, basipLogIn},
 		},
 		{
+			// Of other data than the log: a clear that changes nothing,
+			// so that the rows after it read what they always read.
+			name: "BAS-IP clear of device B", method: "POST", path: "/devices/{devB}/api/v1/system/data/clear", contentType: "application/json",
+			body: `{"clear_fields":["calls"]}`,
+			want: six{expect{status: 200, body: `{"result":"ok"}`}, basipAdminRequired, basipAdminRequired, basipAdminRequired, basipLogIn, basipLogIn},
+		},
+		{
 			name: "BAS-IP info", method: "GET", path: "/api/info",
 			want: anyoneOK,
 		},
