@@ -173,8 +173,47 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
+	// Every phase of a connection has a deadline, so that a client that
+	// sends or reads slowly, or not at all, is cut and its buffers freed:
+	// the headers, the whole request, each response (the live stream and
+	// the export set a deadline per write instead), and idle keep-alive.
+	// The devices' own panel addresses get the same.
+	newHTTPServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: min(readHeaderTimeout, c.readTimeout),
+			ReadTimeout:       c.readTimeout,
+			WriteTimeout:      c.writeTimeout,
+			IdleTimeout:       c.idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+	}
+	// Past maxConns, connections wait in the kernel's queue to be
+	// accepted: each one costs memory whether or not it sends anything.
+	// Past maxPerAddr, one client's next connection is closed at once, so
+	// it cannot take every slot; loopback and the trusted proxies, whose
+	// connections carry everyone's requests, are not counted per address.
+	exempt := func(addr netip.Addr) bool {
+		if addr.IsLoopback() {
+			return true
+		}
+		for _, p := range login.TrustedProxies {
+			if p.Contains(addr) {
+				return true
+			}
+		}
+		return false
+	}
+	// A panel address is one device's: its pollers need a few connections,
+	// and a thousand addresses must not add a thousand times the main
+	// address's connections.
+	panelListener := func(ln net.Listener) net.Listener {
+		return connlimit.New(ln, connlimit.Config{Max: panelMaxConns, PerAddress: min(c.maxPerAddr, panelMaxConns), Exempt: exempt})
+	}
 	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Commit: buildCommit(), Limits: limits, Logger: logger, Login: login,
-		Memory: plan.Total, WriteTimeout: c.writeTimeout, MaxStreams: c.maxStreams, MaxStreamsPerToken: c.maxTokenStreams})
+		Memory: plan.Total, WriteTimeout: c.writeTimeout, MaxStreams: c.maxStreams, MaxStreamsPerToken: c.maxTokenStreams,
+		PanelServer: newHTTPServer, PanelListener: panelListener})
 	if err != nil {
 		return err
 	}
@@ -186,45 +225,21 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	baseURL := "http://" + ln.Addr().String()
-	// Past maxConns, connections wait in the kernel's queue to be
-	// accepted: each one costs memory whether or not it sends anything.
-	// Past maxPerAddr, one client's next connection is closed at once, so
-	// it cannot take every slot; loopback and the trusted proxies, whose
-	// connections carry everyone's requests, are not counted per address.
-	limited := connlimit.New(ln, connlimit.Config{Max: c.maxConns, PerAddress: c.maxPerAddr, Exempt: func(addr netip.Addr) bool {
-		if addr.IsLoopback() {
-			return true
-		}
-		for _, p := range login.TrustedProxies {
-			if p.Contains(addr) {
-				return true
-			}
-		}
-		return false
-	}})
+	limited := connlimit.New(ln, connlimit.Config{Max: c.maxConns, PerAddress: c.maxPerAddr, Exempt: exempt})
 	ln = limited
 	a.Metrics.CounterFunc("doorlog_connections_refused_total", "Connections closed at once for being past their client address's limit.", func() float64 {
 		return float64(limited.Refused())
 	})
-	// Every phase of a connection has a deadline, so that a client that
-	// sends or reads slowly, or not at all, is cut and its buffers freed:
-	// the headers, the whole request, each response (the live stream and
-	// the export set a deadline per write instead), and idle keep-alive.
-	httpSrv := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: min(readHeaderTimeout, c.readTimeout),
-		ReadTimeout:       c.readTimeout,
-		WriteTimeout:      c.writeTimeout,
-		IdleTimeout:       c.idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	httpSrv := newHTTPServer(srv)
 	// Live streams end only when the broker closes; Shutdown waits for
 	// them, so close it as soon as shutdown begins.
 	httpSrv.RegisterOnShutdown(a.Broker.Close)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("listening on "+baseURL, "data", c.data, "version", buildVersion(), "memory", c.memory.String(), "max_connections", c.maxConns)
+	if err := a.StartPanels(ctx); err != nil {
+		logger.Error("the devices' panel addresses could not be read; none is served", "err", err)
+	}
 
 	var demoWG sync.WaitGroup
 	demoCtx, stopDemo := context.WithCancel(ctx)
@@ -335,6 +350,9 @@ const (
 	defaultIdleTimeout  = 2 * time.Minute
 	defaultMaxConns     = 1024
 	defaultMaxPerAddr   = 128
+	// panelMaxConns bounds the connections of one device's own panel
+	// address (docs/api-basip.md, "Panel addresses").
+	panelMaxConns = 64
 	// readHeaderTimeout bounds the headers alone, which a client sends at
 	// once: a slow one is an attack on connection slots.
 	readHeaderTimeout = 10 * time.Second

@@ -23,6 +23,7 @@ import (
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/panels"
 	"github.com/doorlog/doorlog/internal/respond"
 )
 
@@ -38,6 +39,7 @@ type Store interface {
 	FindToken(ctx context.Context, id string) (*doorlog.Token, error)
 	ListTokens(ctx context.Context, f doorlog.TokenFilter) ([]*doorlog.Token, error)
 	DeleteToken(ctx context.Context, id string) error
+	UpdateDevice(ctx context.Context, d *doorlog.Device) error
 	ListWatermarks(ctx context.Context) ([]*doorlog.Watermark, error)
 	DeleteWatermark(ctx context.Context, id string) error
 	ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.Event, error)
@@ -104,6 +106,17 @@ type Config struct {
 	// WriteTimeout is the longest a client may take to accept one chunk of
 	// an export; one that stops reading is cut. Default 30 s.
 	WriteTimeout time.Duration
+	// Panels serves the devices' own listen addresses: told of every
+	// device created or changed, asked what each address is doing. Nil
+	// when nothing serves them.
+	Panels Panels
+}
+
+// Panels is what the native API needs of the panel addresses;
+// *panels.Manager satisfies it.
+type Panels interface {
+	Set(deviceID, listen string)
+	Status(deviceID string) (panels.Status, bool)
 }
 
 // DefaultWriteTimeout is the write timeout of a Config that sets none.
@@ -141,6 +154,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("POST /v1/sites", h.createSite)
 	route("GET /v1/devices", h.listDevices)
 	route("POST /v1/devices", h.createDevice)
+	route("PATCH /v1/devices/{id}", h.updateDevice)
 	route("POST /v1/accounts", h.createAccount)
 	route("GET /v1/tokens", h.listTokens)
 	route("POST /v1/tokens", h.createToken)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"time"
@@ -17,11 +18,20 @@ type (
 		CreatedAt time.Time `json:"created_at"`
 	}
 	deviceJSON struct {
-		ID        string    `json:"id"`
-		SiteID    string    `json:"site_id"`
-		Name      string    `json:"name"`
-		Model     string    `json:"model"`
-		CreatedAt time.Time `json:"created_at"`
+		ID     string `json:"id"`
+		SiteID string `json:"site_id"`
+		Name   string `json:"name"`
+		Model  string `json:"model"`
+		// Listen is the device's own panel address, null for none;
+		// ListenStatus what serving it is doing, null without one.
+		Listen       *string           `json:"listen"`
+		ListenStatus *listenStatusJSON `json:"listen_status"`
+		CreatedAt    time.Time         `json:"created_at"`
+	}
+	listenStatusJSON struct {
+		State string    `json:"state"`
+		Error *string   `json:"error"`
+		Since time.Time `json:"since"`
 	}
 	accountJSON struct {
 		Username  string    `json:"username"`
@@ -43,8 +53,21 @@ func toSiteJSON(s *doorlog.Site) siteJSON {
 	return siteJSON{ID: s.ID, Name: s.Name, CreatedAt: s.CreatedAt.UTC()}
 }
 
-func toDeviceJSON(d *doorlog.Device) deviceJSON {
-	return deviceJSON{ID: d.ID, SiteID: d.SiteID, Name: d.Name, Model: d.Model, CreatedAt: d.CreatedAt.UTC()}
+func (h *Handler) toDeviceJSON(d *doorlog.Device) deviceJSON {
+	out := deviceJSON{ID: d.ID, SiteID: d.SiteID, Name: d.Name, Model: d.Model, CreatedAt: d.CreatedAt.UTC()}
+	if d.Listen != "" {
+		listen := d.Listen
+		out.Listen = &listen
+		if h.cfg.Panels != nil {
+			if st, ok := h.cfg.Panels.Status(d.ID); ok {
+				out.ListenStatus = &listenStatusJSON{State: st.State, Since: st.Since.UTC()}
+				if st.Error != "" {
+					out.ListenStatus.Error = &st.Error
+				}
+			}
+		}
+	}
+	return out
 }
 
 // requireRole answers 403 unless the caller has one of the roles.
@@ -127,7 +150,7 @@ func (h *Handler) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]deviceJSON, 0, len(devices))
 	for _, d := range devices {
-		out = append(out, toDeviceJSON(d))
+		out = append(out, h.toDeviceJSON(d))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
 }
@@ -143,12 +166,13 @@ func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request) {
 		SiteID string `json:"site_id"`
 		Name   string `json:"name"`
 		Model  string `json:"model"`
+		Listen string `json:"listen"`
 	}
 	if err := decode(r, &in); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	dev := &doorlog.Device{ID: in.ID, SiteID: in.SiteID, Name: in.Name, Model: in.Model, CreatedAt: h.cfg.Now().UTC()}
+	dev := &doorlog.Device{ID: in.ID, SiteID: in.SiteID, Name: in.Name, Model: in.Model, Listen: in.Listen, CreatedAt: h.cfg.Now().UTC()}
 	if err := dev.Validate(); err != nil {
 		h.writeError(w, r, err)
 		return
@@ -163,7 +187,72 @@ func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toDeviceJSON(dev))
+	h.deviceChanged(dev)
+	writeJSON(w, http.StatusCreated, h.toDeviceJSON(dev))
+}
+
+// deviceChanged tells the panel addresses of a device stored anew.
+func (h *Handler) deviceChanged(d *doorlog.Device) {
+	if h.cfg.Panels != nil {
+		h.cfg.Panels.Set(d.ID, d.Listen)
+	}
+}
+
+// errNoDevice is the 404 of a device that does not exist or is outside the
+// caller's sites: the two are not told apart.
+var errNoDevice = doorlog.Errorf(doorlog.ENOTFOUND, "device not found")
+
+// updateDevice serves PATCH /v1/devices/{id}: the fields sent replace the
+// device's (name, model, listen), the others stay; "listen": null or ""
+// removes the address. A change of listen address takes effect at once,
+// without a restart. An admin of the device's site only.
+func (h *Handler) updateDevice(w http.ResponseWriter, r *http.Request) {
+	tok, err := requireRole(r, doorlog.RoleAdmin)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	dev, err := h.cfg.Store.FindDevice(r.Context(), r.PathValue("id"))
+	if doorlog.ErrorCode(err) == doorlog.ENOTFOUND || err == nil && !tok.Scope().Allows(dev.SiteID) {
+		h.writeError(w, r, errNoDevice)
+		return
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Name   *string         `json:"name"`
+		Model  *string         `json:"model"`
+		Listen json.RawMessage `json:"listen"`
+	}
+	if err := decode(r, &in); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if in.Name != nil {
+		dev.Name = *in.Name
+	}
+	if in.Model != nil {
+		dev.Model = *in.Model
+	}
+	if in.Listen != nil {
+		var listen *string
+		if err := json.Unmarshal(in.Listen, &listen); err != nil {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "field \"listen\" must be a string or null"))
+			return
+		}
+		dev.Listen = ""
+		if listen != nil {
+			dev.Listen = *listen
+		}
+	}
+	if err := h.cfg.Store.UpdateDevice(r.Context(), dev); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.deviceChanged(dev)
+	writeJSON(w, http.StatusOK, h.toDeviceJSON(dev))
 }
 
 // checkGrant verifies that a caller may hand out role over siteIDs: only

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/doorlog/doorlog/internal/metrics"
 	"github.com/doorlog/doorlog/internal/oloid"
 	"github.com/doorlog/doorlog/internal/openapi"
+	"github.com/doorlog/doorlog/internal/panels"
 	"github.com/doorlog/doorlog/internal/server"
 	"github.com/doorlog/doorlog/internal/sqlite"
 	"github.com/doorlog/doorlog/internal/stream"
@@ -63,6 +65,15 @@ type Config struct {
 	// zero value means the defaults (docs/operations.md, "Login
 	// throttling").
 	Login auth.LoginOptions
+	// PanelServer and PanelListener give each device's own listen
+	// address the HTTP server's timeouts and limits and the connection
+	// limits of the main address (see panels.Config); nil leaves them at
+	// the panels package's defaults.
+	PanelServer   func(http.Handler) *http.Server
+	PanelListener func(net.Listener) net.Listener
+	// PanelRetry is how long a panel address that could not be bound
+	// waits before it is tried again; 0 means panels.DefaultRetry.
+	PanelRetry time.Duration
 }
 
 // App is a wired server. Its fields are for the serve command (the demo)
@@ -83,6 +94,9 @@ type App struct {
 	// Budget is the memory budget's pools that requests draw from (all
 	// nil, unlimited, when Config.Memory is 0).
 	Budget budget.Pools
+	// Panels serves each device's own listen address once started
+	// (StartPanels); Close stops it.
+	Panels *panels.Manager
 
 	// purge deletes long-expired tokens while the server runs.
 	purge *tokenPurger
@@ -178,6 +192,31 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		store.Close()
 		return nil, fmt.Errorf("web page: %w", err)
 	}
+	bas := basip.New(basip.Config{
+		Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads,
+		MaxUnknownNames: maxNames,
+		Now:             cfg.Now,
+		Info: basip.Info{
+			DeviceModel: "doorlog",
+			DeviceName:  cfg.Name,
+			Version:     cfg.Version,
+			Commit:      cfg.Commit,
+		},
+	})
+	// A device's own address serves its panel API alone, through the same
+	// middleware (logging, panic recovery, write deadlines) as the main
+	// address.
+	a.Panels = panels.New(panels.Config{
+		Handler: func(deviceID string) http.Handler {
+			return server.New(server.Config{WriteTimeout: cfg.WriteTimeout, Logger: cfg.Logger, Ping: store.Ping,
+				Observe: a.Metrics.ObserveRequest, APIs: []server.Registrar{bas.Panel(deviceID)}})
+		},
+		Server:   cfg.PanelServer,
+		Listener: cfg.PanelListener,
+		Retry:    cfg.PanelRetry,
+		Logger:   cfg.Logger,
+		Now:      cfg.Now,
+	})
 	a.Server = server.New(server.Config{
 		WriteTimeout: cfg.WriteTimeout,
 		Logger:       cfg.Logger,
@@ -188,18 +227,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,
 				Stream: api.StreamConfig{Broker: a.Broker, Store: store, MaxStreams: cfg.MaxStreams, MaxStreamsPerToken: cfg.MaxStreamsPerToken},
-				Budget: pools, WriteTimeout: cfg.WriteTimeout}),
-			basip.New(basip.Config{
-				Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads,
-				MaxUnknownNames: maxNames,
-				Now:             cfg.Now,
-				Info: basip.Info{
-					DeviceModel: "doorlog",
-					DeviceName:  cfg.Name,
-					Version:     cfg.Version,
-					Commit:      cfg.Commit,
-				},
-			}),
+				Budget: pools, WriteTimeout: cfg.WriteTimeout, Panels: a.Panels}),
+			bas,
 			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
 			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
 			openapi.New(),
@@ -233,9 +262,23 @@ func (a *App) startSummaries() {
 // Handler is the server's HTTP handler.
 func (a *App) Handler() http.Handler { return a.Server }
 
+// StartPanels serves the listen addresses of the stored devices, and from
+// then on those set through the API.
+func (a *App) StartPanels(ctx context.Context) error {
+	devices, err := a.Store.ListDevices(ctx, doorlog.DeviceFilter{Scope: doorlog.Scope{All: true}})
+	if err != nil {
+		return err
+	}
+	a.Panels.Start(devices)
+	return nil
+}
+
 // Close ends the live streams, lets queued writes finish, then closes the
 // store. Call it after the HTTP server has stopped taking requests.
 func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = a.Panels.Close(ctx)
+	cancel()
 	a.purge.stop()
 	a.Broker.Close()
 	// The summaries of capped failed logins still counting are stored

@@ -207,28 +207,58 @@ const (
 // /devices/{device_id}, plus the bare path of each, which answers every
 // other method with a JSON 405 and an Allow header.
 func (h *Handler) Register(mux *http.ServeMux) {
-	for _, perDevice := range []bool{false, true} {
-		prefix := ""
-		if perDevice {
-			prefix = devicePrefix
+	h.routes(mux, "", false, nil)
+	h.routes(mux, devicePrefix, true, nil)
+}
+
+// Panel is the API of one device served at the root paths, as the device
+// itself would serve it: on the device's own listen address (package
+// panels), /api/info describes the device, /api/v1/log/items lists its
+// events alone, and login, logout and clear are the device's.
+type Panel struct {
+	h        *Handler
+	deviceID string
+}
+
+// Panel returns the panel API of the device deviceID.
+func (h *Handler) Panel(deviceID string) Panel { return Panel{h: h, deviceID: deviceID} }
+
+// Register adds the panel's routes to mux.
+func (p Panel) Register(mux *http.ServeMux) {
+	p.h.routes(mux, "", true, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The per-device handlers read the device from the path;
+			// here it is the address's.
+			r.SetPathValue("device_id", p.deviceID)
+			next.ServeHTTP(w, r)
+		})
+	})
+}
+
+// routes adds the API's paths under prefix to mux, served by the
+// per-device handlers when perDevice, each wrapped by wrap when not nil.
+func (h *Handler) routes(mux *http.ServeMux, prefix string, perDevice bool, wrap func(http.Handler) http.Handler) {
+	handle := func(pattern string, handler http.Handler) {
+		if wrap != nil {
+			handler = wrap(handler)
 		}
-		mux.Handle("GET "+prefix+pathLogItems, h.logItemsHandler(perDevice))
-		mux.Handle(prefix+pathLogItems, methodNotAllowed(allowGetHead))
-
-		// A HEAD would log in and throw the token away, so login is GET
-		// only.
-		mux.Handle("GET "+prefix+pathLogin, h.loginHandler(perDevice))
-		mux.Handle("HEAD "+prefix+pathLogin, methodNotAllowed(allowGet))
-		mux.Handle(prefix+pathLogin, methodNotAllowed(allowGet))
-
-		mux.Handle("GET "+prefix+pathInfo, h.infoHandler(perDevice))
-		mux.Handle(prefix+pathInfo, methodNotAllowed(allowGetHead))
-
-		mux.Handle("POST "+prefix+pathLogout, h.logoutHandler(perDevice))
-		mux.Handle(prefix+pathLogout, methodNotAllowed(allowPost))
-		mux.Handle("POST "+prefix+pathClear, h.clearHandler(perDevice))
-		mux.Handle(prefix+pathClear, methodNotAllowed(allowPost))
+		mux.Handle(pattern, handler)
 	}
+	handle("GET "+prefix+pathLogItems, h.logItemsHandler(perDevice))
+	handle(prefix+pathLogItems, methodNotAllowed(allowGetHead))
+
+	// A HEAD would log in and throw the token away, so login is GET only.
+	handle("GET "+prefix+pathLogin, h.loginHandler(perDevice))
+	handle("HEAD "+prefix+pathLogin, methodNotAllowed(allowGet))
+	handle(prefix+pathLogin, methodNotAllowed(allowGet))
+
+	handle("GET "+prefix+pathInfo, h.infoHandler(perDevice))
+	handle(prefix+pathInfo, methodNotAllowed(allowGetHead))
+
+	handle("POST "+prefix+pathLogout, h.logoutHandler(perDevice))
+	handle(prefix+pathLogout, methodNotAllowed(allowPost))
+	handle("POST "+prefix+pathClear, h.clearHandler(perDevice))
+	handle(prefix+pathClear, methodNotAllowed(allowPost))
 }
 
 func methodNotAllowed(allow string) http.Handler {

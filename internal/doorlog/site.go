@@ -1,6 +1,7 @@
 package doorlog
 
 import (
+	"net/netip"
 	"regexp"
 	"time"
 
@@ -30,10 +31,14 @@ func (s *Site) Validate() error {
 // Device is an intercom panel, door or lift controller.
 type Device struct {
 	// ID is a UUID in canonical lower-case form.
-	ID        string
-	SiteID    string
-	Name      string
-	Model     string
+	ID     string
+	SiteID string
+	Name   string
+	Model  string
+	// Listen is the address (IP:port, canonical: 127.0.0.2:80, [::1]:80)
+	// on which the server also serves this device's panel API alone, for
+	// clients that can be given only a panel's address; "" for none.
+	Listen    string
 	CreatedAt time.Time
 }
 
@@ -54,7 +59,27 @@ func (d *Device) Validate() error {
 	if len(d.Model) > 200 {
 		return Errorf(EINVALID, "device model must be at most 200 bytes")
 	}
+	listen, err := CanonicalListen(d.Listen)
+	if err != nil {
+		return err
+	}
+	d.Listen = listen
 	return nil
+}
+
+// CanonicalListen checks a device's listen address and returns its
+// canonical form: an IP address (v4, or v6 in brackets) and a port from 1
+// to 65535. Names are refused: what a name resolves to changes, and a
+// panel's address must not. "" (no address) stays "".
+func CanonicalListen(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return "", Errorf(EINVALID, "listen %q must be an IP address and a port, such as 192.0.2.10:80 or [2001:db8::10]:80", s)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String(), nil
 }
 
 // CanonicalDeviceID parses a device UUID in any of its usual spellings and

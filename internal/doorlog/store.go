@@ -19,6 +19,12 @@ type Store interface {
 	// CreateDevice fails with EINVALID when the device's site does not exist.
 	CreateDevice(ctx context.Context, d *Device) error
 	FindDevice(ctx context.Context, id string) (*Device, error)
+	// UpdateDevice replaces the name, model and listen address of the
+	// device d.ID names (ENOTFOUND when there is none); its site and
+	// creation time cannot change (a different SiteID is EINVALID). d is
+	// written back as stored. A listen address another device has is
+	// ECONFLICT, as it is on CreateDevice.
+	UpdateDevice(ctx context.Context, d *Device) error
 	ListDevices(ctx context.Context, f DeviceFilter) ([]*Device, error)
 
 	CreateAccount(ctx context.Context, a *Account) error

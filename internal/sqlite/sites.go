@@ -93,9 +93,12 @@ func (db *DB) CreateDevice(ctx context.Context, d *doorlog.Device) error {
 		return doorlog.Errorf(doorlog.EINVALID, "site %q does not exist", d.SiteID)
 	}
 	created := createdAt(d.CreatedAt)
-	res, err := db.w.ExecContext(ctx, `INSERT INTO devices (id, site, name, model, created_ms) VALUES (?, ?, ?, ?, ?)`,
-		d.ID, siteCode, d.Name, d.Model, millis(created))
+	res, err := db.w.ExecContext(ctx, `INSERT INTO devices (id, site, name, model, listen, created_ms) VALUES (?, ?, ?, ?, ?, ?)`,
+		d.ID, siteCode, d.Name, d.Model, d.Listen, millis(created))
 	if isUnique(err) {
+		if err := db.listenTaken(ctx, d); err != nil {
+			return err
+		}
 		return doorlog.Errorf(doorlog.ECONFLICT, "device %q already exists", d.ID)
 	}
 	if err != nil {
@@ -108,12 +111,54 @@ func (db *DB) CreateDevice(ctx context.Context, d *doorlog.Device) error {
 	return nil
 }
 
-const selectDevice = `SELECT d.id, s.id, d.name, d.model, d.created_ms FROM devices d JOIN sites s ON s.code = d.site`
+// listenTaken returns the ECONFLICT of d's listen address when another
+// device has it, else nil.
+func (db *DB) listenTaken(ctx context.Context, d *doorlog.Device) error {
+	if d.Listen == "" {
+		return nil
+	}
+	var other string
+	err := db.w.QueryRowContext(ctx, `SELECT id FROM devices WHERE listen = ? AND id != ?`, d.Listen, d.ID).Scan(&other)
+	if err == nil {
+		return doorlog.Errorf(doorlog.ECONFLICT, "listen address %s is device %q's", d.Listen, other)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return wrap("device listen", err)
+}
+
+// UpdateDevice replaces the device's name, model and listen address.
+func (db *DB) UpdateDevice(ctx context.Context, d *doorlog.Device) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	old, err := db.FindDevice(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	if d.SiteID != old.SiteID {
+		return doorlog.Errorf(doorlog.EINVALID, "a device's site cannot change (device %q is in site %q)", d.ID, old.SiteID)
+	}
+	_, err = db.w.ExecContext(ctx, `UPDATE devices SET name = ?, model = ?, listen = ? WHERE id = ?`, d.Name, d.Model, d.Listen, d.ID)
+	if isUnique(err) {
+		if err := db.listenTaken(ctx, d); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return wrap("update device", err)
+	}
+	d.CreatedAt = old.CreatedAt
+	return nil
+}
+
+const selectDevice = `SELECT d.id, s.id, d.name, d.model, d.listen, d.created_ms FROM devices d JOIN sites s ON s.code = d.site`
 
 func scanDevice(row interface{ Scan(...any) error }) (*doorlog.Device, error) {
 	var d doorlog.Device
 	var created int64
-	if err := row.Scan(&d.ID, &d.SiteID, &d.Name, &d.Model, &created); err != nil {
+	if err := row.Scan(&d.ID, &d.SiteID, &d.Name, &d.Model, &d.Listen, &created); err != nil {
 		return nil, err
 	}
 	d.CreatedAt = fromMillis(created)

@@ -147,6 +147,64 @@ func testDevices(t *testing.T, open Opener) {
 	}
 }
 
+// testUpdateDevice changes a device's name, model and listen address,
+// and checks what may not change or clash.
+func testUpdateDevice(t *testing.T, open Opener) {
+	s := open(t)
+	MustCreateSite(t, s, "s1")
+	MustCreateSite(t, s, "s2")
+	created := time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := &doorlog.Device{ID: DeviceID(1), SiteID: "s1", Name: "Gate", Model: "AA-12", Listen: "127.0.0.2:80", CreatedAt: created}
+	mustOK(t, "CreateDevice with a listen address", s.CreateDevice(ctx(t), a))
+	b := &doorlog.Device{ID: DeviceID(2), SiteID: "s1", Name: "Lobby", Listen: "127.0.0.2:80"}
+	wantCode(t, "CreateDevice on a taken listen address", s.CreateDevice(ctx(t), b), doorlog.ECONFLICT)
+	b.Listen = "[::FFFF:127.0.0.3]:0080"
+	mustOK(t, "CreateDevice with another listen address", s.CreateDevice(ctx(t), b))
+	if b.Listen != "127.0.0.3:80" {
+		t.Errorf("CreateDevice wrote back listen %q, want the canonical 127.0.0.3:80", b.Listen)
+	}
+
+	up := &doorlog.Device{ID: strings.ToUpper(DeviceID(1)), SiteID: "s1", Name: "Main gate", Model: "AV-07T", Listen: "[2001:db8::1]:8080"}
+	mustOK(t, "UpdateDevice", s.UpdateDevice(ctx(t), up))
+	got, err := s.FindDevice(ctx(t), DeviceID(1))
+	mustOK(t, "FindDevice after UpdateDevice", err)
+	want := doorlog.Device{ID: DeviceID(1), SiteID: "s1", Name: "Main gate", Model: "AV-07T", Listen: "[2001:db8::1]:8080", CreatedAt: created}
+	if *got != want || up.ID != want.ID || !up.CreatedAt.Equal(created) {
+		t.Errorf("after UpdateDevice: got %+v (written back %+v), want %+v", *got, *up, want)
+	}
+	// The address it left is free again; removing one frees it too.
+	c := &doorlog.Device{ID: DeviceID(3), SiteID: "s1", Name: "Garage", Listen: "127.0.0.2:80"}
+	mustOK(t, "CreateDevice on a freed listen address", s.CreateDevice(ctx(t), c))
+	b.Listen = ""
+	mustOK(t, "UpdateDevice removing the listen address", s.UpdateDevice(ctx(t), b))
+	c.Listen = "127.0.0.3:80"
+	mustOK(t, "UpdateDevice to an address just freed", s.UpdateDevice(ctx(t), c))
+
+	for _, tt := range []struct {
+		name string
+		d    doorlog.Device
+		code string
+	}{
+		{"taken address", doorlog.Device{ID: DeviceID(1), SiteID: "s1", Name: "Gate", Listen: "127.0.0.3:80"}, doorlog.ECONFLICT},
+		{"another site", doorlog.Device{ID: DeviceID(1), SiteID: "s2", Name: "Gate"}, doorlog.EINVALID},
+		{"no name", doorlog.Device{ID: DeviceID(1), SiteID: "s1"}, doorlog.EINVALID},
+		{"a host name", doorlog.Device{ID: DeviceID(1), SiteID: "s1", Name: "Gate", Listen: "panel.example:80"}, doorlog.EINVALID},
+		{"no port", doorlog.Device{ID: DeviceID(1), SiteID: "s1", Name: "Gate", Listen: "127.0.0.9"}, doorlog.EINVALID},
+		{"port 0", doorlog.Device{ID: DeviceID(1), SiteID: "s1", Name: "Gate", Listen: "127.0.0.9:0"}, doorlog.EINVALID},
+		{"unknown device", doorlog.Device{ID: DeviceID(9), SiteID: "s1", Name: "Ghost"}, doorlog.ENOTFOUND},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.d
+			wantCode(t, "UpdateDevice", s.UpdateDevice(ctx(t), &d), tt.code)
+		})
+	}
+	got, err = s.FindDevice(ctx(t), DeviceID(1))
+	mustOK(t, "FindDevice after refused updates", err)
+	if *got != want {
+		t.Errorf("after refused updates: got %+v, want it unchanged, %+v", *got, want)
+	}
+}
+
 func testListDevices(t *testing.T, open Opener) {
 	s := open(t)
 	MustCreateSite(t, s, "s1")

@@ -90,6 +90,7 @@ func Run(t *testing.T, open Opener) {
 		{"Sites", testSites},
 		{"ListSites", testListSites},
 		{"Devices", testDevices},
+		{"UpdateDevice", testUpdateDevice},
 		{"ListDevices", testListDevices},
 		{"Accounts", testAccounts},
 		{"Tokens", testTokens},
