@@ -36,6 +36,9 @@ func (f EventFilter) Match(e Event) bool {
 	if len(f.Keys) > 0 && !contains(f.Keys, e.Key) {
 		return false
 	}
+	if f.StoredAfter != "" && e.ID <= f.StoredAfter {
+		return false // ids are fixed-width: as strings they sort as numbers
+	}
 	if !f.From.IsZero() || !f.To.IsZero() {
 		ms := e.Time.UnixMilli()
 		if !f.From.IsZero() && ms < ceilMillis(f.From) {
