@@ -101,11 +101,12 @@ func TestLocales(t *testing.T) {
 
 func TestSpecKeys(t *testing.T) {
 	c := newCatalog(t)
-	want := make([]string, 0, len(specKeys)+1)
+	want := make([]string, 0, len(specKeys)+2)
 	for _, k := range specKeys {
 		want = append(want, k.key)
 	}
-	want = append(want, "cam_light")
+	// doorlog's own: the camera light (seed 000) and the collector's gaps.
+	want = append(want, "cam_light", "collector_gap")
 	if got := c.Keys(); !slices.Equal(got, want) {
 		t.Fatalf("Keys():\ngot  %q\nwant %q", got, want)
 	}
@@ -501,6 +502,8 @@ func TestText(t *testing.T) {
 		{"uk grant", "uk", grant, full, "Замок 1 відімкнено: картка 12345 (John Smith, Flat 12)"},
 		{"pl grant", "pl", grant, full, "Zamek 1 otwarty: karta 12345 (John Smith, Flat 12)"},
 		{"ru cam light", "ru", "cam_light", `{"state":"off"}`, "Подсветка камеры выключена"},
+		{"collector gap", "en", "collector_gap", `{"estimated_missing":1,"after":1714557600000,"before":1714557660000}`, "About 1 event lost from the panel's log before doorlog could read them"},
+		{"uk collector gap", "uk", "collector_gap", `{"estimated_missing":22}`, "З журналу панелі втрачено близько 22 подій, перш ніж doorlog їх прочитав"},
 		{"pl call", "pl", "incoming_call", `{"number":"101","answered":false}`, "Połączenie przychodzące od 101, nieodebrane"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
