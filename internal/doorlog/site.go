@@ -2,6 +2,7 @@ package doorlog
 
 import (
 	"net/netip"
+	"net/url"
 	"regexp"
 	"time"
 
@@ -38,8 +39,54 @@ type Device struct {
 	// Listen is the address (IP:port, canonical: 127.0.0.2:80, [::1]:80)
 	// on which the server also serves this device's panel API alone, for
 	// clients that can be given only a panel's address; "" for none.
-	Listen    string
+	Listen string
+	// Pull, when set, is the BAS-IP panel the server reads this device's
+	// log from (package collector).
+	Pull      *PullSource
 	CreatedAt time.Time
+}
+
+// PullSource is a BAS-IP panel a device's events are read from: its base
+// URL and an admin's credentials. The password is kept sealed (package
+// seal): the store never holds it in clear, and no API answers it.
+type PullSource struct {
+	URL      string
+	Username string
+	// SealedPassword is the password, encrypted with the server's key.
+	SealedPassword []byte
+}
+
+// Validate checks a pull source's URL and username.
+func (p *PullSource) Validate() error {
+	u, err := url.Parse(p.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || len(p.URL) > 2000 {
+		return Errorf(EINVALID, "pull url %q must be an http or https URL of a panel, such as http://192.0.2.10 (no credentials, query or fragment in it)", p.URL)
+	}
+	if p.Username == "" || len(p.Username) > 200 {
+		return Errorf(EINVALID, "pull username must be 1 to 200 bytes")
+	}
+	if len(p.SealedPassword) == 0 {
+		return Errorf(EINVALID, "pull password is required")
+	}
+	return nil
+}
+
+// CollectorState is where the pull collector stands with one device: what
+// it has read, and how its last attempts went. The store keeps it so
+// that a restart goes on from the same place.
+type CollectorState struct {
+	DeviceID string
+	// Position is the panel's timestamp (its own clock, in ms) of the
+	// newest event read; the next read starts there, inclusive.
+	Position int64
+	// Collected and Gaps count the events stored and the gaps recorded.
+	Collected, Gaps int64
+	// LastSuccess is when a read last went through; LastError and
+	// LastErrorAt say what last failed, and when ("" once a read
+	// succeeds again).
+	LastSuccess time.Time
+	LastError   string
+	LastErrorAt time.Time
 }
 
 // Validate checks a device before it is stored, and puts its id in
@@ -64,6 +111,9 @@ func (d *Device) Validate() error {
 		return err
 	}
 	d.Listen = listen
+	if d.Pull != nil {
+		return d.Pull.Validate()
+	}
 	return nil
 }
 

@@ -19,9 +19,15 @@ type Store interface {
 	// CreateDevice fails with EINVALID when the device's site does not exist.
 	CreateDevice(ctx context.Context, d *Device) error
 	FindDevice(ctx context.Context, id string) (*Device, error)
-	// UpdateDevice replaces the name, model and listen address of the
-	// device d.ID names (ENOTFOUND when there is none); its site and
-	// creation time cannot change (a different SiteID is EINVALID). d is
+	// FindCollectorState returns the collector's state for a device;
+	// ENOTFOUND when it never stored one.
+	FindCollectorState(ctx context.Context, deviceID string) (*CollectorState, error)
+	// SaveCollectorState stores it (replacing the device's earlier one).
+	SaveCollectorState(ctx context.Context, st *CollectorState) error
+
+	// UpdateDevice replaces the name, model, listen address and pull
+	// source of the device d.ID names (ENOTFOUND when there is none); its
+	// site and creation time cannot change (a different SiteID is EINVALID). d is
 	// written back as stored. A listen address another device has is
 	// ECONFLICT, as it is on CreateDevice.
 	UpdateDevice(ctx context.Context, d *Device) error

@@ -93,8 +93,9 @@ func (db *DB) CreateDevice(ctx context.Context, d *doorlog.Device) error {
 		return doorlog.Errorf(doorlog.EINVALID, "site %q does not exist", d.SiteID)
 	}
 	created := createdAt(d.CreatedAt)
-	res, err := db.w.ExecContext(ctx, `INSERT INTO devices (id, site, name, model, listen, created_ms) VALUES (?, ?, ?, ?, ?, ?)`,
-		d.ID, siteCode, d.Name, d.Model, d.Listen, millis(created))
+	url, user, pass := pullColumns(d.Pull)
+	res, err := db.w.ExecContext(ctx, `INSERT INTO devices (id, site, name, model, listen, pull_url, pull_username, pull_password, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, siteCode, d.Name, d.Model, d.Listen, url, user, pass, millis(created))
 	if isUnique(err) {
 		if err := db.listenTaken(ctx, d); err != nil {
 			return err
@@ -140,7 +141,9 @@ func (db *DB) UpdateDevice(ctx context.Context, d *doorlog.Device) error {
 	if d.SiteID != old.SiteID {
 		return doorlog.Errorf(doorlog.EINVALID, "a device's site cannot change (device %q is in site %q)", d.ID, old.SiteID)
 	}
-	_, err = db.w.ExecContext(ctx, `UPDATE devices SET name = ?, model = ?, listen = ? WHERE id = ?`, d.Name, d.Model, d.Listen, d.ID)
+	url, user, pass := pullColumns(d.Pull)
+	_, err = db.w.ExecContext(ctx, `UPDATE devices SET name = ?, model = ?, listen = ?, pull_url = ?, pull_username = ?, pull_password = ? WHERE id = ?`,
+		d.Name, d.Model, d.Listen, url, user, pass, d.ID)
 	if isUnique(err) {
 		if err := db.listenTaken(ctx, d); err != nil {
 			return err
@@ -153,13 +156,25 @@ func (db *DB) UpdateDevice(ctx context.Context, d *doorlog.Device) error {
 	return nil
 }
 
-const selectDevice = `SELECT d.id, s.id, d.name, d.model, d.listen, d.created_ms FROM devices d JOIN sites s ON s.code = d.site`
+// pullColumns are a pull source's columns: empty for none.
+func pullColumns(p *doorlog.PullSource) (url, user string, pass []byte) {
+	if p == nil {
+		return "", "", nil
+	}
+	return p.URL, p.Username, p.SealedPassword
+}
+
+const selectDevice = `SELECT d.id, s.id, d.name, d.model, d.listen, d.pull_url, d.pull_username, d.pull_password, d.created_ms FROM devices d JOIN sites s ON s.code = d.site`
 
 func scanDevice(row interface{ Scan(...any) error }) (*doorlog.Device, error) {
 	var d doorlog.Device
 	var created int64
-	if err := row.Scan(&d.ID, &d.SiteID, &d.Name, &d.Model, &d.Listen, &created); err != nil {
+	var pull doorlog.PullSource
+	if err := row.Scan(&d.ID, &d.SiteID, &d.Name, &d.Model, &d.Listen, &pull.URL, &pull.Username, &pull.SealedPassword, &created); err != nil {
 		return nil, err
+	}
+	if pull.URL != "" {
+		d.Pull = &pull
 	}
 	d.CreatedAt = fromMillis(created)
 	return &d, nil

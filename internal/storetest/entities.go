@@ -203,6 +203,62 @@ func testUpdateDevice(t *testing.T, open Opener) {
 	if *got != want {
 		t.Errorf("after refused updates: got %+v, want it unchanged, %+v", *got, want)
 	}
+
+	// A pull source: kept as given (the password's sealed bytes exactly),
+	// replaced, removed; a bad one refused.
+	pull := &doorlog.PullSource{URL: "http://192.0.2.10", Username: "admin", SealedPassword: []byte{0, 1, 2, 250, 251}}
+	d := &doorlog.Device{ID: DeviceID(5), SiteID: "s2", Name: "Pulled", Pull: pull}
+	mustOK(t, "CreateDevice with a pull source", s.CreateDevice(ctx(t), d))
+	got, err = s.FindDevice(ctx(t), DeviceID(5))
+	mustOK(t, "FindDevice of a pulled device", err)
+	if got.Pull == nil || got.Pull.URL != pull.URL || got.Pull.Username != pull.Username || !bytes.Equal(got.Pull.SealedPassword, pull.SealedPassword) {
+		t.Errorf("pull source: got %+v, want %+v", got.Pull, pull)
+	}
+	d.Pull = &doorlog.PullSource{URL: "https://[2001:db8::5]:8443/", Username: "poller", SealedPassword: []byte("sealed")}
+	mustOK(t, "UpdateDevice with another pull source", s.UpdateDevice(ctx(t), d))
+	list, err := s.ListDevices(ctx(t), doorlog.DeviceFilter{Scope: all, SiteIDs: []string{"s2"}})
+	mustOK(t, "ListDevices", err)
+	if len(list) != 1 || list[0].Pull == nil || list[0].Pull.Username != "poller" || string(list[0].Pull.SealedPassword) != "sealed" {
+		t.Errorf("ListDevices after the pull source changed: got %+v", list)
+	}
+	d.Pull = nil
+	mustOK(t, "UpdateDevice without a pull source", s.UpdateDevice(ctx(t), d))
+	if got, err = s.FindDevice(ctx(t), DeviceID(5)); err != nil || got.Pull != nil {
+		t.Errorf("after the pull source was removed: got %+v, %v", got, err)
+	}
+	for _, p := range []doorlog.PullSource{
+		{URL: "ftp://192.0.2.10", Username: "a", SealedPassword: []byte("x")},
+		{URL: "http://admin:pw@192.0.2.10", Username: "a", SealedPassword: []byte("x")},
+		{URL: "192.0.2.10", Username: "a", SealedPassword: []byte("x")},
+		{URL: "http://192.0.2.10", SealedPassword: []byte("x")},
+		{URL: "http://192.0.2.10", Username: "a"},
+	} {
+		d.Pull = &p
+		wantCode(t, "UpdateDevice with pull "+p.URL, s.UpdateDevice(ctx(t), d), doorlog.EINVALID)
+	}
+}
+
+// testCollectorState stores, finds and replaces the collector's state.
+func testCollectorState(t *testing.T, open Opener) {
+	s := open(t)
+	_, err := s.FindCollectorState(ctx(t), DeviceID(1))
+	wantCode(t, "FindCollectorState before any", err, doorlog.ENOTFOUND)
+	st := &doorlog.CollectorState{DeviceID: DeviceID(1), Position: 1714557600123, Collected: 42, Gaps: 1,
+		LastSuccess: T0, LastError: "connection refused", LastErrorAt: T0.Add(-time.Minute)}
+	mustOK(t, "SaveCollectorState", s.SaveCollectorState(ctx(t), st))
+	got, err := s.FindCollectorState(ctx(t), DeviceID(1))
+	mustOK(t, "FindCollectorState", err)
+	if got.Position != st.Position || got.Collected != 42 || got.Gaps != 1 || !got.LastSuccess.Equal(T0) || got.LastError != st.LastError || !got.LastErrorAt.Equal(st.LastErrorAt) {
+		t.Errorf("FindCollectorState: got %+v, want %+v", got, st)
+	}
+	st = &doorlog.CollectorState{DeviceID: DeviceID(1), Position: 1714557700000, Collected: 50}
+	mustOK(t, "SaveCollectorState again", s.SaveCollectorState(ctx(t), st))
+	got, err = s.FindCollectorState(ctx(t), DeviceID(1))
+	mustOK(t, "FindCollectorState after a replace", err)
+	if got.Position != st.Position || got.Collected != 50 || got.Gaps != 0 || !got.LastSuccess.IsZero() || got.LastError != "" || !got.LastErrorAt.IsZero() {
+		t.Errorf("FindCollectorState after a replace: got %+v, want %+v", got, st)
+	}
+	wantCode(t, "SaveCollectorState without a device", s.SaveCollectorState(ctx(t), &doorlog.CollectorState{}), doorlog.EINVALID)
 }
 
 func testListDevices(t *testing.T, open Opener) {

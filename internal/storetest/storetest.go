@@ -91,6 +91,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListSites", testListSites},
 		{"Devices", testDevices},
 		{"UpdateDevice", testUpdateDevice},
+		{"CollectorState", testCollectorState},
 		{"ListDevices", testListDevices},
 		{"Accounts", testAccounts},
 		{"Tokens", testTokens},
