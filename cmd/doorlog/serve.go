@@ -24,6 +24,7 @@ import (
 	"github.com/doorlog/doorlog/internal/connlimit"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/lockfile"
+	"github.com/doorlog/doorlog/internal/seal"
 )
 
 // serveConfig is everything serve reads from its flags and environment.
@@ -213,7 +214,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	}
 	a, err := app.Open(ctx, app.Config{Data: c.data, DB: c.db, Name: c.name, Version: buildVersion(), Commit: buildCommit(), Limits: limits, Logger: logger, Login: login,
 		Memory: plan.Total, WriteTimeout: c.writeTimeout, MaxStreams: c.maxStreams, MaxStreamsPerToken: c.maxTokenStreams,
-		PanelServer: newHTTPServer, PanelListener: panelListener})
+		PanelServer: newHTTPServer, PanelListener: panelListener, SecretKey: os.Getenv(seal.EnvKey)})
 	if err != nil {
 		return err
 	}

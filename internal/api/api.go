@@ -20,6 +20,7 @@ import (
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/cleanjson"
+	"github.com/doorlog/doorlog/internal/collector"
 	"github.com/doorlog/doorlog/internal/cursor"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
@@ -110,6 +111,23 @@ type Config struct {
 	// device created or changed, asked what each address is doing. Nil
 	// when nothing serves them.
 	Panels Panels
+	// Collectors read the devices' panels: told of every device created
+	// or changed, asked how each is doing. Nil when nothing reads them.
+	Collectors Collectors
+	// Secrets seals the panels' passwords before they are stored.
+	Secrets Sealer
+}
+
+// Collectors is what the native API needs of the pull collector;
+// *collector.Manager satisfies it.
+type Collectors interface {
+	Set(d *doorlog.Device)
+	Status(deviceID string) (collector.Status, bool)
+}
+
+// Sealer seals a secret for the store; *seal.Sealer satisfies it.
+type Sealer interface {
+	Seal(plain string) []byte
 }
 
 // Panels is what the native API needs of the panel addresses;

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/auth"
+	"github.com/doorlog/doorlog/internal/collector"
 	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
@@ -26,7 +28,32 @@ type (
 		// ListenStatus what serving it is doing, null without one.
 		Listen       *string           `json:"listen"`
 		ListenStatus *listenStatusJSON `json:"listen_status"`
-		CreatedAt    time.Time         `json:"created_at"`
+		// Pull is the panel the device's log is read from, without its
+		// password; Collector how reading it goes. Both null without one.
+		Pull      *pullJSON      `json:"pull"`
+		Collector *collectorJSON `json:"collector"`
+		CreatedAt time.Time      `json:"created_at"`
+	}
+	pullJSON struct {
+		URL      string `json:"url"`
+		Username string `json:"username"`
+	}
+	collectorJSON struct {
+		State       string     `json:"state"`
+		LastSuccess *time.Time `json:"last_success"`
+		LastError   *string    `json:"last_error"`
+		LastErrorAt *time.Time `json:"last_error_at"`
+		LagSeconds  *float64   `json:"lag_seconds"`
+		SkewSeconds float64    `json:"clock_skew_seconds"`
+		Collected   int64      `json:"events_collected"`
+		Gaps        int64      `json:"gaps"`
+	}
+	// pullInput is a pull source as the API takes it: the password in
+	// clear, sealed before it is stored, never answered.
+	pullInput struct {
+		URL      string  `json:"url"`
+		Username string  `json:"username"`
+		Password *string `json:"password"`
 	}
 	listenStatusJSON struct {
 		State string    `json:"state"`
@@ -67,7 +94,51 @@ func (h *Handler) toDeviceJSON(d *doorlog.Device) deviceJSON {
 			}
 		}
 	}
+	if d.Pull != nil {
+		out.Pull = &pullJSON{URL: d.Pull.URL, Username: d.Pull.Username}
+		if h.cfg.Collectors != nil {
+			if st, ok := h.cfg.Collectors.Status(d.ID); ok {
+				out.Collector = toCollectorJSON(st)
+			}
+		}
+	}
 	return out
+}
+
+func toCollectorJSON(st collector.Status) *collectorJSON {
+	c := &collectorJSON{State: st.State, SkewSeconds: st.Skew.Seconds(), Collected: st.Collected, Gaps: st.Gaps}
+	if !st.LastSuccess.IsZero() {
+		t := st.LastSuccess.UTC()
+		lag := st.Lag.Seconds()
+		c.LastSuccess, c.LagSeconds = &t, &lag
+	}
+	if st.LastError != "" {
+		e, t := st.LastError, st.LastErrorAt.UTC()
+		c.LastError, c.LastErrorAt = &e, &t
+	}
+	return c
+}
+
+// maxPullPassword bounds a panel's password, as an account's is bounded.
+const maxPullPassword = 1024
+
+// pullSource turns a pull source as sent into the one to store, keeping
+// the password of old (the device's current source) when none is sent.
+func (h *Handler) pullSource(in *pullInput, old *doorlog.PullSource) (*doorlog.PullSource, error) {
+	p := &doorlog.PullSource{URL: in.URL, Username: in.Username}
+	switch {
+	case in.Password != nil && (*in.Password == "" || len(*in.Password) > maxPullPassword):
+		return nil, doorlog.Errorf(doorlog.EINVALID, "pull password must be 1 to %d bytes", maxPullPassword)
+	case in.Password != nil && h.cfg.Secrets == nil:
+		return nil, doorlog.Errorf(doorlog.EINVALID, "this server keeps no pull sources")
+	case in.Password != nil:
+		p.SealedPassword = h.cfg.Secrets.Seal(*in.Password)
+	case old != nil:
+		p.SealedPassword = old.SealedPassword
+	default:
+		return nil, doorlog.Errorf(doorlog.EINVALID, "pull password is required")
+	}
+	return p, p.Validate()
 }
 
 // requireRole answers 403 unless the caller has one of the roles.
@@ -162,17 +233,24 @@ func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		ID     string `json:"id"`
-		SiteID string `json:"site_id"`
-		Name   string `json:"name"`
-		Model  string `json:"model"`
-		Listen string `json:"listen"`
+		ID     string     `json:"id"`
+		SiteID string     `json:"site_id"`
+		Name   string     `json:"name"`
+		Model  string     `json:"model"`
+		Listen string     `json:"listen"`
+		Pull   *pullInput `json:"pull"`
 	}
 	if err := decode(r, &in); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	dev := &doorlog.Device{ID: in.ID, SiteID: in.SiteID, Name: in.Name, Model: in.Model, Listen: in.Listen, CreatedAt: h.cfg.Now().UTC()}
+	if in.Pull != nil {
+		if dev.Pull, err = h.pullSource(in.Pull, nil); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
 	if err := dev.Validate(); err != nil {
 		h.writeError(w, r, err)
 		return
@@ -191,11 +269,23 @@ func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, h.toDeviceJSON(dev))
 }
 
-// deviceChanged tells the panel addresses of a device stored anew.
+// deviceChanged tells the panel addresses and the collectors of a device
+// stored anew.
 func (h *Handler) deviceChanged(d *doorlog.Device) {
 	if h.cfg.Panels != nil {
 		h.cfg.Panels.Set(d.ID, d.Listen)
 	}
+	if h.cfg.Collectors != nil {
+		h.cfg.Collectors.Set(d)
+	}
+}
+
+// strictJSON decodes a part of a body already read, refusing unknown
+// fields as decode does.
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // errNoDevice is the 404 of a device that does not exist or is outside the
@@ -225,6 +315,7 @@ func (h *Handler) updateDevice(w http.ResponseWriter, r *http.Request) {
 		Name   *string         `json:"name"`
 		Model  *string         `json:"model"`
 		Listen json.RawMessage `json:"listen"`
+		Pull   json.RawMessage `json:"pull"`
 	}
 	if err := decode(r, &in); err != nil {
 		h.writeError(w, r, err)
@@ -245,6 +336,19 @@ func (h *Handler) updateDevice(w http.ResponseWriter, r *http.Request) {
 		dev.Listen = ""
 		if listen != nil {
 			dev.Listen = *listen
+		}
+	}
+	if in.Pull != nil {
+		var pull *pullInput
+		if err := strictJSON(in.Pull, &pull); err != nil {
+			h.writeError(w, r, doorlog.Errorf(doorlog.EINVALID, "field \"pull\" must be an object with url, username and password, or null"))
+			return
+		}
+		if pull == nil {
+			dev.Pull = nil
+		} else if dev.Pull, err = h.pullSource(pull, dev.Pull); err != nil {
+			h.writeError(w, r, err)
+			return
 		}
 	}
 	if err := h.cfg.Store.UpdateDevice(r.Context(), dev); err != nil {

@@ -18,12 +18,14 @@ import (
 	"github.com/doorlog/doorlog/internal/basip"
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/collector"
 	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/metrics"
 	"github.com/doorlog/doorlog/internal/oloid"
 	"github.com/doorlog/doorlog/internal/openapi"
 	"github.com/doorlog/doorlog/internal/panels"
+	"github.com/doorlog/doorlog/internal/seal"
 	"github.com/doorlog/doorlog/internal/server"
 	"github.com/doorlog/doorlog/internal/sqlite"
 	"github.com/doorlog/doorlog/internal/stream"
@@ -74,6 +76,13 @@ type Config struct {
 	// PanelRetry is how long a panel address that could not be bound
 	// waits before it is tried again; 0 means panels.DefaultRetry.
 	PanelRetry time.Duration
+	// SecretKey is the key that seals the pull collector's panel
+	// passwords, in base64 (DOORLOG_SECRET_KEY); "" reads it from the key
+	// file beside the store (SecretKeyPath), made on first use.
+	SecretKey string
+	// PullInterval and PullMaxBackoff pace the pull collector; 0 means
+	// collector.DefaultInterval and collector.DefaultMaxBackoff.
+	PullInterval, PullMaxBackoff time.Duration
 }
 
 // App is a wired server. Its fields are for the serve command (the demo)
@@ -97,6 +106,11 @@ type App struct {
 	// Panels serves each device's own listen address once started
 	// (StartPanels); Close stops it.
 	Panels *panels.Manager
+	// Collectors read the devices' panels (their pull sources) once
+	// started (StartPanels); Close stops them.
+	Collectors *collector.Manager
+	// Secrets seals and opens the panels' passwords.
+	Secrets *seal.Sealer
 
 	// purge deletes long-expired tokens while the server runs.
 	purge *tokenPurger
@@ -126,6 +140,16 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	store.SetLogger(cfg.Logger)
+	keyPath, err := SecretKeyPath(cfg.Data, cfg.DB)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sealer, err := seal.Load(cfg.SecretKey, keyPath)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
 	cat, err := catalog.New()
 	if err != nil {
 		store.Close()
@@ -142,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		pools = plan.Pools()
 		streamOpts.MaxPinned = plan.Streams
 	}
-	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, streamOpts), Budget: pools}
+	a := &App{Store: store, Catalog: cat, Metrics: metrics.New(cfg.Logger), Broker: stream.New(cfg.Logger, streamOpts), Budget: pools, Secrets: sealer}
 	for _, p := range []*budget.Pool{pools.Ingest, pools.Reads} {
 		if p != nil {
 			a.Metrics.MemoryPool(p.Name(), func() float64 { return float64(p.Used()) }, func() float64 { return float64(p.Size()) }, func() float64 { return float64(p.Refused()) })
@@ -217,6 +241,36 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Logger:   cfg.Logger,
 		Now:      cfg.Now,
 	})
+	a.Collectors = collector.New(collector.Config{Store: store, Ingest: a.Ingest, Secrets: sealer, Logger: cfg.Logger, Now: cfg.Now,
+		Interval: cfg.PullInterval, MaxBackoff: cfg.PullMaxBackoff})
+	a.Metrics.CounterFunc("doorlog_collector_events_total", "Events the pull collector stored from panels since the server started.", func() float64 {
+		n, _, _ := a.Collectors.Totals()
+		return float64(n)
+	})
+	a.Metrics.CounterFunc("doorlog_collector_gaps_total", "Gaps the pull collector recorded (events a panel's log lost before they were read) since the server started.", func() float64 {
+		_, n, _ := a.Collectors.Totals()
+		return float64(n)
+	})
+	a.Metrics.CounterFunc("doorlog_collector_errors_total", "Reads of a panel that failed since the server started.", func() float64 {
+		_, _, n := a.Collectors.Totals()
+		return float64(n)
+	})
+	a.Metrics.GaugeFunc("doorlog_collector_failing_devices", "Devices whose panel's last read failed.", func() float64 {
+		n := 0
+		for _, st := range a.Collectors.Statuses() {
+			if st.State == collector.StateError {
+				n++
+			}
+		}
+		return float64(n)
+	})
+	a.Metrics.GaugeFunc("doorlog_collector_max_lag_seconds", "The longest time since a device's panel was last read, over the devices with a pull source.", func() float64 {
+		var lag time.Duration
+		for _, st := range a.Collectors.Statuses() {
+			lag = max(lag, st.Lag)
+		}
+		return lag.Seconds()
+	})
 	a.Server = server.New(server.Config{
 		WriteTimeout: cfg.WriteTimeout,
 		Logger:       cfg.Logger,
@@ -227,7 +281,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			a.Metrics,
 			api.New(api.Config{Store: store, Auth: a.Auth, Ingest: a.Ingest, Catalog: cat, Logger: cfg.Logger, Now: cfg.Now,
 				Stream: api.StreamConfig{Broker: a.Broker, Store: store, MaxStreams: cfg.MaxStreams, MaxStreamsPerToken: cfg.MaxStreamsPerToken},
-				Budget: pools, WriteTimeout: cfg.WriteTimeout, Panels: a.Panels}),
+				Budget: pools, WriteTimeout: cfg.WriteTimeout, Panels: a.Panels, Collectors: a.Collectors, Secrets: sealer}),
 			bas,
 			oloid.New(oloid.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
 			aipix.New(aipix.Config{Store: store, Catalog: cat, Auth: a.Auth, Logger: cfg.Logger, Reads: pools.Reads}),
@@ -262,14 +316,16 @@ func (a *App) startSummaries() {
 // Handler is the server's HTTP handler.
 func (a *App) Handler() http.Handler { return a.Server }
 
-// StartPanels serves the listen addresses of the stored devices, and from
-// then on those set through the API.
+// StartPanels serves the listen addresses of the stored devices and reads
+// their panels (their pull sources), and from then on those set through
+// the API.
 func (a *App) StartPanels(ctx context.Context) error {
 	devices, err := a.Store.ListDevices(ctx, doorlog.DeviceFilter{Scope: doorlog.Scope{All: true}})
 	if err != nil {
 		return err
 	}
 	a.Panels.Start(devices)
+	a.Collectors.Start(devices)
 	return nil
 }
 
@@ -279,6 +335,8 @@ func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = a.Panels.Close(ctx)
 	cancel()
+	// The collectors store through the writer: they stop before it.
+	a.Collectors.Close()
 	a.purge.stop()
 	a.Broker.Close()
 	// The summaries of capped failed logins still counting are stored

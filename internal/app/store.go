@@ -32,6 +32,20 @@ func StorePath(dataDir, dbURL string) (string, error) {
 // (see package lockfile): doorlog.db.lock beside doorlog.db.
 const LockSuffix = ".lock"
 
+// SecretKeySuffix is added to the store's path to name the file of the key
+// that seals the panels' passwords (package seal), when DOORLOG_SECRET_KEY
+// does not give it.
+const SecretKeySuffix = ".secret-key"
+
+// SecretKeyPath returns the path of the secret key file beside the store.
+func SecretKeyPath(dataDir, dbURL string) (string, error) {
+	path, err := StorePath(dataDir, dbURL)
+	if err != nil {
+		return "", err
+	}
+	return path + SecretKeySuffix, nil
+}
+
 // OpenStore opens the store named by dbURL or, when that is empty, the
 // embedded SQLite store in the data directory.
 func OpenStore(ctx context.Context, dataDir, dbURL string) (*sqlite.DB, error) {
