@@ -88,6 +88,13 @@ const gateDevice = "0b9a4c1e-5f0e-4c59-9d7e-2f1f6a0b3c11"
 // token's secret. Both are closed when the test ends.
 func startGate(tb testing.TB) (*httptest.Server, string) {
 	tb.Helper()
+	_, ts, secret := startGateApp(tb)
+	return ts, secret
+}
+
+// startGateApp is startGate that also returns the app.
+func startGateApp(tb testing.TB) (*app.App, *httptest.Server, string) {
+	tb.Helper()
 	ctx := context.Background()
 	a, err := app.Open(ctx, app.Config{Data: tb.TempDir(), Name: "test", Version: "test"})
 	if err != nil {
@@ -108,7 +115,7 @@ func startGate(tb testing.TB) (*httptest.Server, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return ts, secret
+	return a, ts, secret
 }
 
 // call sends one request to ts with token as its bearer ("" for none) and
