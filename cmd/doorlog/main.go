@@ -38,6 +38,7 @@ Usage:
   doorlog token     list [--expired] [--data DIR | --db URL]
   doorlog token     revoke ID [--data DIR | --db URL]
   doorlog simulate  --url http://127.0.0.1:8080 --token TOKEN [--sites 2] [--devices 4] [--rate 20]
+  doorlog simulate  --panels N [--ring 500] [--token TOKEN --url URL]   (virtual BAS-IP panels the server reads)
   doorlog bench     [--events 1000000] [--clients 4] [--batch 5000] [--samples 200] [--out FILE] [--keep] [--url URL --token TOKEN]
   doorlog version
 

@@ -246,7 +246,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	defer stopDemo()
 	if c.demo {
-		if err := startDemo(demoCtx, &demoWG, a.Store, a.Auth, a.Ingest, c.demoRate, baseURL, stdout, logger); err != nil {
+		puller := demoPuller{catalog: a.Catalog, seal: a.Secrets.Seal, collectors: a.Collectors, update: a.Store.UpdateDevice, reset: a.Store.SaveCollectorState}
+		if err := startDemo(demoCtx, &demoWG, a.Store, a.Auth, a.Ingest, puller, c.demoRate, baseURL, stdout, logger); err != nil {
 			logger.Error("demo could not start", "err", err)
 		}
 	}

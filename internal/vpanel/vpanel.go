@@ -30,6 +30,7 @@ import (
 	"github.com/doorlog/doorlog/internal/basip"
 	"github.com/doorlog/doorlog/internal/catalog"
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/respond"
 )
 
@@ -104,6 +105,8 @@ func New(cfg Config) *Panel {
 	mux := http.NewServeMux()
 	h.Panel(cfg.Device.ID).Register(mux)
 	mux.HandleFunc("GET /api/v1/device/time", p.deviceTime)
+	mux.HandleFunc("POST /_sim/reboot", p.controlReboot)
+	mux.HandleFunc("POST /_sim/skew", p.controlSkew)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		_ = respond.JSON(w, http.StatusNotFound, map[string]string{"error": "Not found"})
 	})
@@ -219,6 +222,55 @@ func (p *Panel) deviceTime(w http.ResponseWriter, r *http.Request) {
 	now := p.now()
 	p.mu.Unlock()
 	_ = respond.JSON(w, http.StatusOK, map[string]any{"time_unix": now.Unix(), "timezone": "UTC+00:00"})
+}
+
+// The control endpoints of a virtual panel, for `doorlog simulate`: not
+// part of the BAS-IP API, and answered only to the panel's own sessions.
+//
+//	POST /_sim/reboot[?lose=true]   reboot, losing the log when lose
+//	POST /_sim/skew?by=-90m         set the clock off by a duration (0 puts it right)
+func (p *Panel) controlReboot(w http.ResponseWriter, r *http.Request) {
+	if !p.controlled(w, r) {
+		return
+	}
+	p.Reboot(r.URL.Query().Get("lose") == "true")
+	_ = respond.JSON(w, http.StatusOK, map[string]string{"result": "rebooted"})
+}
+
+func (p *Panel) controlSkew(w http.ResponseWriter, r *http.Request) {
+	if !p.controlled(w, r) {
+		return
+	}
+	d, err := ParseSkew(r.URL.Query().Get("by"))
+	if err != nil {
+		_ = respond.JSON(w, http.StatusBadRequest, map[string]string{"error": "by: " + err.Error()})
+		return
+	}
+	p.SetSkew(d)
+	_ = respond.JSON(w, http.StatusOK, map[string]string{"result": "clock set " + d.String() + " off"})
+}
+
+// controlled answers 401 unless the request has a session of the panel.
+func (p *Panel) controlled(w http.ResponseWriter, r *http.Request) bool {
+	if _, err := (*panelAuth)(p).Authenticate(r.Context(), auth.BearerToken(r)); err != nil {
+		_ = respond.JSON(w, http.StatusUnauthorized, map[string]string{"error": basip.ErrLogIn})
+		return false
+	}
+	return true
+}
+
+// Router logs generated events on the panels of their devices: a
+// sim.Sink (events of a device without a panel are dropped).
+type Router map[string]*Panel
+
+// Send logs each item on its device's panel, at the panel's clock.
+func (r Router) Send(ctx context.Context, items []ingest.Item) error {
+	for _, it := range items {
+		if p := r[it.DeviceID]; p != nil {
+			p.Log(it.Key, it.Model)
+		}
+	}
+	return nil
 }
 
 // ringStore is the panel's log as the basip package reads it.

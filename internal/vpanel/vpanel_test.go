@@ -158,3 +158,40 @@ func TestRebootAndSkew(t *testing.T) {
 		t.Errorf("first event: got %s at %d, want door_was_closed at %d", pg.ListItems[0].Name.Key, got, want)
 	}
 }
+
+// TestControl reboots a panel and sets its clock through the control
+// endpoints, which need a session.
+func TestControl(t *testing.T) {
+	clock := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	p, ts := newPanel(t, 50, func() time.Time { return clock })
+	p.Log("door_was_opened", nil)
+	post := func(path, token string) int {
+		req, _ := http.NewRequest("POST", ts.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := post("/_sim/reboot?lose=true", ""); status != 401 {
+		t.Errorf("reboot without a session: got %d, want 401", status)
+	}
+	tok := login(t, ts)
+	if status := post("/_sim/skew?by=-90m", tok); status != 200 {
+		t.Errorf("skew: got %d, want 200", status)
+	}
+	if status := post("/_sim/skew?by=soon", tok); status != 400 {
+		t.Errorf("a bad skew: got %d, want 400", status)
+	}
+	if status := post("/_sim/reboot?lose=true", tok); status != 200 {
+		t.Errorf("reboot: got %d, want 200", status)
+	}
+	events := p.Events()
+	if len(events) != 1 || events[0].Key != "device_booted" || !events[0].Time.Equal(clock.Add(-90*time.Minute)) {
+		t.Errorf("after the reboot with a slow clock: got %+v, want device_booted at %s", events, clock.Add(-90*time.Minute))
+	}
+}
