@@ -35,7 +35,7 @@ func TestDemo(t *testing.T) {
 	for {
 		var list struct {
 			Devices []struct {
-				Name      string `json:"name"`
+				Name      string                `json:"name"`
 				Pull      *struct{ URL string } `json:"pull"`
 				Collector *struct {
 					State     string `json:"state"`
