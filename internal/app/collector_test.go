@@ -184,6 +184,11 @@ func TestCollectorFaults(t *testing.T) {
 		if st.State != collector.StateError || st.LastError == "" {
 			return fmt.Sprintf("status %+v", st)
 		}
+		// The error is shown to admins and logged: never the login's
+		// query, which holds the password's hash.
+		if strings.Contains(st.LastError, "password") || strings.Contains(st.LastError, "?") {
+			t.Errorf("the collector's error tells the login's query: %q", st.LastError)
+		}
 		return ""
 	})
 	if _, err := p.Serve(w.addrs[id]); err != nil {
@@ -341,5 +346,33 @@ func TestCollectorManyPanels(t *testing.T) {
 	}
 	if total == 0 || !strings.Contains(fmt.Sprint(w.a.Collectors.Statuses()), "ok") {
 		t.Errorf("statuses: %v", w.a.Collectors.Statuses())
+	}
+}
+
+// TestCollectorErrorTellsNoSecret: a panel that cannot be reached at login
+// is reported without the login's query (the password's hash), in the
+// device's status and the API.
+func TestCollectorErrorTellsNoSecret(t *testing.T) {
+	w := newPullWorld(t, 0, 10)
+	const id = "00000000-0000-4000-8000-000000000777"
+	if status, b := call(t, w.ts, "POST", "/v1/devices", w.admin, `{"id":"`+id+`","site_id":"a","name":"Unreachable","pull":{"url":"http://127.0.0.1:1","username":"admin","password":"123456"}}`); status != 201 {
+		t.Fatalf("create device: %d %s", status, b)
+	}
+	eventually(t, "the collector's error", func() string {
+		st, ok := w.a.Collectors.Status(id)
+		if !ok || st.LastError == "" {
+			return fmt.Sprintf("status %+v", st)
+		}
+		return ""
+	})
+	st, _ := w.a.Collectors.Status(id)
+	_, body := call(t, w.ts, "GET", "/v1/devices", w.admin, "")
+	for _, s := range []string{st.LastError, string(body)} {
+		if strings.Contains(s, "password") || strings.Contains(s, "e10adc3949ba59abbe56e057f20f883e") {
+			t.Errorf("the error tells the login's query: %s", s)
+		}
+	}
+	if !strings.Contains(st.LastError, "connection refused") {
+		t.Errorf("the error: got %q, want it to say why", st.LastError)
 	}
 }

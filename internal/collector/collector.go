@@ -431,6 +431,12 @@ func (w *worker) call(path, token string, v any) error {
 	}
 	resp, err := w.m.cfg.Client.Do(req)
 	if err != nil {
+		// Not the URL: a login's query holds the password's hash, and
+		// the error is logged and shown to admins.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%s %s: %w", ue.Op, pathOnly(path), ue.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -150,6 +151,25 @@ func newWorld(t *testing.T) *world {
 		}
 	}
 	if w.token, _, err = a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	// How events reach two of the devices: the lobby door is read from a
+	// panel that does not answer, the gate has a panel address of its own.
+	lobby, _ := a.Store.FindDevice(ctx, devLobby)
+	lobby.Pull = &doorlog.PullSource{URL: "http://127.0.0.1:1", Username: "admin", SealedPassword: a.Secrets.Seal("123456")}
+	gate, _ := a.Store.FindDevice(ctx, devGate)
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.Listen = ln.Addr().String()
+	ln.Close()
+	for _, d := range []*doorlog.Device{lobby, gate} {
+		if err := a.Store.UpdateDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.StartPanels(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -613,6 +633,13 @@ func TestBrowser(t *testing.T) {
 	b.step(t, "devices", func(t *testing.T, ctx context.Context) {
 		do(t, ctx, chromedp.Click(chromedp.CSS(`#nav a[data-view=devices]`)))
 		wait(t, ctx, "the devices", `document.querySelectorAll('#devices-body tr[data-device]').length === 4`)
+		// How each device is fed: refreshed until the collector has tried
+		// the lobby's panel.
+		wait(t, ctx, "the lobby's collector and the gate's panel address", `(() => {
+			const cell = (id) => document.querySelector('#devices-body tr[data-device="'+id+'"] td.feed')?.textContent || '';
+			if (!cell('`+devLobby+`').includes('cannot read')) { document.getElementById('devices-refresh').click(); return false; }
+			return cell('`+devLobby+`').includes('Pulled from http://127.0.0.1:1') && cell('`+devGate+`').includes('(serving)') && cell('`+devGarage+`').includes('sends its events');
+		})()`)
 		b.docScreenshot(t, ctx, "devices", false)
 		do(t, ctx, chromedp.Click(chromedp.CSS(`#devices-body tr[data-device="`+devGarage+`"]`)))
 		wait(t, ctx, "the garage's events", `location.hash.startsWith('#events') && location.hash.includes('device_id=`+devGarage+`') && document.getElementById('count').textContent.startsWith('3 events')`)

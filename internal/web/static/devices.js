@@ -1,6 +1,8 @@
 // The devices view: every device the session sees with its last event,
 // online or silent, and today's grants and denials, from
-// GET /v1/stats/devices; a row opens the device's events.
+// GET /v1/stats/devices, and how its events reach doorlog (read from its
+// panel by the collector, its own panel address) from GET /v1/devices; a
+// row opens the device's events.
 import { getJSON, isAbort, notAvailable } from './api.js';
 import { $, h, ago, formatTime, number, store, timeZone } from './util.js';
 import { emptyFilters } from './state.js';
@@ -53,8 +55,11 @@ export class DevicesView {
     sel.value = this.ctx.silentAfter;
     const note = $('devices-note');
     note.hidden = true;
-    $('devices-body').replaceChildren(h('tr', null, h('td', { colspan: 7, class: 'muted' }, 'Loading…')));
+    $('devices-body').replaceChildren(h('tr', null, h('td', { colspan: 8, class: 'muted' }, 'Loading…')));
     let devices;
+    // How each device is fed (its panel address, the collector reading its
+    // panel) comes from GET /v1/devices, fetched beside the stats.
+    const feeds = getJSON('/v1/devices', {}, signal).then((data) => new Map((data.devices || []).map((d) => [d.id, d])), () => new Map());
     try {
       const data = await getJSON('/v1/stats/devices', { silent_after: this.ctx.silentAfter, tz: timeZone }, signal);
       devices = data.devices || [];
@@ -73,11 +78,13 @@ export class DevicesView {
       note.hidden = false;
       devices = [...this.ctx.devices.values()].map((d) => ({ ...d, last_event_time: undefined, status: undefined, today: undefined }));
     }
+    const feed = await feeds;
     if (signal.aborted) return;
+    devices = devices.map((d) => ({ ...d, feed: feed.get(d.id) }));
     devices.sort((a, b) => this.ctx.siteName(a.site_id).localeCompare(this.ctx.siteName(b.site_id)) || a.name.localeCompare(b.name));
     const now = Date.now();
     $('devices-body').replaceChildren(...devices.map((d) => this.row(d, now)));
-    if (devices.length === 0) $('devices-body').append(h('tr', null, h('td', { colspan: 7, class: 'muted' }, 'No devices.')));
+    if (devices.length === 0) $('devices-body').append(h('tr', null, h('td', { colspan: 8, class: 'muted' }, 'No devices.')));
   }
 
   hide() {
@@ -100,7 +107,33 @@ export class DevicesView {
       h('td', { 'data-label': 'Last event' }, lastCell),
       h('td', { 'data-label': 'Status' }, status),
       h('td', { 'data-label': 'Granted today', class: 'num' }, count(d.today?.grants)),
-      h('td', { 'data-label': 'Denied today', class: 'num' }, count(d.today?.denials)));
+      h('td', { 'data-label': 'Denied today', class: 'num' }, count(d.today?.denials)),
+      h('td', { 'data-label': 'Panel', class: 'feed' }, this.feed(d.feed, now)));
     return tr;
+  }
+
+  // feed describes how a device's events reach doorlog: read from its
+  // panel by the collector (with how that goes), and its own panel
+  // address; nothing for a device that sends its events.
+  feed(f, now) {
+    const parts = [];
+    const c = f?.collector;
+    if (f?.pull) {
+      let state;
+      if (!c || c.state === 'starting') state = h('span', { class: 'muted' }, 'starting');
+      else if (c.state === 'ok') {
+        state = h('span', { class: 'status online' }, 'read ', ago(new Date(c.last_success), now));
+      } else {
+        state = h('span', { class: 'status silent', title: c.last_error || '' }, 'cannot read: ', c.last_error || 'error');
+      }
+      const figures = c ? ` · ${number.format(c.events_collected)} collected${c.gaps ? ` · ${number.format(c.gaps)} ${c.gaps === 1 ? 'gap' : 'gaps'}` : ''}` : '';
+      parts.push(h('div', null, 'Pulled from ', h('code', null, f.pull.url), ': ', state, figures));
+    }
+    if (f?.listen) {
+      const st = f.listen_status;
+      const state = !st ? '' : st.state === 'listening' ? ' (serving)' : st.state === 'error' ? ` (cannot serve: ${st.error})` : ` (${st.state})`;
+      parts.push(h('div', { class: st?.state === 'error' ? 'status silent' : null }, 'Panel address ', h('code', null, f.listen), state));
+    }
+    return parts.length ? parts : h('span', { class: 'muted' }, 'sends its events');
   }
 }
