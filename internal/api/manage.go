@@ -47,6 +47,7 @@ type (
 		SkewSeconds float64    `json:"clock_skew_seconds"`
 		Collected   int64      `json:"events_collected"`
 		Gaps        int64      `json:"gaps"`
+		APIVersion  *string    `json:"panel_api_version"`
 	}
 	// pullInput is a pull source as the API takes it: the password in
 	// clear, sealed before it is stored, never answered.
@@ -107,6 +108,10 @@ func (h *Handler) toDeviceJSON(d *doorlog.Device) deviceJSON {
 
 func toCollectorJSON(st collector.Status) *collectorJSON {
 	c := &collectorJSON{State: st.State, SkewSeconds: st.Skew.Seconds(), Collected: st.Collected, Gaps: st.Gaps}
+	if st.APIVersion != "" {
+		v := st.APIVersion
+		c.APIVersion = &v
+	}
 	if !st.LastSuccess.IsZero() {
 		t := st.LastSuccess.UTC()
 		lag := st.Lag.Seconds()

@@ -206,8 +206,8 @@ func TestCollectorFaults(t *testing.T) {
 	if gap.Missing < 10 || gap.Missing > 150 {
 		t.Errorf("the gap's estimate: got %d, want about 30", gap.Missing)
 	}
-	if st, _ := w.a.Collectors.Status(id); st.State != collector.StateOK || st.Gaps != 1 {
-		t.Errorf("status after the gap: got %+v, want ok with 1 gap", st)
+	if st, _ := w.a.Collectors.Status(id); st.State != collector.StateOK || st.Gaps != 1 || st.APIVersion != "2.9.0" {
+		t.Errorf("status after the gap: got %+v, want ok with 1 gap, the panel's API 2.9.0", st)
 	}
 
 	// A reboot that loses the log, with events logged since the last read.

@@ -132,6 +132,9 @@ type Status struct {
 	Skew time.Duration
 	// Lag is how long ago the last successful read was.
 	Lag time.Duration
+	// APIVersion is the api_version the panel's /api/info answered at
+	// the last login ("" before one).
+	APIVersion string
 }
 
 // Manager runs one worker per device with a pull source. Its methods are
@@ -287,6 +290,8 @@ type worker struct {
 
 	// session is the panel's token, "" before a login.
 	session string
+	// apiVersion is what the panel's /api/info says (under mu).
+	apiVersion string
 }
 
 func (m *Manager) newWorker(device string, pull doorlog.PullSource) *worker {
@@ -302,7 +307,7 @@ func (w *worker) status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := Status{State: w.state, LastSuccess: w.st.LastSuccess, LastError: w.st.LastError, LastErrorAt: w.st.LastErrorAt,
-		Collected: w.st.Collected, Gaps: w.st.Gaps, Skew: w.skew}
+		Collected: w.st.Collected, Gaps: w.st.Gaps, Skew: w.skew, APIVersion: w.apiVersion}
 	if !w.st.LastSuccess.IsZero() {
 		s.Lag = w.m.cfg.Now().Sub(w.st.LastSuccess)
 	}
@@ -484,6 +489,18 @@ func (w *worker) login() error {
 		return fmt.Errorf("the panel's login answered no token")
 	}
 	w.session = l.Token
+	// The panel's API generation, as clients read it. The log is read the
+	// same way in 1.x and 2.x (no filter, whose syntax is what differs),
+	// so it is only reported; a panel without /api/info is read all the
+	// same.
+	var info struct {
+		APIVersion string `json:"api_version"`
+	}
+	if err := w.call("/api/info", "", &info); err == nil {
+		w.mu.Lock()
+		w.apiVersion = info.APIVersion
+		w.mu.Unlock()
+	}
 	return nil
 }
 
