@@ -264,6 +264,29 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 		return float64(n)
 	})
+	perDevice := func(fig func(collector.Status) float64) func() map[string]float64 {
+		return func() map[string]float64 {
+			out := map[string]float64{}
+			for id, st := range a.Collectors.Statuses() {
+				out[id] = fig(st)
+			}
+			return out
+		}
+	}
+	a.Metrics.ByDevice("doorlog_collector_up", "1 when the last read of the device's panel went through, else 0.", false, perDevice(func(st collector.Status) float64 {
+		if st.State == collector.StateOK {
+			return 1
+		}
+		return 0
+	}))
+	a.Metrics.ByDevice("doorlog_collector_lag_seconds", "Seconds since the device's panel was last read (-1 before the first read).", false, perDevice(func(st collector.Status) float64 {
+		if st.LastSuccess.IsZero() {
+			return -1
+		}
+		return st.Lag.Seconds()
+	}))
+	a.Metrics.ByDevice("doorlog_collector_device_events_total", "Events stored from the device's panel.", true, perDevice(func(st collector.Status) float64 { return float64(st.Collected) }))
+	a.Metrics.ByDevice("doorlog_collector_device_gaps_total", "Gaps recorded on the device (events its panel's log lost before they were read).", true, perDevice(func(st collector.Status) float64 { return float64(st.Gaps) }))
 	a.Metrics.GaugeFunc("doorlog_collector_max_lag_seconds", "The longest time since a device's panel was last read, over the devices with a pull source.", func() float64 {
 		var lag time.Duration
 		for _, st := range a.Collectors.Statuses() {

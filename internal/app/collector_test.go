@@ -210,6 +210,21 @@ func TestCollectorFaults(t *testing.T) {
 		t.Errorf("status after the gap: got %+v, want ok with 1 gap, the panel's API 2.9.0", st)
 	}
 
+	// The same, per device, in /metrics.
+	_, metrics := call(t, w.ts, "GET", "/metrics", "", "")
+	for _, want := range []string{
+		`doorlog_collector_up{device="` + id + `"} 1`,
+		`doorlog_collector_device_gaps_total{device="` + id + `"} 1`,
+		`doorlog_collector_gaps_total 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics: no %q", want)
+		}
+	}
+	if !strings.Contains(string(metrics), `doorlog_collector_device_events_total{device="`+id+`"}`) || !strings.Contains(string(metrics), `doorlog_collector_lag_seconds{device="`+id+`"}`) {
+		t.Errorf("/metrics: no per-device events or lag of %s", id)
+	}
+
 	// A reboot that loses the log, with events logged since the last read.
 	p.Stop()
 	logSome(p, 5, rng)

@@ -117,3 +117,30 @@ func (m *Metrics) StoreSize(size func(ctx context.Context) (int64, error)) {
 func (m *Metrics) Register(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn)}))
 }
+
+// ByDevice registers a metric with a device label, read from fn at each
+// scrape: one series per device fn names (the pull collector's figures;
+// there are as many as devices read from panels). counter says whether
+// the values only grow.
+func (m *Metrics) ByDevice(name, help string, counter bool, fn func() map[string]float64) {
+	t := prometheus.GaugeValue
+	if counter {
+		t = prometheus.CounterValue
+	}
+	m.reg.MustRegister(&byDevice{desc: prometheus.NewDesc(name, help, []string{"device"}, nil), valueType: t, fn: fn})
+}
+
+// byDevice is a prometheus.Collector of one metric by device.
+type byDevice struct {
+	desc      *prometheus.Desc
+	valueType prometheus.ValueType
+	fn        func() map[string]float64
+}
+
+func (c *byDevice) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *byDevice) Collect(ch chan<- prometheus.Metric) {
+	for device, v := range c.fn() {
+		ch <- prometheus.MustNewConstMetric(c.desc, c.valueType, v, device)
+	}
+}
