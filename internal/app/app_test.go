@@ -92,11 +92,15 @@ func startGate(tb testing.TB) (*httptest.Server, string) {
 	return ts, secret
 }
 
-// startGateApp is startGate that also returns the app.
-func startGateApp(tb testing.TB) (*app.App, *httptest.Server, string) {
+// serveApp opens an app with cfg (in a new data directory when cfg has
+// none) and serves it over real HTTP until the test ends; it returns the
+// app, the server and an admin token's secret.
+func serveApp(tb testing.TB, cfg app.Config) (*app.App, *httptest.Server, string) {
 	tb.Helper()
-	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{Data: tb.TempDir(), Name: "test", Version: "test"})
+	if cfg.Data == "" {
+		cfg.Data = tb.TempDir()
+	}
+	a, err := app.Open(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -105,14 +109,22 @@ func startGateApp(tb testing.TB) (*app.App, *httptest.Server, string) {
 		ts.Close()
 		a.Close()
 	})
+	secret, _, err := a.Auth.IssueToken(context.Background(), doorlog.Token{Role: doorlog.RoleAdmin})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a, ts, secret
+}
+
+// startGateApp is startGate that also returns the app.
+func startGateApp(tb testing.TB) (*app.App, *httptest.Server, string) {
+	tb.Helper()
+	ctx := context.Background()
+	a, ts, secret := serveApp(tb, app.Config{Name: "test", Version: "test"})
 	if err := a.Store.CreateSite(ctx, &doorlog.Site{ID: "a", Name: "A"}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := a.Store.CreateDevice(ctx, &doorlog.Device{ID: gateDevice, SiteID: "a", Name: "Gate"}); err != nil {
-		tb.Fatal(err)
-	}
-	secret, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
-	if err != nil {
 		tb.Fatal(err)
 	}
 	return a, ts, secret

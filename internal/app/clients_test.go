@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/doorlog/doorlog/internal/app"
-	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
 // The BAS-IP integrations in the wild, replayed against a running server
@@ -86,19 +85,7 @@ type clientWorld struct {
 
 func newClientWorld(t *testing.T, devices []string) *clientWorld {
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "doorlog", Version: "1.4.0", Commit: "0123456789ab"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		a.Close()
-	})
-	admin, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, ts, admin := serveApp(t, app.Config{Name: "doorlog", Version: "1.4.0", Commit: "0123456789ab"})
 	w := &clientWorld{t: t, ts: ts, admin: admin, panels: map[string]string{}, at: time.Now().Add(time.Minute).Truncate(time.Second)}
 	w.must("POST", "/v1/sites", `{"id":"a","name":"A"}`, 201)
 	w.must("POST", "/v1/accounts", `{"username":"admin","password":"12345678","role":"admin"}`, 201)

@@ -9,13 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/app"
-	"github.com/doorlog/doorlog/internal/doorlog"
 )
 
 // freeAddr returns host:port with a port free on host right now.
@@ -80,19 +78,7 @@ func eventually(tb testing.TB, what string, check func() string) {
 // share one.
 func TestPanelAddresses(t *testing.T) {
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{Data: t.TempDir(), Name: "test", Version: "1.2.3", PanelRetry: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		a.Close()
-	})
-	admin, _, err := a.Auth.IssueToken(ctx, doorlog.Token{Role: doorlog.RoleAdmin})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, ts, admin := serveApp(t, app.Config{Name: "test", Version: "1.2.3", PanelRetry: 50 * time.Millisecond})
 	mustCall := func(method, path, body string, want int) []byte {
 		t.Helper()
 		status, b := call(t, ts, method, path, admin, body)

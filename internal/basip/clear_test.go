@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,11 +82,11 @@ func TestClearThenPoll(t *testing.T) {
 	})
 	want := []int64{late.UnixMilli(), fresh.UnixMilli(), fresh.Add(time.Second).UnixMilli(), fresh.Add(2 * time.Second).UnixMilli()}
 	got := e.list(t, items, tok)
-	if ts := timestamps(got); got.ListOption.Pagination.TotalItems != 4 || !equalInts(ts, want) {
+	if ts := timestamps(got); got.ListOption.Pagination.TotalItems != 4 || !slices.Equal(ts, want) {
 		t.Errorf("poll after new events: got total %d, timestamps %v; want 4, %v", got.ListOption.Pagination.TotalItems, ts, want)
 	}
 	// With from, as pollers send it: the late event is before it.
-	if ts := timestamps(e.list(t, items+"&from="+ms(47*time.Hour), tok)); !equalInts(ts, want[1:]) {
+	if ts := timestamps(e.list(t, items+"&from="+ms(47*time.Hour), tok)); !slices.Equal(ts, want[1:]) {
 		t.Errorf("poll with from after the clear: got %v, want %v", ts, want[1:])
 	}
 
@@ -119,18 +120,6 @@ func TestClearThenPoll(t *testing.T) {
 	if got := e.list(t, items, tok).ListOption.Pagination.TotalItems; got != 4 {
 		t.Errorf("root after a clear of other data: got %d events, want 4", got)
 	}
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestClearAndLogoutRefused checks the answers of clear and logout to

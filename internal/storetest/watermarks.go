@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,17 +44,17 @@ func testListEventsStoredAfter(t *testing.T, open Opener) {
 				for _, order := range []doorlog.Order{doorlog.Asc, doorlog.Desc} {
 					want := fx.expect(f, order)
 					got := MustList(t, s, doorlog.EventQuery{Filter: f, Order: order})
-					if !equalIDs(eventIDs(got), eventIDs(want)) {
+					if !slices.Equal(eventIDs(got), eventIDs(want)) {
 						t.Errorf("%s: got %v, want %v", orderName(order), eventIDs(got), eventIDs(want))
 					}
 					if len(want) > 3 {
 						page := MustList(t, s, doorlog.EventQuery{Filter: f, Order: order, Offset: 2, Limit: 2})
-						if !equalIDs(eventIDs(page), eventIDs(want[2:4])) {
+						if !slices.Equal(eventIDs(page), eventIDs(want[2:4])) {
 							t.Errorf("%s, offset 2 limit 2: got %v, want %v", orderName(order), eventIDs(page), eventIDs(want[2:4]))
 						}
 						c := &doorlog.EventCursor{Time: want[1].Time, ID: want[1].ID}
 						page = MustList(t, s, doorlog.EventQuery{Filter: f, Order: order, After: c, Limit: 2})
-						if !equalIDs(eventIDs(page), eventIDs(want[2:4])) {
+						if !slices.Equal(eventIDs(page), eventIDs(want[2:4])) {
 							t.Errorf("%s, after the second: got %v, want %v", orderName(order), eventIDs(page), eventIDs(want[2:4]))
 						}
 					}
@@ -65,18 +66,6 @@ func testListEventsStoredAfter(t *testing.T, open Opener) {
 	wantCode(t, "ListEvents stored after a bad id", err, doorlog.EINVALID)
 	_, err = s.CountEvents(ctx(t), doorlog.EventFilter{Scope: all, StoredAfter: "not an id"})
 	wantCode(t, "CountEvents stored after a bad id", err, doorlog.EINVALID)
-}
-
-func equalIDs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // testWatermarks records, finds, lists, replaces and deletes watermarks.
