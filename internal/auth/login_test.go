@@ -566,7 +566,7 @@ func TestSummaryEvent(t *testing.T) {
 	}{
 		{"en", `{"count":57,"client":"203.0.113.9"}`, "Failed login attempt to the web interface: 57 more attempts in the same minute, not logged one by one (from 203.0.113.9)"},
 		{"en", `{"count":1}`, "Failed login attempt to the web interface: 1 more attempt in the same minute, not logged one by one"},
-		{"en", `{"account_type":"admin"}`, "Failed (admin) login attempt to the web interface"},
+		{"en", `{"account_type":"admin"}`, "Failed login attempt to the web interface (admin)"},
 		{"ru", `{"count":5,"client":"2001:db8::/64"}`, "Неудачная попытка входа в веб-интерфейс: ещё 5 попыток за ту же минуту, без отдельных записей (с адреса 2001:db8::/64)"},
 	} {
 		if got := cat.Text(tt.locale, auth.KeyLoginFailed, json.RawMessage(tt.model)); got != tt.want {
