@@ -26,6 +26,7 @@ import (
 const (
 	devA = "6f1c2a3e-0000-4000-8000-00000000000a"
 	devB = "6f1c2a3e-0000-4000-8000-00000000000b"
+	devC = "6f1c2a3e-0000-4000-8000-00000000000c"
 )
 
 // env is a running native API over a real SQLite file and real HTTP.

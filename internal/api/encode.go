@@ -67,37 +67,63 @@ func (enc *encoder) appendEvent(buf []byte, e *doorlog.Event) []byte {
 	return append(buf, '}')
 }
 
-// csvHeader is the first record of a CSV export.
-const csvHeader = "id,time,site_id,device_id,key,category,priority,name,text,source_id,model\r\n"
+// csvColumns are the columns of a CSV export, in order.
+var csvColumns = []string{"id", "time", "site_id", "site_name", "device_id", "device_name", "key", "category", "priority", "name", "text", "source_id", "model"}
+
+// csvFormat is how a CSV export is written: its separator (',' or ';',
+// which spreadsheets in many locales expect), and the names of the sites
+// and devices, written beside their ids so that a person reading the file
+// need not look them up.
+type csvFormat struct {
+	sep         byte
+	siteNames   map[string]string
+	deviceNames map[string]string
+}
+
+// appendCSVHeader appends the first record of a CSV export.
+func (f *csvFormat) appendHeader(buf []byte) []byte {
+	for i, c := range csvColumns {
+		if i > 0 {
+			buf = append(buf, f.sep)
+		}
+		buf = append(buf, c...)
+	}
+	return append(buf, '\r', '\n')
+}
 
 // appendCSV appends e as a record of the CSV export, with its time in loc:
-// the fields of csvHeader, each neutralised against formulas and quoted as
+// the fields of csvColumns, each neutralised against formulas and quoted as
 // appendCSVField does.
-func (enc *encoder) appendCSV(buf []byte, e *doorlog.Event, loc *time.Location) []byte {
+func (enc *encoder) appendCSV(buf []byte, e *doorlog.Event, loc *time.Location, f *csvFormat) []byte {
+	sep := f.sep
 	enc.scratch = appendTime(enc.scratch[:0], e.Time, loc)
-	buf = appendCSVField(buf, e.ID)
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, enc.scratch)
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, e.SiteID)
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, e.DeviceID)
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, e.Key)
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, string(e.Category))
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, string(e.Priority))
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, enc.cat.Name(enc.locale, e.Key))
-	buf = append(buf, ',')
+	buf = appendCSVField(buf, e.ID, sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, enc.scratch, sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, e.SiteID, sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, f.siteNames[e.SiteID], sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, e.DeviceID, sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, f.deviceNames[e.DeviceID], sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, e.Key, sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, string(e.Category), sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, string(e.Priority), sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, enc.cat.Name(enc.locale, e.Key), sep)
+	buf = append(buf, sep)
 	enc.scratch = enc.cat.AppendText(enc.scratch[:0], enc.locale, e.Key, e.Model)
-	buf = appendCSVField(buf, enc.scratch)
-	buf = append(buf, ',')
-	buf = appendCSVField(buf, e.SourceID)
-	buf = append(buf, ',')
+	buf = appendCSVField(buf, enc.scratch, sep)
+	buf = append(buf, sep)
+	buf = appendCSVField(buf, e.SourceID, sep)
+	buf = append(buf, sep)
 	enc.scratch = appendModel(enc.scratch[:0], e.Model)
-	buf = appendCSVField(buf, enc.scratch)
+	buf = appendCSVField(buf, enc.scratch, sep)
 	return append(buf, '\r', '\n')
 }
 
@@ -110,18 +136,18 @@ func (enc *encoder) appendCSV(buf []byte, e *doorlog.Event, loc *time.Location) 
 // when it holds a quote, a comma, a line break, starts with a space or is
 // `\.`, quotes doubled, "\n" written as "\r\n" and a "\r" dropped inside
 // quotes.
-func appendCSVField[T string | []byte](buf []byte, field T) []byte {
+func appendCSVField[T string | []byte](buf []byte, field T, sep byte) []byte {
 	formula := len(field) > 0 && csvFormulaStart(field[0])
 	if formula {
 		// The quote is the cell's first character, so a leading space
 		// or `\.` no longer needs quoting; the rest still does.
-		if !csvSpecial(field) {
+		if !csvSpecial(field, sep) {
 			buf = append(buf, '\'')
 			return append(buf, field...)
 		}
 		buf = append(buf, '"', '\'')
 	} else {
-		if !csvNeedsQuotes(field) {
+		if !csvNeedsQuotes(field, sep) {
 			return append(buf, field...)
 		}
 		buf = append(buf, '"')
@@ -152,25 +178,25 @@ func csvFormulaStart(c byte) bool {
 }
 
 // csvSpecial reports whether field holds a byte that needs quoting
-// wherever it is: a line break, a quote or the comma.
-func csvSpecial[T string | []byte](field T) bool {
+// wherever it is: a line break, a quote or the separator.
+func csvSpecial[T string | []byte](field T, sep byte) bool {
 	for i := 0; i < len(field); i++ {
-		if c := field[i]; c == '\n' || c == '\r' || c == '"' || c == ',' {
+		if c := field[i]; c == '\n' || c == '\r' || c == '"' || c == sep {
 			return true
 		}
 	}
 	return false
 }
 
-// csvNeedsQuotes is encoding/csv's fieldNeedsQuotes for the comma.
-func csvNeedsQuotes[T string | []byte](field T) bool {
+// csvNeedsQuotes is encoding/csv's fieldNeedsQuotes for the separator.
+func csvNeedsQuotes[T string | []byte](field T, sep byte) bool {
 	if len(field) == 0 {
 		return false
 	}
 	if len(field) == 2 && field[0] == '\\' && field[1] == '.' {
 		return true
 	}
-	if csvSpecial(field) {
+	if csvSpecial(field, sep) {
 		return true
 	}
 	if c := field[0]; c < utf8.RuneSelf {

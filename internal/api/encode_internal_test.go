@@ -23,29 +23,34 @@ func FuzzAppendCSVField(f *testing.F) {
 		f.Add("first", s)
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
-		var want bytes.Buffer
-		w := csv.NewWriter(&want)
-		w.UseCRLF = true
-		if err := w.Write([]string{neutraliseCSV(a), neutraliseCSV(b)}); err != nil {
-			t.Fatal(err)
-		}
-		w.Flush()
-		got := appendCSVField(nil, a)
-		got = append(got, ',')
-		got = appendCSVField(got, []byte(b))
-		got = append(got, '\r', '\n')
-		if string(got) != want.String() {
-			t.Fatalf("fields %q, %q: got %q, want %q", a, b, got, want.String())
-		}
-		r := csv.NewReader(bytes.NewReader(got))
-		r.FieldsPerRecord = 2
-		cells, err := r.Read()
-		if err != nil {
-			t.Fatalf("fields %q, %q: wrote %q, which encoding/csv cannot read: %v", a, b, got, err)
-		}
-		for _, c := range cells {
-			if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-				t.Fatalf("fields %q, %q: cell %q reads as a formula", a, b, c)
+		// Both separators the export writes with.
+		for _, sep := range []byte{',', ';'} {
+			var want bytes.Buffer
+			w := csv.NewWriter(&want)
+			w.UseCRLF = true
+			w.Comma = rune(sep)
+			if err := w.Write([]string{neutraliseCSV(a), neutraliseCSV(b)}); err != nil {
+				t.Fatal(err)
+			}
+			w.Flush()
+			got := appendCSVField(nil, a, sep)
+			got = append(got, sep)
+			got = appendCSVField(got, []byte(b), sep)
+			got = append(got, '\r', '\n')
+			if string(got) != want.String() {
+				t.Fatalf("fields %q, %q with %q: got %q, want %q", a, b, sep, got, want.String())
+			}
+			r := csv.NewReader(bytes.NewReader(got))
+			r.Comma = rune(sep)
+			r.FieldsPerRecord = 2
+			cells, err := r.Read()
+			if err != nil {
+				t.Fatalf("fields %q, %q: wrote %q, which encoding/csv cannot read: %v", a, b, got, err)
+			}
+			for _, c := range cells {
+				if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+					t.Fatalf("fields %q, %q: cell %q reads as a formula", a, b, c)
+				}
 			}
 		}
 	})
@@ -81,7 +86,7 @@ func TestAppendCSVFieldFormulas(t *testing.T) {
 		"":                   "",
 		" =1":                `" =1"`,
 	} {
-		if got := string(appendCSVField(nil, in)); got != want {
+		if got := string(appendCSVField(nil, in, ',')); got != want {
 			t.Errorf("cell %q: got %q, want %q", in, got, want)
 		}
 	}

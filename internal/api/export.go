@@ -27,6 +27,48 @@ const (
 	exportPagesHeld = 3
 )
 
+// csvFormat reads the CSV export's own parameters, separator (comma, the
+// default, or semicolon) and bom (true puts a UTF-8 byte order mark first,
+// for spreadsheets that guess the encoding otherwise), and the names of
+// the sites and devices the token sees, to write beside their ids.
+func (h *Handler) csvFormat(r *http.Request, tok *doorlog.Token) (*csvFormat, bool, error) {
+	q := r.URL.Query()
+	f := &csvFormat{sep: ',', siteNames: map[string]string{}, deviceNames: map[string]string{}}
+	sep, err := singleParam(q, "separator")
+	if err != nil {
+		return nil, false, err
+	}
+	switch sep {
+	case "", "comma":
+	case "semicolon":
+		f.sep = ';'
+	default:
+		return nil, false, doorlog.Errorf(doorlog.EINVALID, "separator: want comma or semicolon, got %q", sep)
+	}
+	bom, err := singleParam(q, "bom")
+	if err != nil {
+		return nil, false, err
+	}
+	if bom != "" && bom != "true" && bom != "false" {
+		return nil, false, doorlog.Errorf(doorlog.EINVALID, "bom: want true or false, got %q", bom)
+	}
+	sites, err := h.cfg.Store.ListSites(r.Context(), tok.Scope())
+	if err != nil {
+		return nil, false, err
+	}
+	for _, s := range sites {
+		f.siteNames[s.ID] = s.Name
+	}
+	devices, err := h.cfg.Store.ListDevices(r.Context(), doorlog.DeviceFilter{Scope: tok.Scope()})
+	if err != nil {
+		return nil, false, err
+	}
+	for _, d := range devices {
+		f.deviceNames[d.ID] = d.Name
+	}
+	return f, bom == "true", nil
+}
+
 // exportEvents serves GET /v1/events/export?format=csv|ndjson: every event
 // the filter selects, oldest first by default, streamed page by page
 // through keyset paging, so memory stays constant however long the window.
@@ -74,6 +116,14 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	var csv *csvFormat
+	var bom bool
+	if format == "csv" {
+		if csv, bom, err = h.csvFormat(r, tok); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
 
 	// The export holds its pages for as long as it runs, so it reserves
 	// them all at once, for the whole export.
@@ -104,7 +154,10 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 	enc := h.encoder(locale)
 	var buf []byte
 	if format == "csv" {
-		buf = append(buf, csvHeader...)
+		if bom {
+			buf = append(buf, "\xef\xbb\xbf"...)
+		}
+		buf = csv.appendHeader(buf)
 	}
 	pages := h.prefetch(r.Context(), query, page)
 	defer pages.stop()
@@ -113,7 +166,7 @@ func (h *Handler) exportEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		for i := range page {
 			if format == "csv" {
-				buf = enc.appendCSV(buf, &page[i], loc)
+				buf = enc.appendCSV(buf, &page[i], loc, csv)
 			} else {
 				buf = enc.appendEvent(buf, &page[i])
 				buf = append(buf, '\n')

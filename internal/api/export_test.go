@@ -52,11 +52,11 @@ func (e *env) export(t testing.TB, token, query string) (http.Header, string) {
 func TestExportCSV(t *testing.T) {
 	e, id := exportFixture(t)
 	hdr, body := e.export(t, e.admin, "format=csv&tz=Europe/Kyiv")
-	want := "id,time,site_id,device_id,key,category,priority,name,text,source_id,model\r\n" +
-		id[0] + ",2024-05-01T13:00:00.123+03:00,a," + devA + ",access_granted_by_valid_identifier,access,medium,Lock opened by identifier," +
+	want := "id,time,site_id,site_name,device_id,device_name,key,category,priority,name,text,source_id,model\r\n" +
+		id[0] + ",2024-05-01T13:00:00.123+03:00,a,Site A," + devA + ",Gate A,access_granted_by_valid_identifier,access,medium,Lock opened by identifier," +
 		`"Lock 1 opened by card 12345 (Lee, ""Ann""` + "\r\n" + `Flat 2)",x1,"{""number"":12345,""type"":""card"",""owner"":""Lee, \""Ann\""\nFlat 2"",""lock"":1}"` + "\r\n" +
-		id[1] + `,2024-05-01T13:00:00.124+03:00,,,successful_login_api_call,system,medium,Login to the web interface,Successful (admin) login to the web interface,login-1,"{""account_type"":""admin""}"` + "\r\n" +
-		id[2] + ",2024-05-02T02:30:00.000+03:00,b," + devB + `,door_was_opened,access,low,Door was opened,Door 2 opened,,"{""lock"":2,""note"":""a,b""}"` + "\r\n"
+		id[1] + `,2024-05-01T13:00:00.124+03:00,,,,,successful_login_api_call,system,medium,Login to the web interface,Successful (admin) login to the web interface,login-1,"{""account_type"":""admin""}"` + "\r\n" +
+		id[2] + ",2024-05-02T02:30:00.000+03:00,b,Site B," + devB + `,Gate B,door_was_opened,access,low,Door was opened,Door 2 opened,,"{""lock"":2,""note"":""a,b""}"` + "\r\n"
 	if body != want {
 		t.Errorf("body:\ngot  %q\nwant %q", body, want)
 	}
@@ -71,11 +71,37 @@ func TestExportCSV(t *testing.T) {
 
 	// UTC by default, newest first on request, in Ukrainian.
 	_, body = e.export(t, e.admin, "format=csv&order=desc&locale=uk&site_id=a")
-	want = "id,time,site_id,device_id,key,category,priority,name,text,source_id,model\r\n" +
-		id[0] + ",2024-05-01T10:00:00.123Z,a," + devA + ",access_granted_by_valid_identifier,access,medium,Замок відімкнено ідентифікатором," +
+	want = "id,time,site_id,site_name,device_id,device_name,key,category,priority,name,text,source_id,model\r\n" +
+		id[0] + ",2024-05-01T10:00:00.123Z,a,Site A," + devA + ",Gate A,access_granted_by_valid_identifier,access,medium,Замок відімкнено ідентифікатором," +
 		`"Замок 1 відімкнено: картка 12345 (Lee, ""Ann""` + "\r\n" + `Flat 2)",x1,"{""number"":12345,""type"":""card"",""owner"":""Lee, \""Ann\""\nFlat 2"",""lock"":1}"` + "\r\n"
 	if body != want {
 		t.Errorf("site a in uk:\ngot  %q\nwant %q", body, want)
+	}
+}
+
+// TestExportCSVForSpreadsheets: a spreadsheet set to a locale that
+// separates with ";" (ru, pl, …) opens the export right with
+// separator=semicolon, and one that guesses the encoding reads UTF-8 with
+// bom=true.
+func TestExportCSVForSpreadsheets(t *testing.T) {
+	e, id := exportFixture(t)
+	_, body := e.export(t, e.admin, "format=csv&site_id=b&separator=semicolon&bom=true&locale=ru")
+	want := "\xef\xbb\xbf" + "id;time;site_id;site_name;device_id;device_name;key;category;priority;name;text;source_id;model\r\n" +
+		id[2] + ";2024-05-01T23:30:00.000Z;b;Site B;" + devB + `;Gate B;door_was_opened;access;low;Дверь открыта;Дверь 2 открыта;;"{""lock"":2,""note"":""a,b""}"` + "\r\n"
+	if body != want {
+		t.Errorf("body:\ngot  %q\nwant %q", body, want)
+	}
+	// A ";" in a cell is quoted there, as a "," is with the comma.
+	e.mustDo(t, "POST", "/v1/sites", e.admin, `{"id":"c","name":"Site C; east"}`, 201)
+	e.mustDo(t, "POST", "/v1/devices", e.admin, `{"id":"`+devC+`","site_id":"c","name":"Gate, C"}`, 201)
+	e.mustDo(t, "POST", "/v1/events", e.admin, `{"device_id":"`+devC+`","time":"2024-05-01T10:00:00Z","key":"door_was_opened","model":{"lock":1}}`, 200)
+	_, body = e.export(t, e.admin, "format=csv&site_id=c&separator=semicolon")
+	if !strings.Contains(body, `;c;"Site C; east";`+devC+`;Gate, C;`) {
+		t.Errorf("a cell with the separator: got %q", body)
+	}
+	_, body = e.export(t, e.admin, "format=csv&site_id=c&bom=false&separator=comma")
+	if !strings.HasPrefix(body, "id,time,") || !strings.Contains(body, `,c,Site C; east,`+devC+`,"Gate, C",`) {
+		t.Errorf("the default separator: got %q", body)
 	}
 }
 
@@ -112,7 +138,7 @@ func TestExportNDJSON(t *testing.T) {
 func TestExportScope(t *testing.T) {
 	e, id := exportFixture(t)
 	managerA := e.token(t, `{"role":"manager","site_ids":["a"]}`)
-	header := "id,time,site_id,device_id,key,category,priority,name,text,source_id,model\r\n"
+	header := "id,time,site_id,site_name,device_id,device_name,key,category,priority,name,text,source_id,model\r\n"
 	tests := []struct {
 		name, token, query string
 		want               []string
@@ -162,6 +188,8 @@ func TestExportErrors(t *testing.T) {
 		{"unknown tz", "format=csv&tz=Mars/Olympus", e.admin, 400, "tz"},
 		{"Local is no tz", "format=csv&tz=Local", e.admin, 400, "tz"},
 		{"bad order", "format=csv&order=up", e.admin, 400, "order"},
+		{"bad separator", "format=csv&separator=tab", e.admin, 400, "separator"},
+		{"bad bom", "format=csv&bom=yes", e.admin, 400, "bom"},
 		{"bad filter", "format=ndjson&category=nope", e.admin, 400, "category"},
 		{"to before from", "format=ndjson&from=5&to=4", e.admin, 400, "from"},
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,6 +113,7 @@ func TestCleanDataEveryAPI(t *testing.T) {
 	if err != nil || len(rows) != 3 {
 		t.Fatalf("CSV export: got %d rows (%v) in %q, want the header and 2 events", len(rows), err, body)
 	}
+	source := slices.Index(rows[0], "source_id")
 	var sources []string
 	for _, row := range rows[1:] {
 		for i, cell := range row {
@@ -119,7 +121,7 @@ func TestCleanDataEveryAPI(t *testing.T) {
 				t.Errorf("CSV export: cell %s is %q, which a spreadsheet evaluates", rows[0][i], cell)
 			}
 		}
-		sources = append(sources, row[9])
+		sources = append(sources, row[source])
 	}
 	if sources[1] != "'"+formula {
 		t.Errorf("CSV export: got source_id cell %q, want %q", sources[1], "'"+formula)

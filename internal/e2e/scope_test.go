@@ -513,12 +513,12 @@ func csvExport(tb testing.TB, f *fixture, id identity, body []byte) {
 	if err != nil || len(rows) == 0 {
 		tb.Fatalf("not CSV: %v\n%s", err, body)
 	}
-	if got := strings.Join(rows[0], ","); got != "id,time,site_id,device_id,key,category,priority,name,text,source_id,model" {
+	if got := strings.Join(rows[0], ","); got != "id,time,site_id,site_name,device_id,device_name,key,category,priority,name,text,source_id,model" {
 		tb.Errorf("got header %q", got)
 	}
 	var got [][3]string
 	for _, r := range rows[1:] {
-		got = append(got, [3]string{r[0], r[2], r[3]})
+		got = append(got, [3]string{r[0], r[2], r[4]})
 	}
 	f.checkEvents(tb, id, got, visible(id))
 }
