@@ -597,12 +597,21 @@ func TestBrowser(t *testing.T) {
 		}
 		csv := eval[response](t, ctx, `fetch(document.getElementById('export-csv').href).then(async r => ({status: r.status, disposition: r.headers.get('content-disposition') || '', body: await r.text()}))`)
 		lines := strings.Split(strings.TrimSpace(csv.Body), "\r\n")
-		if csv.Status != 200 || !strings.HasPrefix(csv.Disposition, "attachment") || !strings.HasPrefix(lines[0], "id,time,site_id,device_id,key") {
+		if csv.Status != 200 || !strings.HasPrefix(csv.Disposition, "attachment") || !strings.HasPrefix(lines[0], "id,time,site_id,site_name,device_id,device_name,key") {
 			t.Fatalf("got CSV export %d %q %q", csv.Status, csv.Disposition, lines[0])
 		}
-		if len(lines) != 1+10 || !strings.Contains(csv.Body, "Live Larry") || strings.Contains(csv.Body, "Lobby Lou") {
-			t.Errorf("got %d CSV lines, want a header and the gate's 10 access events:\n%s", len(lines), csv.Body)
+		if len(lines) != 1+10 || !strings.Contains(csv.Body, "Live Larry") || strings.Contains(csv.Body, "Lobby Lou") || !strings.Contains(csv.Body, ",North Court,"+devGate+",North gate,") {
+			t.Errorf("got %d CSV lines, want a header and the gate's 10 access events, with the site's and device's names:\n%s", len(lines), csv.Body)
 		}
+		// For Excel: semicolons and a UTF-8 mark, remembered.
+		do(t, ctx, chromedp.SetValue(chromedp.CSS("#export-csv-style"), "excel"))
+		eval[bool](t, ctx, `document.getElementById('export-csv-style').dispatchEvent(new Event('change')), true`)
+		excel := eval[string](t, ctx, `fetch(document.getElementById('export-csv').href).then(r => r.arrayBuffer()).then(b => String.fromCharCode(...new Uint8Array(b).slice(0, 40)))`)
+		if !strings.HasPrefix(excel, "\u00ef\u00bb\u00bfid;time;site_id;site_name;") {
+			t.Errorf("the CSV for Excel starts %q, want a UTF-8 BOM and semicolons", excel)
+		}
+		do(t, ctx, chromedp.SetValue(chromedp.CSS("#export-csv-style"), "comma"))
+		eval[bool](t, ctx, `document.getElementById('export-csv-style').dispatchEvent(new Event('change')), true`)
 		nd := eval[string](t, ctx, `fetch(document.getElementById('export-ndjson').href).then(r => r.text())`)
 		if n := len(strings.Split(strings.TrimSpace(nd), "\n")); n != 10 {
 			t.Errorf("got %d NDJSON lines, want 10", n)

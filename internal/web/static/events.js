@@ -1,7 +1,7 @@
 // The events view: the filtered list with endless scroll on the native
 // cursor, the live tail over Server-Sent Events, and the export links.
 import { getJSON, isAbort } from './api.js';
-import { $, h, formatTime, number, priorityBadge, categoryBadge, timeZone } from './util.js';
+import { $, h, formatTime, number, priorityBadge, categoryBadge, store, timeZone } from './util.js';
 import { eventParams, windowRange, windowLabel } from './state.js';
 
 const PAGE = 100;
@@ -54,6 +54,13 @@ export class EventsView {
     }, { rootMargin: '600px' });
     this.observer.observe($('more'));
     $('live-toggle').addEventListener('click', () => (this.paused ? this.resume() : this.pause()));
+    // The CSV's style: what the person chose last, else what spreadsheets
+    // in the page's language expect (lists separated by ";" wherever the
+    // decimal mark is a comma: every locale of the page but English).
+    $('export-csv-style').addEventListener('change', (e) => {
+      store.set('csvStyle', e.target.value);
+      $('export-csv').href = this.exportURL('csv');
+    });
     for (const [id, format] of [['export-csv', 'csv'], ['export-ndjson', 'ndjson']]) {
       // The window is turned into times when the link is followed, so
       // "last hour" means the hour before the click.
@@ -102,16 +109,27 @@ export class EventsView {
     $('more-button').hidden = true;
     $('more-status').textContent = '';
     $('count').textContent = 'Events';
+    $('export-csv-style').value = this.csvStyle();
     $('export-csv').href = this.exportURL('csv');
     $('export-ndjson').href = this.exportURL('ndjson');
     this.updateLiveButton();
+  }
+
+  csvStyle() {
+    return store.get('csvStyle', this.ctx.locale === 'en' ? 'comma' : 'excel');
   }
 
   exportURL(format) {
     const p = eventParams(this.ctx.filters);
     p.set('format', format);
     p.set('locale', this.ctx.locale);
-    if (format === 'csv') p.set('tz', timeZone);
+    if (format === 'csv') {
+      p.set('tz', timeZone);
+      if (this.csvStyle() === 'excel') {
+        p.set('separator', 'semicolon');
+        p.set('bom', 'true');
+      }
+    }
     return `/v1/events/export?${p}`;
   }
 
