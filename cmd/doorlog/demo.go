@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sort"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,9 +26,11 @@ const (
 	demoPassword = "doorlog-demo"
 	demoSites    = 2
 	demoDevices  = 4 // per site
-	// demoBackfill is how many past events a fresh demo store gets, spread
-	// over the last day, so that the first page a newcomer opens is full.
-	demoBackfill = 2000
+	// demoBackfillDays is how much history a fresh demo store gets, at the
+	// live rate on average, with a building's daily and weekly rhythm, so
+	// that the first page a newcomer opens is full and the 7-day charts look
+	// like a real building's rather than a cliff.
+	demoBackfillDays = 7
 	// demoPulled is how many of the demo's devices are virtual BAS-IP
 	// panels that the server reads (the pull collector) instead of devices
 	// that send their events.
@@ -185,7 +189,7 @@ func startDemo(ctx context.Context, wg *sync.WaitGroup, store demoStore, authSvc
 		defer wg.Done()
 		if existing == 0 {
 			// The day before: stored as sent, the panels' too.
-			if err := backfill(ctx, gen, send, now); err != nil {
+			if err := backfill(ctx, gen, send, now, rate, rand.New(rand.NewPCG(uint64(now.UnixNano()), 7))); err != nil {
 				logger.Warn("demo backfill failed", "err", err)
 			}
 		}
@@ -196,16 +200,76 @@ func startDemo(ctx context.Context, wg *sync.WaitGroup, store demoStore, authSvc
 	return nil
 }
 
-// backfill stores a day of past traffic, oldest first.
-func backfill(ctx context.Context, gen *sim.Generator, sink sim.Sink, now time.Time) error {
-	times := make([]time.Time, demoBackfill)
-	for i := range times {
-		times[i] = now.Add(-time.Duration(demoBackfill-i) * (24 * time.Hour / demoBackfill))
+// backfill stores demoBackfillDays of past traffic, oldest first, at rate
+// events per second on average, shaped by rhythm, in batches of
+// sim.MaxSend.
+func backfill(ctx context.Context, gen *sim.Generator, sink sim.Sink, now time.Time, rate float64, rng *rand.Rand) error {
+	items := make([]ingest.Item, 0, sim.MaxSend)
+	start := now.Add(-demoBackfillDays * 24 * time.Hour).Truncate(time.Minute)
+	for minute := start; minute.Before(now); minute = minute.Add(time.Minute) {
+		// A Poisson count a minute: the events of an average minute of
+		// this hour, this day of the week.
+		n := poisson(rng, rate*60*rhythm(minute))
+		times := make([]time.Time, n)
+		for i := range times {
+			times[i] = minute.Add(time.Duration(rng.Int64N(int64(time.Minute))))
+		}
+		slices.SortFunc(times, time.Time.Compare)
+		for _, t := range times {
+			if !t.Before(now) {
+				break
+			}
+			items = append(items, gen.Next(t))
+			if len(items) == sim.MaxSend {
+				if err := sink.Send(ctx, items); err != nil {
+					return err
+				}
+				items = items[:0]
+			}
+		}
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	items := make([]ingest.Item, 0, len(times))
-	for _, t := range times {
-		items = append(items, gen.Next(t))
+	if len(items) == 0 {
+		return nil
 	}
 	return sink.Send(ctx, items)
+}
+
+// rhythm is a building's activity at t against its weekly average: quiet
+// nights, a morning and an evening rush on working days, a late and
+// flatter weekend. Its mean over a week is 1, so history made with it
+// averages the live rate.
+func rhythm(t time.Time) float64 {
+	return demoWeek[int(t.Weekday())][t.Hour()] / demoWeekMean
+}
+
+// demoDay and demoWeekend are the relative activity of each hour.
+var (
+	demoDay      = [24]float64{0.1, 0.06, 0.05, 0.05, 0.08, 0.3, 1.0, 2.4, 2.6, 1.4, 0.9, 0.9, 1.1, 1.0, 0.9, 1.0, 1.4, 2.2, 2.5, 1.8, 1.2, 0.8, 0.4, 0.2}
+	demoWeekend  = [24]float64{0.15, 0.1, 0.06, 0.05, 0.05, 0.08, 0.2, 0.4, 0.8, 1.2, 1.4, 1.5, 1.5, 1.4, 1.3, 1.3, 1.4, 1.5, 1.5, 1.3, 1.1, 0.8, 0.5, 0.3}
+	demoWeek     = [7][24]float64{demoWeekend, demoDay, demoDay, demoDay, demoDay, demoDay, demoWeekend}
+	demoWeekMean = func() float64 {
+		sum := 0.0
+		for _, day := range demoWeek {
+			for _, v := range day {
+				sum += v
+			}
+		}
+		return sum / (7 * 24)
+	}()
+)
+
+// poisson draws a Poisson count of mean m (Knuth's method for small means,
+// a normal approximation for large ones).
+func poisson(rng *rand.Rand, m float64) int {
+	if m > 30 {
+		return max(0, int(math.Round(m+math.Sqrt(m)*rng.NormFloat64())))
+	}
+	l, k, p := math.Exp(-m), 0, 1.0
+	for {
+		p *= rng.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
 }

@@ -64,7 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.data, "data", envOr("DOORLOG_DATA", "./doorlog-data"), "data directory of the embedded store (env DOORLOG_DATA)")
 	fs.StringVar(&c.db, "db", envOr("DOORLOG_DB", ""), "store URL instead of --data, e.g. sqlite:/var/lib/doorlog/doorlog.db (env DOORLOG_DB)")
 	fs.BoolVar(&c.demo, "demo", envBool("DOORLOG_DEMO", false), "create demo sites and devices and simulate their traffic (env DOORLOG_DEMO)")
-	fs.Float64Var(&c.demoRate, "demo-rate", envFloat("DOORLOG_DEMO_RATE", 5, &envErrs), "events per second the demo simulates (env DOORLOG_DEMO_RATE)")
+	fs.Float64Var(&c.demoRate, "demo-rate", envFloat("DOORLOG_DEMO_RATE", 1, &envErrs), "events per second the demo simulates, on average over its week of history too (env DOORLOG_DEMO_RATE)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("DOORLOG_LOG_LEVEL", "info"), "debug, info, warn or error (env DOORLOG_LOG_LEVEL); debug logs every request")
 	fs.StringVar(&c.logFormat, "log-format", envOr("DOORLOG_LOG_FORMAT", "text"), "text or json (env DOORLOG_LOG_FORMAT)")
 	fs.StringVar(&c.name, "name", envOr("DOORLOG_NAME", "doorlog"), "the server's name in /api/info (env DOORLOG_NAME)")
@@ -106,6 +106,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if d.v < time.Second {
 			return fmt.Errorf("%s %s: want at least 1s", d.name, d.v)
 		}
+	}
+	// The demo's week of history is its rate on average: bounded, so
+	// that a demo never fills a disk.
+	if c.demo && (c.demoRate <= 0 || c.demoRate > maxDemoRate) {
+		return fmt.Errorf("--demo-rate %g: want more than 0 and at most %d events per second", c.demoRate, maxDemoRate)
 	}
 	if c.maxConns < 16 {
 		return fmt.Errorf("--max-connections %d: want at least 16", c.maxConns)
@@ -352,6 +357,9 @@ const (
 	defaultIdleTimeout  = 2 * time.Minute
 	defaultMaxConns     = 1024
 	defaultMaxPerAddr   = 128
+	// maxDemoRate bounds --demo-rate: a week of history at 5 events per
+	// second is 3 million events, 300 MB.
+	maxDemoRate = 5
 	// panelMaxConns bounds the connections of one device's own panel
 	// address (docs/api-basip.md, "Panel addresses").
 	panelMaxConns = 64

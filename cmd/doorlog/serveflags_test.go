@@ -24,6 +24,8 @@ func TestServeLimitFlagsRefused(t *testing.T) {
 		{"read timeout too short", nil, []string{"--read-timeout", "10ms"}, "--read-timeout 10ms: want at least 1s"},
 		{"write timeout from the environment", map[string]string{"DOORLOG_WRITE_TIMEOUT": "soon"}, nil, `DOORLOG_WRITE_TIMEOUT="soon": want a duration`},
 		{"idle timeout too short", nil, []string{"--idle-timeout", "0s"}, "--idle-timeout 0s: want at least 1s"},
+		{"demo rate too high", nil, []string{"--demo", "--demo-rate", "50"}, "--demo-rate 50: want more than 0 and at most 5"},
+		{"demo rate zero", map[string]string{"DOORLOG_DEMO_RATE": "0"}, []string{"--demo"}, "--demo-rate 0: want more than 0"},
 		{"too few connections", nil, []string{"--max-connections", "3"}, "--max-connections 3: want at least 16"},
 		{"connections from the environment", map[string]string{"DOORLOG_MAX_CONNECTIONS": "many"}, nil, `DOORLOG_MAX_CONNECTIONS="many": want an integer`},
 		{"max body from the environment", map[string]string{"DOORLOG_MAX_BODY": "16M"}, nil, `DOORLOG_MAX_BODY="16M": want an integer`},
