@@ -688,6 +688,28 @@ func TestBrowser(t *testing.T) {
 		if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
 			t.Errorf("got a page %d px wide with the filters shown at a phone's 390 px", w)
 		}
+		// The charts are drawn at the phone's width: their text is as
+		// large as on a desktop (12 to 13 CSS pixels), not shrunk with
+		// the picture.
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#nav a[data-view=charts]`)))
+		wait(t, ctx, "the charts at phone width", `document.querySelectorAll('#chart-hourly svg, #chart-alarms svg').length === 2`)
+		type textSize struct {
+			Chart  string  `json:"chart"`
+			Height float64 `json:"height"`
+			Scale  float64 `json:"scale"`
+		}
+		for _, ts := range eval[[]textSize](t, ctx, `[...document.querySelectorAll('#chart-hourly svg, #chart-denials svg, #chart-alarms svg')].map(svg => ({
+			chart: svg.parentElement.id,
+			height: svg.querySelector('text').getBoundingClientRect().height,
+			scale: svg.getBoundingClientRect().width / svg.viewBox.baseVal.width,
+		}))`) {
+			if ts.Scale < 0.97 || ts.Scale > 1.03 || ts.Height < 11 {
+				t.Errorf("%s at 390 px: drawn at %.2f of its size, text %.1f px high; want 1 and at least 11 px", ts.Chart, ts.Scale, ts.Height)
+			}
+		}
+		// The next steps start from the events view.
+		do(t, ctx, chromedp.Navigate(w.url+"/#events"))
+		wait(t, ctx, "the events again", `!document.getElementById('events-view').hidden`)
 		do(t, ctx, chromedp.EmulateViewport(1280, 900))
 	})
 

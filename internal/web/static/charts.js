@@ -19,6 +19,22 @@ export class ChartsView {
   constructor(ctx) {
     this.ctx = ctx;
     this.abort = null;
+    // Each chart is drawn at the width it is shown at, so that its text is
+    // the same size in CSS pixels on a phone and a wide screen; a chart
+    // whose width changes is drawn again from the data it has.
+    this.drawn = new Map(); // element → { data, draw, width }
+    this.resize = new ResizeObserver((entries) => {
+      for (const e of entries) {
+        const d = this.drawn.get(e.target);
+        if (d && Math.abs(chartWidth(e.target) - d.width) >= 8) this.paint(e.target, d);
+      }
+    });
+  }
+
+  // paint draws a chart's data at its element's width.
+  paint(el, d) {
+    d.width = chartWidth(el);
+    el.replaceChildren(...d.draw(d.data, d.width));
   }
 
   show() {
@@ -61,6 +77,7 @@ export class ChartsView {
       data = await getJSON(path, params, signal);
     } catch (err) {
       if (isAbort(err)) return;
+      this.drawn.delete(el); // nothing to draw again on a resize
       if (notAvailable(err)) {
         el.replaceChildren(h('p', { class: 'note' }, `Not available: this server does not answer GET ${path} (HTTP ${err.status}). It needs a newer doorlog.`));
       } else {
@@ -69,7 +86,10 @@ export class ChartsView {
       return;
     }
     if (signal.aborted) return;
-    el.replaceChildren(...draw(data));
+    const d = { data, draw, width: 0 };
+    this.drawn.set(el, d);
+    this.resize.observe(el);
+    this.paint(el, d);
   }
 
   hourly(signal) {
@@ -77,14 +97,14 @@ export class ChartsView {
     // devices, keys, categories and priorities but not the models: the
     // identifier and free-text filters do not apply to them.
     const p = this.rangeParams(pick(this.ctx.filters, ['site_id', 'device_id', 'category', 'priority', 'key']));
-    this.fetchInto($('chart-hourly'), '/v1/stats/hourly', p, signal, (data) => hourlyChart(data, this.from, this.to));
+    this.fetchInto($('chart-hourly'), '/v1/stats/hourly', p, signal, (data, width) => hourlyChart(data, this.from, this.to, width));
   }
 
   denials(signal) {
     const p = this.rangeParams();
     p.set('limit', '10');
     for (const [k, v] of pick(this.ctx.filters, ['site_id', 'device_id'])) p.set(k, v);
-    this.fetchInto($('chart-denials'), '/v1/stats/denials', p, signal, (data) => denialsChart(data, this.ctx));
+    this.fetchInto($('chart-denials'), '/v1/stats/denials', p, signal, (data, width) => denialsChart(data, this.ctx, width));
   }
 
   alarms(signal) {
@@ -94,8 +114,14 @@ export class ChartsView {
     for (const k of ['site_id', 'device_id', 'identifier_number', 'q']) if (f[k]) p.set(k, f[k]);
     p.set('limit', String(MAX_ALARMS));
     p.set('locale', this.ctx.locale);
-    this.fetchInto($('chart-alarms'), '/v1/events', p, signal, (data) => alarmChart(data, this.from, this.to, this.ctx));
+    this.fetchInto($('chart-alarms'), '/v1/events', p, signal, (data, width) => alarmChart(data, this.from, this.to, this.ctx, width));
   }
+}
+
+// chartWidth is the width, in CSS pixels, a chart is drawn at in el: its
+// content box, never narrower than a small phone's.
+function chartWidth(el) {
+  return Math.max(280, Math.round(el.clientWidth || 800));
 }
 
 // pick returns the named filters that are set, as query parameters.
@@ -144,7 +170,7 @@ function legend(items) {
 // hourlyChart draws stacked bars per hour: one colour per category, with
 // every hour of the window present even when the server leaves empty
 // hours out.
-export function hourlyChart(data, from, to) {
+export function hourlyChart(data, from, to, W = 800) {
   const byHour = new Map();
   for (const row of data.hours || []) byHour.set(new Date(row.hour).getTime(), row);
   const start = Math.floor(from.getTime() / HOUR) * HOUR;
@@ -156,7 +182,7 @@ export function hourlyChart(data, from, to) {
   const totals = CATEGORIES.map((_, i) => hours.reduce((a, x) => a + x.counts[i], 0));
   const total = totals.reduce((a, b) => a + b, 0);
   if (total === 0) return [h('p', { class: 'muted' }, 'No events in this window.')];
-  const W = 800, H = 240, L = 44, R = 8, T = 10, B = 28;
+  const H = 240, L = 44, R = 8, T = 10, B = 28;
   const max = niceMax(Math.max(...hours.map((x) => x.counts.reduce((a, b) => a + b, 0))));
   const bw = (W - L - R) / hours.length;
   const y = (v) => T + (H - T - B) * (1 - v / max);
@@ -180,7 +206,7 @@ export function hourlyChart(data, from, to) {
       svg.append(g);
     }
   }
-  const { ticks, withDay } = timeTicks(start, to.getTime(), 8);
+  const { ticks, withDay } = timeTicks(start, to.getTime(), Math.max(2, Math.floor((W - L) / 110)));
   for (const t of ticks) {
     svg.append(s('text', { x: x(t.getTime()), y: H - 8, class: 'axis', 'text-anchor': 'middle' }, formatShort(t, withDay)));
   }
@@ -193,10 +219,12 @@ export function hourlyChart(data, from, to) {
 }
 
 // denialsChart draws a horizontal bar per device, most denials first.
-export function denialsChart(data, ctx) {
+export function denialsChart(data, ctx, W = 800) {
   const devs = (data.devices || []).slice(0, 10);
   if (devs.length === 0) return [h('p', { class: 'muted' }, 'No denials in this window.')];
-  const W = 800, L = 260, R = 60, row = 30;
+  const L = Math.min(260, Math.round(W * 0.45)), R = 60, row = 30;
+  // About 7 px a character at 13 px: a label is cut to what fits.
+  const fits = Math.max(8, Math.floor((L - 12) / 7));
   const H = devs.length * row + 8;
   const max = Math.max(...devs.map((d) => d.denials), 1);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'img', 'aria-label': 'Denials by device' });
@@ -207,7 +235,7 @@ export function denialsChart(data, ctx) {
     const w = ((W - L - R) * d.denials) / max;
     const g = s('g', { class: 'hbar' },
       s('title', null, `${label}: ${d.denials} denials`),
-      s('text', { x: L - 8, y: yy + row / 2 + 4, class: 'label', 'text-anchor': 'end' }, label.length > 38 ? label.slice(0, 37) + '…' : label),
+      s('text', { x: L - 8, y: yy + row / 2 + 4, class: 'label', 'text-anchor': 'end' }, label.length > fits ? label.slice(0, fits - 1) + '…' : label),
       s('rect', { x: L, y: yy + 4, width: Math.max(w, 1), height: row - 10, class: 'fill-denied' }),
       s('text', { x: L + w + 6, y: yy + row / 2 + 4, class: 'value' }, number.format(d.denials)));
     svg.append(g);
@@ -228,9 +256,9 @@ function marker(shape, cx, cy, r, cls) {
 
 // alarmChart draws one lane per alarm key with a mark per event; a mark
 // opens its event, by mouse or keyboard.
-export function alarmChart(data, from, to, ctx) {
+export function alarmChart(data, from, to, ctx, W = 800) {
   const events = data.events || [];
-  const W = 800, L = 150, R = 12, lane = 40, T = 6;
+  const L = Math.min(150, Math.round(W * 0.4)), R = 12, lane = 40, T = 6;
   const H = T + ALARMS.length * lane + 26;
   const x = (t) => L + ((t - from.getTime()) / (to.getTime() - from.getTime())) * (W - L - R);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'group', 'aria-label': `Alarm timeline: ${events.length} alarms` });
@@ -240,7 +268,7 @@ export function alarmChart(data, from, to, ctx) {
     svg.append(s('line', { x1: L, x2: W - R, y1: cy, y2: cy, class: 'grid' }),
       s('text', { x: L - 8, y: cy + 4, class: 'label', 'text-anchor': 'end' }, `${a.label} (${n})`));
   });
-  const { ticks, withDay } = timeTicks(from.getTime(), to.getTime(), 7);
+  const { ticks, withDay } = timeTicks(from.getTime(), to.getTime(), Math.max(2, Math.floor((W - L) / 110)));
   for (const t of ticks) svg.append(s('text', { x: x(t.getTime()), y: H - 6, class: 'axis', 'text-anchor': 'middle' }, formatShort(t, withDay)));
   for (const ev of events) {
     const i = ALARMS.findIndex((a) => a.key === ev.key);
