@@ -494,6 +494,10 @@ func TestBrowser(t *testing.T) {
 		if got := eval[string](t, ctx, `document.getElementById('user').textContent`); !strings.Contains(got, "root · admin (all sites)") {
 			t.Errorf("got user %q", got)
 		}
+		// One line an event on a desktop: a row is one line of text high.
+		if tall := eval[float64](t, ctx, `Math.max(...[...document.querySelectorAll('#events-body tr')].map(r => r.getBoundingClientRect().height))`); tall > 36 {
+			t.Errorf("the tallest event row is %.0f px at 1280 px wide, want one line (at most 36 px)", tall)
+		}
 		b.docScreenshot(t, ctx, "events", false)
 	}) {
 		t.FailNow()
@@ -681,6 +685,10 @@ func TestBrowser(t *testing.T) {
 		if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
 			wide := eval[[]string](t, ctx, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`)
 			t.Errorf("got a page %d px wide at a phone's 390 px; too wide: %q", w, wide)
+		}
+		// Two lines an event on a phone.
+		if tall := eval[float64](t, ctx, `Math.max(...[...document.querySelectorAll('#events-body tr')].map(r => r.getBoundingClientRect().height))`); tall > 60 {
+			t.Errorf("the tallest event row is %.0f px at 390 px wide, want two lines (at most 60 px)", tall)
 		}
 		b.docScreenshot(t, ctx, "phone", false)
 		do(t, ctx, chromedp.Click(chromedp.ID("filters-toggle")))

@@ -1,7 +1,7 @@
 // The events view: the filtered list with endless scroll on the native
 // cursor, the live tail over Server-Sent Events, and the export links.
 import { getJSON, isAbort } from './api.js';
-import { $, h, formatTime, number, priorityBadge, categoryBadge, store, timeZone } from './util.js';
+import { $, h, formatTime, number, capitalize, store, timeZone, PRIORITY } from './util.js';
 import { eventParams, windowRange, windowLabel } from './state.js';
 
 const PAGE = 100;
@@ -210,16 +210,34 @@ export class EventsView {
     el.hidden = false;
   }
 
+  // row is one event on one line: its time, one mark for its priority
+  // (shape and colour; the category is said to screen readers and in the
+  // mark's title, and shown in the dialog), where it happened (site ·
+  // device), its name and its details. On a phone the same cells fold into
+  // two lines.
   row(ev, isNew) {
     const t = new Date(ev.time);
-    const tr = h('tr', { tabindex: 0, class: isNew ? 'new' : null, 'data-id': ev.id },
+    const p = PRIORITY[ev.priority] || { icon: '?', label: ev.priority || 'unknown' };
+    const cat = capitalize(ev.category || '');
+    const site = this.ctx.siteName(ev.site_id);
+    const device = this.ctx.deviceName(ev.device_id);
+    // The server's own events have no site: the device says it all.
+    const where = ev.site_id ? `${site} · ${device}` : device;
+    const tr = h('tr', { tabindex: 0, class: `${isNew ? 'new ' : ''}row-${ev.priority}`, 'data-id': ev.id },
       h('td', { 'data-label': 'Time', class: 'time' }, h('time', { datetime: ev.time, title: `${ev.time} UTC` }, formatTime(t))),
-      h('td', { 'data-label': 'Priority' }, priorityBadge(ev.priority)),
-      h('td', { 'data-label': 'Category' }, categoryBadge(ev.category)),
-      h('td', { 'data-label': 'Site' }, this.ctx.siteName(ev.site_id)),
-      h('td', { 'data-label': 'Device', class: 'device' }, this.ctx.deviceName(ev.device_id)),
-      h('td', { 'data-label': 'Event', class: 'name' }, ev.name),
-      h('td', { 'data-label': 'Details', class: 'text' }, ev.text),
+      h('td', { class: 'mark', title: `${p.label} · ${cat}` },
+        h('span', { class: `prio-mark prio-${ev.priority}`, 'aria-hidden': 'true' }, p.icon),
+        h('span', { class: 'visually-hidden', 'data-label': 'Priority' }, p.label),
+        h('span', { class: 'visually-hidden', 'data-label': 'Category' }, cat)),
+      h('td', { class: 'where', title: where },
+        h('span', { 'data-label': 'Site', class: ev.site_id ? null : 'visually-hidden' }, site),
+        ev.site_id ? h('span', { class: 'sep', 'aria-hidden': 'true' }, ' · ') : null,
+        h('span', { 'data-label': 'Device', class: 'device' }, device)),
+      h('td', { 'data-label': 'Event', class: 'name', title: ev.name }, ev.name),
+      // On a phone the site and device lead the second line, before the
+      // details (the cell above is then for screen readers only).
+      h('td', { 'data-label': 'Details', class: 'text', title: ev.text },
+        h('span', { class: 'sub-where', 'aria-hidden': 'true' }, `${where} — `), ev.text),
     );
     tr.ev = ev;
     return tr;
