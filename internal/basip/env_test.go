@@ -263,14 +263,20 @@ func (e *env) send(tb testing.TB, method, path, token, body string) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return e.request(tb, req)
+}
+
+// request sends req to the test server and reads its answer whole.
+func (e *env) request(tb testing.TB, req *http.Request) response {
+	tb.Helper()
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
+		tb.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	got, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatalf("%s %s: read body: %v", method, path, err)
+		tb.Fatalf("%s %s: read body: %v", req.Method, req.URL.Path, err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: got}
 }

@@ -2,7 +2,6 @@ package basip_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -36,16 +35,7 @@ func (e *env) loginFrom(tb testing.TB, path, xff string) response {
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: body}
+	return e.request(tb, req)
 }
 
 func loginPath(prefix, user, password string) string {

@@ -565,8 +565,10 @@ func (w *worker) read() error {
 		items := pg.ListItems
 		// The clock again: a page read while the panel's clock was being
 		// set would be corrected by the wrong offset. Then nothing of
-		// it is stored, and the next read goes on from the position.
-		if !panelNow.IsZero() {
+		// it is stored, and the next read goes on from the position. An
+		// empty page (the idle panel's usual answer) has nothing to
+		// correct: no request for it.
+		if !panelNow.IsZero() && len(items) > 0 {
 			after, _, err := w.clock()
 			if err != nil {
 				return err
