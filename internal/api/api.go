@@ -182,6 +182,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("GET /v1/stats/hourly", h.statsHourly)
 	route("GET /v1/stats/denials", h.statsDenials)
 	route("GET /v1/stats/devices", h.statsDevices)
+	route("GET /v1/stats/timeline", h.statsTimeline)
 	for path, allow := range map[string]string{
 		"/v1/events":          "GET, POST",
 		"/v1/events/export":   "GET",
@@ -196,6 +197,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		"/v1/stats/hourly":    "GET",
 		"/v1/stats/denials":   "GET",
 		"/v1/stats/devices":   "GET",
+		"/v1/stats/timeline":  "GET",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
