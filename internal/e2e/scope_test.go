@@ -167,6 +167,18 @@ func TestScope(t *testing.T) {
 			want: six{nativeInvalid, nativeInvalid, nativeInvalid, nativeForbidden, nativeUnauthorized, nativeUnauthorized},
 		},
 		{
+			name: "timeline by minute", method: "GET", path: "/v1/stats/timeline?interval=1m&from=2024-05-01T07:59:30Z&to=2024-05-01T08:05:59.999Z",
+			want: readers(timelineStats("")),
+		},
+		{
+			name: "timeline by minute of site B", method: "GET", path: "/v1/stats/timeline?site_id=site-b&interval=1m&from=2024-05-01T07:59:30Z&to=2024-05-01T08:05:59.999Z",
+			want: readers(timelineStats(siteB)),
+		},
+		{
+			name: "timeline by minute over a day", method: "GET", path: "/v1/stats/timeline?interval=1m&from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z",
+			want: six{nativeInvalid, nativeInvalid, nativeInvalid, nativeForbidden, nativeUnauthorized, nativeUnauthorized},
+		},
+		{
 			name: "denials by device", method: "GET", path: "/v1/stats/denials",
 			want: readers(denialStats("")),
 		},

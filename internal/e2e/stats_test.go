@@ -238,3 +238,52 @@ func deviceStats(site, tz string) func(tb testing.TB, f *fixture, id identity, b
 		}
 	}
 }
+
+// timelineStats checks GET /v1/stats/timeline by minute from 07:59:30 to
+// 08:05:59.999 on 1 May 2024, narrowed to site when given: seven minutes,
+// the first partial, each category's figure the store's count, and the
+// fixture's events (all between 08:00 and 08:05) in them.
+func timelineStats(site string) func(tb testing.TB, f *fixture, id identity, body []byte) {
+	return func(tb testing.TB, f *fixture, id identity, body []byte) {
+		var r struct {
+			From, To, Interval, TZ string
+			Buckets                []struct {
+				Start                           string
+				Access, Emergency, System, Info int64
+			}
+		}
+		decode(tb, body, &r)
+		from, to := time.Date(2024, 5, 1, 7, 59, 30, 0, time.UTC), time.Date(2024, 5, 1, 8, 5, 59, 999e6, time.UTC)
+		if r.From != "2024-05-01T07:59:30.000Z" || r.To != "2024-05-01T08:05:59.999Z" || r.Interval != "1m" || r.TZ != "UTC" || len(r.Buckets) != 7 {
+			tb.Fatalf("got the window %s to %s by %s in %s in %d buckets, want 07:59:30 to 08:05:59.999 by 1m in UTC in 7", r.From, r.To, r.Interval, r.TZ, len(r.Buckets))
+		}
+		var total int64
+		for i, b := range r.Buckets {
+			start := time.Date(2024, 5, 1, 7, 59+i, 0, 0, time.UTC)
+			if b.Start != start.Format(time.RFC3339) {
+				tb.Errorf("bucket %d: got %s, want %s", i, b.Start, start.Format(time.RFC3339))
+			}
+			for _, c := range []struct {
+				cat doorlog.Category
+				got int64
+			}{{doorlog.CategoryAccess, b.Access}, {doorlog.CategoryEmergency, b.Emergency}, {doorlog.CategorySystem, b.System}, {doorlog.CategoryInfo, b.Info}} {
+				filter := doorlog.EventFilter{Scope: readerScope(id), Categories: []doorlog.Category{c.cat},
+					From: maxTime(start, from), To: minTime(start.Add(time.Minute-time.Millisecond), to)}
+				if site != "" {
+					filter.SiteIDs = []string{site}
+				}
+				if want := f.count(tb, filter); c.got != want {
+					tb.Errorf("%s, %s: got %d, want %d", b.Start, c.cat, c.got, want)
+				}
+				total += c.got
+			}
+		}
+		want := map[identity]int64{admin: 6, managerA: 3, managerB: 3}[id]
+		if site == siteB {
+			want = map[identity]int64{admin: 3, managerB: 3}[id]
+		}
+		if total != want {
+			tb.Errorf("got %d events in the window, want the fixture's %d", total, want)
+		}
+	}
+}
