@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
+	"github.com/doorlog/doorlog/internal/openapi/openapitest"
 	"github.com/doorlog/doorlog/internal/storetest"
 )
 
@@ -26,6 +28,8 @@ type alarmsWorld struct {
 	tokens map[string]string
 	// adminID is the id of the admin token.
 	adminID string
+	// client checks every exchange against openapi.json.
+	client *http.Client
 }
 
 func newAlarmsWorld(t *testing.T) *alarmsWorld {
@@ -41,7 +45,7 @@ func newAlarmsWorld(t *testing.T) *alarmsWorld {
 		evAt(t, cat, devB, "2024-06-02T02:10:00Z", "emergency_lock_is_opened", "b1"),
 		evAt(t, cat, devB, "2024-06-01T20:00:00Z", "collector_gap", "b2"),
 	)
-	w := &alarmsWorld{e: e, ids: map[string]string{}, tokens: map[string]string{"admin": e.admin}}
+	w := &alarmsWorld{e: e, ids: map[string]string{}, tokens: map[string]string{"admin": e.admin}, client: openapitest.New(t).Client(t)}
 	for i, n := range names {
 		w.ids[n] = res[i].ID
 	}
@@ -67,11 +71,45 @@ type alarmsPage struct {
 	Since  string            `json:"since"`
 }
 
+// send makes a request through the checking client and returns the status
+// and the body, which must be JSON.
+func (w *alarmsWorld) send(t *testing.T, method, path, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, w.e.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s %s: got Content-Type %q, want JSON (body %s)", method, path, ct, raw)
+	}
+	return resp.StatusCode, raw
+}
+
 // alarms GETs /v1/alarms?query and decodes it strictly.
 func (w *alarmsWorld) alarms(t *testing.T, token, query string) (alarmsPage, []alarmItem) {
 	t.Helper()
 	var p alarmsPage
-	w.e.getStrict(t, "/v1/alarms?"+query, token, &p)
+	status, body := w.send(t, "GET", "/v1/alarms?"+query, token)
+	if status != 200 {
+		t.Fatalf("GET /v1/alarms?%s: got status %d (%s), want 200", query, status, body)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("GET /v1/alarms?%s: body %s: %v", query, body, err)
+	}
 	if p.Alarms == nil {
 		t.Fatalf("GET /v1/alarms?%s: no alarms array", query)
 	}
@@ -104,27 +142,14 @@ func (w *alarmsWorld) names(items []alarmItem) []string {
 // ack POSTs an acknowledgement and returns the status and the body.
 func (w *alarmsWorld) ack(t *testing.T, token, id string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest("POST", w.e.url+"/v1/alarms/"+id+"/ack", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Fatalf("POST ack %s: got Content-Type %q, want JSON (body %s)", id, ct, raw)
-	}
+	status, raw := w.send(t, "POST", "/v1/alarms/"+id+"/ack", token)
 	var out map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&out); err != nil {
 		t.Fatalf("POST ack %s: body %s: %v", id, raw, err)
 	}
-	return resp.StatusCode, out
+	return status, out
 }
 
 // ackEvents returns the stored acknowledgement events of the alarm id.
@@ -218,7 +243,13 @@ func TestAlarmsRefused(t *testing.T) {
 		{"no token", "", "", 401, doorlog.EUNAUTHORIZED, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w.e.wantError(t, "/v1/alarms?"+tt.query, w.tokens[tt.token], tt.status, tt.code, tt.mention)
+			status, body := w.send(t, "GET", "/v1/alarms?"+tt.query, w.tokens[tt.token])
+			var eb struct{ Error, Code string }
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&eb); err != nil || status != tt.status || eb.Code != tt.code || eb.Error == "" || !strings.Contains(eb.Error, tt.mention) {
+				t.Errorf("got %d %s, want %d with code %q mentioning %q", status, body, tt.status, tt.code, tt.mention)
+			}
 		})
 	}
 	for _, tt := range []struct{ method, path, allow string }{
@@ -318,6 +349,36 @@ func TestAlarmAck(t *testing.T) {
 		}
 		if n := len(w.ackEvents(t, a1)); n != 1 {
 			t.Errorf("acknowledgement events after retries: got %d, want 1", n)
+		}
+	})
+
+	t.Run("guards acknowledging at once: the first wins", func(t *testing.T) {
+		a2 := w.ids["a2"]
+		tokens := []string{"admin", "manager-a", "admin-nameless", "manager-a", "admin", "manager-a"}
+		statuses := make([]int, len(tokens))
+		var wg sync.WaitGroup
+		for i, name := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", w.e.url+"/v1/alarms/"+a2+"/ack", nil)
+				req.Header.Set("Authorization", "Bearer "+w.tokens[name])
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		slices.Sort(statuses)
+		if want := []int{201, 409, 409, 409, 409, 409}; !slices.Equal(statuses, want) {
+			t.Errorf("statuses: got %v, want %v", statuses, want)
+		}
+		if n := len(w.ackEvents(t, a2)); n != 1 {
+			t.Errorf("acknowledgement events: got %d, want 1", n)
 		}
 	})
 
