@@ -1,7 +1,7 @@
 // Package api serves doorlog's native API under /v1/: ingest, the listing,
-// export, live stream and stats of events, and the management of sites,
-// devices, accounts and tokens. Its error body is
-// {"error": "<message>", "code": "<code>"}.
+// export, live stream and stats of events, the open alarms and their
+// acknowledgements, and the management of sites, devices, accounts and
+// tokens. Its error body is {"error": "<message>", "code": "<code>"}.
 package api
 
 import (
@@ -50,6 +50,9 @@ type Store interface {
 	CountByHour(ctx context.Context, f doorlog.EventFilter) ([]doorlog.HourCount, error)
 	CountByDevice(ctx context.Context, f doorlog.EventFilter) (map[string]int64, error)
 	LastEventTimes(ctx context.Context, f doorlog.DeviceFilter) (map[string]time.Time, error)
+	EventsAfter(ctx context.Context, f doorlog.EventFilter, after string, limit int) ([]doorlog.Event, error)
+	CreateAck(ctx context.Context, a *doorlog.Ack) error
+	ListAcks(ctx context.Context, eventIDs []string) ([]*doorlog.Ack, error)
 }
 
 // Catalog renders events in the reader's locale and finds the keys a free
@@ -80,9 +83,12 @@ type Authenticator interface {
 
 var _ Authenticator = (*auth.Service)(nil)
 
-// Ingester stores incoming events.
+// Ingester stores incoming events: the bodies of POST /v1/events, and the
+// events the API records itself (an alarm's acknowledgement), through the
+// same validation and group commit.
 type Ingester interface {
 	Ingest(ctx context.Context, tok *doorlog.Token, body io.Reader, size int64, ndjson bool) (ingest.Result, error)
+	IngestItems(ctx context.Context, tok *doorlog.Token, items []ingest.Item) (ingest.Result, error)
 	Limits() ingest.Limits
 }
 
@@ -183,21 +189,25 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	route("GET /v1/stats/denials", h.statsDenials)
 	route("GET /v1/stats/devices", h.statsDevices)
 	route("GET /v1/stats/timeline", h.statsTimeline)
+	route("GET /v1/alarms", h.listAlarms)
+	route("POST /v1/alarms/{event_id}/ack", h.ackAlarm)
 	for path, allow := range map[string]string{
-		"/v1/events":          "GET, POST",
-		"/v1/events/export":   "GET",
-		"/v1/events/stream":   "GET",
-		"/v1/sites":           "GET, POST",
-		"/v1/devices":         "GET, POST",
-		"/v1/accounts":        "POST",
-		"/v1/tokens":          "GET, POST",
-		"/v1/tokens/{id}":     "DELETE",
-		"/v1/watermarks":      "GET",
-		"/v1/watermarks/{id}": "DELETE",
-		"/v1/stats/hourly":    "GET",
-		"/v1/stats/denials":   "GET",
-		"/v1/stats/devices":   "GET",
-		"/v1/stats/timeline":  "GET",
+		"/v1/events":                "GET, POST",
+		"/v1/events/export":         "GET",
+		"/v1/events/stream":         "GET",
+		"/v1/sites":                 "GET, POST",
+		"/v1/devices":               "GET, POST",
+		"/v1/accounts":              "POST",
+		"/v1/tokens":                "GET, POST",
+		"/v1/tokens/{id}":           "DELETE",
+		"/v1/watermarks":            "GET",
+		"/v1/watermarks/{id}":       "DELETE",
+		"/v1/stats/hourly":          "GET",
+		"/v1/stats/denials":         "GET",
+		"/v1/stats/devices":         "GET",
+		"/v1/stats/timeline":        "GET",
+		"/v1/alarms":                "GET",
+		"/v1/alarms/{event_id}/ack": "POST",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)

@@ -105,8 +105,9 @@ func TestSpecKeys(t *testing.T) {
 	for _, k := range specKeys {
 		want = append(want, k.key)
 	}
-	// doorlog's own: the camera light (seed 000) and the collector's gaps.
-	want = append(want, "cam_light", "collector_gap")
+	// doorlog's own: the camera light (seed 000), the collector's gaps and
+	// the acknowledgement of an alarm.
+	want = append(want, "cam_light", "collector_gap", "alarm_acknowledged")
 	if got := c.Keys(); !slices.Equal(got, want) {
 		t.Fatalf("Keys():\ngot  %q\nwant %q", got, want)
 	}
@@ -509,6 +510,10 @@ func TestText(t *testing.T) {
 		{"ru cam light", "ru", "cam_light", `{"state":"off"}`, "Подсветка камеры выключена"},
 		{"collector gap", "en", "collector_gap", `{"estimated_missing":1,"after":1714557600000,"before":1714557660000}`, "About 1 event lost from the panel's log before doorlog could read them"},
 		{"uk collector gap", "uk", "collector_gap", `{"estimated_missing":22}`, "З журналу панелі втрачено близько 22 подій, перш ніж doorlog їх прочитав"},
+		{"alarm acknowledged", "en", "alarm_acknowledged", `{"username":"ann","alarm_key":"tamper_event","alarm_event_id":"0000000000001"}`, "Alarm acknowledged by ann: Tamper triggered"},
+		{"ru alarm acknowledged", "ru", "alarm_acknowledged", `{"username":"ann","alarm_key":"door_was_not_closed_too_long"}`, "Пользователь ann подтвердил тревогу: Дверь долго не закрыта"},
+		{"alarm acknowledged of a key without a term", "en", "alarm_acknowledged", `{"username":"token 0123abcd","alarm_key":"something_else"}`, "Alarm acknowledged by token 0123abcd: something_else"},
+		{"alarm acknowledged without its key", "fr", "alarm_acknowledged", `{"username":"ann"}`, "Alarme acquittée par ann"},
 		{"pl call", "pl", "incoming_call", `{"number":"101","answered":false}`, "Połączenie przychodzące od 101, nieodebrane"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -117,6 +117,11 @@ func sampleModels(key string) []map[string]any {
 		for _, n := range counts {
 			out = append(out, map[string]any{"estimated_missing": n})
 		}
+	case "alarm_acknowledged":
+		for _, k := range []string{"tamper_event", "door_was_not_closed_too_long", "emergency_lock_is_opened", "collector_gap"} {
+			out = append(out, map[string]any{"username": "anna.kowalska", "alarm_key": k, "alarm_event_id": "00000000012AB"})
+		}
+		out = append(out, map[string]any{"username": "token 0123abcd", "alarm_key": "tamper_event"}, map[string]any{"username": "anna.kowalska"})
 	default:
 		out = append(out, map[string]any{})
 	}

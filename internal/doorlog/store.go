@@ -112,6 +112,20 @@ type Store interface {
 	// that a devices view can tell which devices went silent.
 	LastEventTimes(ctx context.Context, f DeviceFilter) (map[string]time.Time, error)
 
+	// CreateAck stores a's acknowledgement of the event a.EventID, whose
+	// SiteID and DeviceID the caller copies from the event (the store
+	// does not read the event: the API checked it exists and is an
+	// alarm). A zero At is set to now; At is written back at millisecond
+	// precision. The first ack of an event is kept: a second is ECONFLICT.
+	// An EventID that does not parse, or an ack with neither Username nor
+	// TokenID, is EINVALID.
+	CreateAck(ctx context.Context, a *Ack) error
+	// ListAcks returns the acks of those of eventIDs that have one,
+	// ordered by event id; ids without an ack (unknown ones included)
+	// are left out, and no ids give an empty result. More than
+	// MaxAckIDs ids, or one that does not parse, is EINVALID.
+	ListAcks(ctx context.Context, eventIDs []string) ([]*Ack, error)
+
 	// ServerKey returns the 32-byte random secret stored under name,
 	// creating it on first use. Cursors are signed with it, so they stay
 	// valid across restarts and cannot be forged.

@@ -59,6 +59,9 @@
 //     not), and writes back the canonical device id; a key with both or
 //     neither of Username and TokenID, or an unknown device, is EINVALID.
 //     Watermark IDs are not reused while the watermark exists.
+//   - CreateAck does not read the event it acknowledges (an unknown but
+//     well-formed id is stored); ListAcks of up to doorlog.MaxAckIDs ids
+//     (repeats allowed) returns each ack once, by event id, never nil.
 //   - ServerKey returns 32 random bytes per name, the same on every call,
 //     also to callers racing on first use.
 package storetest
@@ -114,6 +117,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListEventsModelCombined", testListEventsModelCombined},
 		{"ListEventsStoredAfter", testListEventsStoredAfter},
 		{"Watermarks", testWatermarks},
+		{"Acks", testAcks},
 		{"EventsAfter", testEventsAfter},
 		{"EventsAfterInvalid", testEventsAfterInvalid},
 		{"EventsAfterLaterAppends", testEventsAfterLaterAppends},
