@@ -84,6 +84,7 @@ func TestDemo(t *testing.T) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Errorf("base %q", base)
 	}
+	demoCharts(t, base)
 }
 
 // TestBackfillRhythm: the demo's history is a week of events at the live

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,9 @@ type world struct {
 	seq   int
 	// noStats hides /v1/stats/..., as an older server would.
 	noStats atomic.Bool
+	// offline drops every request unanswered, as a server that is down
+	// (or a network that is) would.
+	offline atomic.Bool
 
 	mu sync.Mutex
 	// streams end the live streams served so far; see dropStreams.
@@ -100,6 +104,9 @@ func newWorld(t *testing.T) *world {
 	// With noStats set, the server answers the aggregation endpoints as a
 	// doorlog without them would: the page must say so, not break.
 	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.offline.Load() {
+			panic(http.ErrAbortHandler) // the connection is cut, no answer
+		}
 		if w.noStats.Load() && strings.HasPrefix(r.URL.Path, "/v1/stats/") {
 			rw.Header().Set("Content-Type", "application/json")
 			rw.WriteHeader(http.StatusNotFound)
@@ -245,6 +252,24 @@ func abs(n int) int {
 	return n
 }
 
+// get reads the native API as the world's admin.
+func (w *world) get(t *testing.T, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", w.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: got status %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
 // ingest stores one event through the native API, as a device would.
 func (w *world) ingest(t *testing.T, dev, key string, model map[string]any, at time.Time) {
 	t.Helper()
@@ -277,11 +302,18 @@ type browser struct {
 }
 
 func newBrowser(t *testing.T, path string, w *world) *browser {
+	return newBrowserIn(t, path, w, "en-US")
+}
+
+// newBrowserIn starts a Chromium whose languages (navigator.languages,
+// Accept-Language) are lang.
+func newBrowserIn(t *testing.T, path string, w *world, lang string) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("lang", "en-US"),
+		chromedp.Flag("lang", lang),
+		chromedp.Flag("accept-lang", lang),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
@@ -446,11 +478,11 @@ func pick(t *testing.T, ctx context.Context, id, value string) {
 
 // rows is the JavaScript for the events table's rows as cell texts.
 const rows = `[...document.querySelectorAll('#events-body tr')].map(tr => ({
-	device: tr.querySelector('[data-label=Device]').textContent,
-	site: tr.querySelector('[data-label=Site]').textContent,
-	category: tr.querySelector('[data-label=Category]').textContent,
-	name: tr.querySelector('[data-label=Event]').textContent,
-	text: tr.querySelector('[data-label=Details]').textContent,
+	device: tr.querySelector('td.where .device').textContent,
+	site: tr.querySelector('td.where .site').textContent,
+	category: tr.querySelector('td.mark .cat-label').textContent,
+	name: tr.querySelector('td.name').textContent,
+	text: tr.querySelector('td.text').lastChild.textContent,
 }))`
 
 type row struct{ Device, Site, Category, Name, Text string }
@@ -485,18 +517,36 @@ func TestBrowser(t *testing.T) {
 	b := newBrowser(t, path, w)
 	defer func() { t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond)) }()
 
+	b.step(t, "the login page in the language chosen", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.Navigate(w.url+"/"))
+		wait(t, ctx, "the login form in English, the browser's language", `!document.getElementById('login-view').hidden && document.documentElement.lang === 'en' && document.getElementById('locale').value === 'en'`)
+		pick(t, ctx, "locale", "pl")
+		wait(t, ctx, "the login form in Polish", fmt.Sprintf(`document.getElementById('login-title').textContent === %q && document.documentElement.lang === 'pl'`, msg(t, "pl", "login.title")))
+		noEnglish(t, ctx, "pl")
+		do(t, ctx, chromedp.Reload())
+		wait(t, ctx, "Polish remembered", fmt.Sprintf(`document.getElementById('locale').value === 'pl' && document.getElementById('login-submit').textContent === %q`, msg(t, "pl", "login.submit")))
+		pick(t, ctx, "locale", "en")
+		wait(t, ctx, "English again", `document.documentElement.lang === 'en' && document.getElementById('login-title').textContent === 'Log in to doorlog'`)
+	})
+
 	if !b.step(t, "log in", func(t *testing.T, ctx context.Context) {
 		do(t, ctx, chromedp.Navigate(w.url+"/"))
 		wait(t, ctx, "the login form", `!document.getElementById('login-view').hidden`)
 		do(t, ctx, chromedp.SendKeys(chromedp.ID("username"), adminUser), chromedp.SendKeys(chromedp.ID("password"), "wrong password"), chromedp.Click(chromedp.ID("login-submit")))
 		wait(t, ctx, "the refusal", `document.getElementById('login-error').textContent.includes('Wrong username or password')`)
 		login(t, ctx, adminUser, adminPass)
-		if got := eval[string](t, ctx, `document.getElementById('user').textContent`); !strings.Contains(got, "root · admin (all sites)") {
+		if got := eval[string](t, ctx, `document.getElementById('user').textContent`); !strings.Contains(got, "root · administrator (all sites)") {
 			t.Errorf("got user %q", got)
 		}
 		// One line an event on a desktop: a row is one line of text high.
 		if tall := eval[float64](t, ctx, `Math.max(...[...document.querySelectorAll('#events-body tr')].map(r => r.getBoundingClientRect().height))`); tall > 36 {
 			t.Errorf("the tallest event row is %.0f px at 1280 px wide, want one line (at most 36 px)", tall)
+		}
+		// About 25 events on a 900 px screen, below the header, the open
+		// alarms, the filters and the toolbar.
+		wait(t, ctx, "the open alarms", `document.querySelectorAll('#alarms-list li.alarm').length > 0`)
+		if n := eval[int](t, ctx, `[...document.querySelectorAll('#events-body tr')].filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length`); n < 24 {
+			t.Errorf("got %d events on a 1280×900 screen, want about 25 (at least 24)", n)
 		}
 		b.docScreenshot(t, ctx, "events", false)
 	}) {
@@ -526,7 +576,7 @@ func TestBrowser(t *testing.T) {
 		wait(t, ctx, "the live stream", `document.getElementById('live-status').dataset.state === 'on'`)
 		w.ingest(t, devLobby, "access_granted_by_valid_identifier", map[string]any{"number": 5, "type": "card", "owner": "Lobby Lou"}, time.Now())
 		w.ingest(t, devGate, "access_granted_by_valid_identifier", map[string]any{"number": 42, "type": "card", "owner": "Live Larry", "apartment_address": "Flat 7", "lock": 1}, time.Now())
-		wait(t, ctx, "the new event on top", `document.querySelector('#events-body tr [data-label=Details]').textContent.includes('Live Larry')`)
+		wait(t, ctx, "the new event on top", `document.querySelector('#events-body tr td.text').textContent.includes('Live Larry')`)
 		for _, r := range eval[[]row](t, ctx, rows) {
 			if strings.Contains(r.Text, "Lobby Lou") {
 				t.Errorf("got the lobby's event %+v in a list filtered to the gate", r)
@@ -542,7 +592,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("an event was shown while the tail was paused")
 		}
 		do(t, ctx, chromedp.Click(chromedp.ID("live-toggle")))
-		wait(t, ctx, "the held event after resuming", `document.querySelector('#events-body tr [data-label=Details]').textContent.includes('Paused Pat') && document.getElementById('live-toggle').textContent === 'Pause'`)
+		wait(t, ctx, "the held event after resuming", `document.querySelector('#events-body tr td.text').textContent.includes('Paused Pat') && document.getElementById('live-toggle').textContent === 'Pause'`)
 	})
 
 	b.step(t, "live tail resumes after a drop", func(t *testing.T, ctx context.Context) {
@@ -551,7 +601,7 @@ func TestBrowser(t *testing.T) {
 		// Stored while the page is disconnected: the browser's reconnection
 		// with Last-Event-ID must bring it.
 		w.ingest(t, devGate, "access_granted_by_valid_identifier", map[string]any{"number": 44, "type": "card", "owner": "Dropped Dora", "lock": 1}, time.Now())
-		wait(t, ctx, "the event stored during the drop", `document.querySelector('#events-body tr [data-label=Details]').textContent.includes('Dropped Dora')`)
+		wait(t, ctx, "the event stored during the drop", `document.querySelector('#events-body tr td.text').textContent.includes('Dropped Dora')`)
 		if n := eval[int](t, ctx, `[...document.querySelectorAll('#events-body tr')].filter(tr => tr.textContent.includes('Dropped Dora')).length`); n != 1 {
 			t.Errorf("got the event %d times, want once", n)
 		}
@@ -560,14 +610,14 @@ func TestBrowser(t *testing.T) {
 	b.step(t, "locale", func(t *testing.T, ctx context.Context) {
 		want := w.app.Catalog.Name("uk", "access_granted_by_valid_identifier")
 		pick(t, ctx, "locale", "uk")
-		wait(t, ctx, "names in Ukrainian", fmt.Sprintf(`document.querySelector('#events-body tr [data-label=Event]')?.textContent === %q`, want))
+		wait(t, ctx, "names in Ukrainian", fmt.Sprintf(`document.querySelector('#events-body tr td.name')?.textContent === %q`, want))
 		if got := eval[string](t, ctx, `localStorage.getItem('doorlog.locale')`); got != "uk" {
 			t.Errorf("got remembered locale %q, want uk", got)
 		}
 		do(t, ctx, chromedp.Reload())
-		wait(t, ctx, "the remembered locale after a reload", fmt.Sprintf(`document.getElementById('locale').value === 'uk' && document.querySelector('#events-body tr [data-label=Event]')?.textContent === %q`, want))
+		wait(t, ctx, "the remembered locale after a reload", fmt.Sprintf(`document.getElementById('locale').value === 'uk' && document.querySelector('#events-body tr td.name')?.textContent === %q`, want))
 		pick(t, ctx, "locale", "en")
-		wait(t, ctx, "names in English", fmt.Sprintf(`document.querySelector('#events-body tr [data-label=Event]')?.textContent === %q`, w.app.Catalog.Name("en", "access_granted_by_valid_identifier")))
+		wait(t, ctx, "names in English", fmt.Sprintf(`document.querySelector('#events-body tr td.name')?.textContent === %q`, w.app.Catalog.Name("en", "access_granted_by_valid_identifier")))
 	})
 
 	b.step(t, "open an event by keyboard", func(t *testing.T, ctx context.Context) {
@@ -637,6 +687,11 @@ func TestBrowser(t *testing.T) {
 		do(t, ctx, chromedp.Click(chromedp.ID("f-reset")))
 		wait(t, ctx, "every alarm", `document.querySelectorAll('#chart-alarms .mark').length === 3`)
 		b.docScreenshot(t, ctx, "charts", true)
+		// Bars sized to the window: hours for a week, minutes for an hour.
+		wait(t, ctx, "hourly bars for 7 days", fmt.Sprintf(`document.getElementById('chart-hourly-interval').textContent.includes(%q)`, msg(t, "en", "charts.per_hour")))
+		pick(t, ctx, "f-window", "1h")
+		wait(t, ctx, "minute bars for an hour", fmt.Sprintf(`document.getElementById('chart-hourly-interval').textContent.includes(%q) && document.querySelectorAll('#chart-hourly g.bar').length >= 5`, msg(t, "en", "charts.per_minute")))
+		pick(t, ctx, "f-window", "7d")
 		do(t, ctx, chromedp.Focus(chromedp.CSS("#chart-alarms .mark")), chromedp.KeyEvent("\r"))
 		wait(t, ctx, "the alarm's event", `document.getElementById('event-dialog').open`)
 		do(t, ctx, chromedp.KeyEvent("\u001b"))
@@ -659,6 +714,111 @@ func TestBrowser(t *testing.T) {
 		for _, r := range eval[[]row](t, ctx, rows) {
 			if r.Device != "Garage barrier" {
 				t.Errorf("got row %+v, want the garage's events only", r)
+			}
+		}
+	})
+
+	var tamper struct {
+		Events []struct{ ID string } `json:"events"`
+	}
+	w.get(t, "/v1/events?key=tamper_event", &tamper)
+	if len(tamper.Events) != 1 {
+		t.Fatalf("got %d tamper events, want 1", len(tamper.Events))
+	}
+	li := `#alarms-list li[data-id="` + tamper.Events[0].ID + `"]`
+	// A second viewer, whose browser speaks Russian: the page takes its
+	// language from the browser the first time.
+	b2 := newBrowserIn(t, path, w, "ru-RU")
+	b2.step(t, "a second viewer in Russian, then Polish", func(t *testing.T, ctx2 context.Context) {
+		do(t, ctx2, chromedp.Navigate(w.url+"/"))
+		wait(t, ctx2, "the login page in Russian", fmt.Sprintf(`document.documentElement.lang === 'ru' && document.getElementById('locale').value === 'ru' && document.getElementById('login-title').textContent === %q`, msg(t, "ru", "login.title")))
+		login(t, ctx2, adminUser, adminPass)
+		wait(t, ctx2, "the tamper alarm on the second page", `document.querySelector('`+li+`') !== null`)
+		wait(t, ctx2, "the list in Russian", `document.getElementById('count').textContent.includes('·') && document.getElementById('live-status').dataset.state === 'on'`)
+		noEnglish(t, ctx2, "ru")
+		b2.docScreenshot(t, ctx2, "events-ru", false)
+		pick(t, ctx2, "locale", "pl")
+		wait(t, ctx2, "the list in Polish", fmt.Sprintf(`document.documentElement.lang === 'pl' && document.getElementById('live-toggle').textContent === %q`, msg(t, "pl", "live.pause")))
+		wait(t, ctx2, "the open alarms in Polish", fmt.Sprintf(`document.querySelector('%s button.ack')?.textContent === %q`, li, msg(t, "pl", "alarms.ack")))
+		noEnglish(t, ctx2, "pl")
+	})
+
+	b.step(t, "an alarm acknowledged here is gone there", func(t *testing.T, ctx context.Context) {
+		id := tamper.Events[0].ID
+		ctx2, cancel := context.WithTimeout(b2.ctx, 20*time.Second)
+		defer cancel()
+		do(t, ctx, chromedp.Navigate(w.url+"/#events"))
+		wait(t, ctx, "the tamper alarm on the first page", `document.querySelector('`+li+`') !== null`)
+		if n := eval[int](t, ctx, `document.querySelectorAll('#alarms-list li').length`); n > 3 {
+			do(t, ctx, chromedp.Click(chromedp.ID("alarms-more")))
+		}
+		b.docScreenshot(t, ctx, "alarms", false)
+		do(t, ctx, chromedp.Click(chromedp.CSS(li+` button.ack`)))
+		wait(t, ctx, "the alarm gone here", `document.querySelector('`+li+`') === null`)
+		wait(t, ctx2, "the alarm gone there", `document.querySelector('`+li+`') === null`)
+		var alarms struct {
+			Alarms []struct {
+				ID  string `json:"id"`
+				Ack *struct {
+					Username string `json:"username"`
+				} `json:"ack"`
+			} `json:"alarms"`
+		}
+		w.get(t, "/v1/alarms", &alarms)
+		acked := false
+		for _, a := range alarms.Alarms {
+			if a.ID == id {
+				acked = a.Ack != nil && a.Ack.Username == adminUser
+			}
+		}
+		if !acked {
+			t.Errorf("GET /v1/alarms: got %+v, want the tamper acknowledged by %s", alarms.Alarms, adminUser)
+		}
+		var logged struct {
+			Events []struct{ Text string } `json:"events"`
+		}
+		w.get(t, "/v1/events?key=alarm_acknowledged", &logged)
+		if len(logged.Events) != 1 {
+			t.Errorf("got %d acknowledge events in the log, want 1", len(logged.Events))
+		}
+	})
+
+	b.step(t, "the offline banner", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.Navigate(w.url+"/#events"))
+		wait(t, ctx, "the live stream", `document.getElementById('live-status').dataset.state === 'on'`)
+		w.offline.Store(true)
+		w.dropStreams()
+		wait(t, ctx, "the banner", `!document.getElementById('offline').hidden && /Last event .* ago/.test(document.getElementById('offline').textContent)`)
+		w.offline.Store(false)
+		wait(t, ctx, "the banner gone when the server is back", `document.getElementById('offline').hidden && document.getElementById('live-status').dataset.state === 'on'`)
+	})
+
+	b.step(t, "the live list keeps a bounded number of rows", func(t *testing.T, ctx context.Context) {
+		eval[chromedp.Void](t, ctx, `localStorage.setItem('doorlog.maxRows', '100')`)
+		defer eval[chromedp.Void](t, ctx, `localStorage.removeItem('doorlog.maxRows')`)
+		do(t, ctx, chromedp.Navigate(w.url+"/#events"), chromedp.Reload())
+		wait(t, ctx, "the first page", `document.querySelectorAll('#events-body tr').length >= 100 && document.getElementById('live-status').dataset.state === 'on'`)
+		// Scrolled down: the next pages come.
+		eval[chromedp.Void](t, ctx, `window.scrollTo(0, document.body.scrollHeight)`)
+		wait(t, ctx, "three pages", `document.querySelectorAll('#events-body tr').length >= 300 || (window.scrollTo(0, document.body.scrollHeight), false)`)
+		eval[chromedp.Void](t, ctx, `window.scrollTo(0, 0)`)
+		w.ingest(t, devGate, "access_granted_by_valid_identifier", map[string]any{"number": 45, "type": "card", "owner": "Bounded Bo", "lock": 1}, time.Now())
+		wait(t, ctx, "the list cut to 100 rows", `document.querySelectorAll('#events-body tr').length === 100 && document.querySelector('#events-body tr td.text').textContent.includes('Bounded Bo')`)
+		// Scrolled down again: the dropped rows come back from the API.
+		eval[chromedp.Void](t, ctx, `window.scrollTo(0, document.body.scrollHeight)`)
+		wait(t, ctx, "older rows loaded again", `document.querySelectorAll('#events-body tr').length >= 250 || (window.scrollTo(0, document.body.scrollHeight), false)`)
+		type listed struct {
+			ID   string `json:"id"`
+			Time string `json:"time"`
+		}
+		got := eval[[]listed](t, ctx, `[...document.querySelectorAll('#events-body tr')].map(tr => ({id: tr.dataset.id, time: tr.ev.time}))`)
+		var want struct {
+			Events []listed `json:"events"`
+		}
+		w.get(t, fmt.Sprintf("/v1/events?limit=%d", len(got)), &want)
+		for i := range got {
+			if i >= len(want.Events) || got[i].ID != want.Events[i].ID {
+				t.Fatalf("row %d: got %+v, want the API's newest-first list %v…", i, got[i], want.Events[max(0, i-1):min(len(want.Events), i+2)])
 			}
 		}
 	})
@@ -691,6 +851,13 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the tallest event row is %.0f px at 390 px wide, want two lines (at most 60 px)", tall)
 		}
 		b.docScreenshot(t, ctx, "phone", false)
+		// The header folds away while the list is scrolled down, and is
+		// back as soon as it is scrolled up.
+		eval[chromedp.Void](t, ctx, `window.scrollTo(0, 600)`)
+		wait(t, ctx, "the header folded", `document.getElementById('top').getBoundingClientRect().bottom <= 0`)
+		eval[chromedp.Void](t, ctx, `window.scrollTo(0, 450)`)
+		wait(t, ctx, "the header back", `document.getElementById('top').getBoundingClientRect().top >= 0 && document.getElementById('top').getBoundingClientRect().bottom > 20`)
+		eval[chromedp.Void](t, ctx, `window.scrollTo(0, 0)`)
 		do(t, ctx, chromedp.Click(chromedp.ID("filters-toggle")))
 		wait(t, ctx, "the unfolded filters", `getComputedStyle(document.getElementById('filters')).display !== 'none'`)
 		if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
@@ -772,4 +939,103 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the manager exported the south site's events: %s", body)
 		}
 	})
+}
+
+// pageMessages reads a locale's message table as the page loads it.
+func pageMessages(t testing.TB, loc string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("static", "i18n", loc+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// msg is a locale's plain message for key, as the page shows it without
+// placeholders.
+func msg(t testing.TB, loc, key string) string {
+	t.Helper()
+	s, ok := pageMessages(t, loc)[key].(string)
+	if !ok {
+		t.Fatalf("no plain message %q in %s", key, loc)
+	}
+	return s
+}
+
+// englishLeft is the JavaScript that lists the English fragments (given
+// as the argument's array) found in the visible page: every text shown,
+// the options of its menus, its placeholders, titles and labels. Data
+// (site, device and user names, event details) and the time zone's name
+// are left out: they are not the page's words; nor is the language
+// choice, where each language is named in its own.
+const englishLeft = `(frags => {
+	const skip = '.where, td.text, .alarm-where, #user, #f-site, #f-device, .tz, .brand, #locale, noscript, dialog:not([open])';
+	const texts = [];
+	const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+	for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+		const el = n.parentElement;
+		if (!el || el.closest(skip) || el.closest('[hidden]')) continue;
+		if (el.tagName !== 'OPTION' && el.getClientRects().length === 0) continue;
+		texts.push(n.textContent);
+	}
+	for (const el of document.querySelectorAll('[placeholder], [title], [aria-label]')) {
+		if (el.closest(skip) || el.closest('[hidden]')) continue;
+		for (const a of ['placeholder', 'title', 'aria-label']) if (el.hasAttribute(a)) texts.push(el.getAttribute(a));
+	}
+	const all = texts.join('\n');
+	const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+	return frags.filter((f) => new RegExp('(^|[^\\p{L}])' + esc(f) + '($|[^\\p{L}])', 'u').test(all));
+})`
+
+// englishFragments are the English table's words that must not show in
+// loc: each message's text between its placeholders, of four letters or
+// more, unless loc's own message says the same (a product name).
+func englishFragments(t testing.TB, loc string) []string {
+	t.Helper()
+	en, other := pageMessages(t, "en"), pageMessages(t, loc)
+	forms := func(v any) []string {
+		switch v := v.(type) {
+		case string:
+			return []string{v}
+		case map[string]any:
+			var out []string
+			for _, f := range v {
+				out = append(out, f.(string))
+			}
+			return out
+		}
+		return nil
+	}
+	letters := regexp.MustCompile(`\pL`)
+	seen := map[string]bool{}
+	var out []string
+	for k, v := range en {
+		theirs := strings.Join(forms(other[k]), "\n")
+		for _, f := range forms(v) {
+			for _, part := range regexp.MustCompile(`\{\w+\}`).Split(f, -1) {
+				part = strings.Trim(part, " .,:;()·—…-\u00a0")
+				if len(letters.FindAllString(part, -1)) < 4 || seen[part] || strings.Contains(theirs, part) {
+					continue
+				}
+				seen[part] = true
+				out = append(out, part)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// noEnglish fails when the page in loc shows any of the English table's
+// words.
+func noEnglish(t *testing.T, ctx context.Context, loc string) {
+	t.Helper()
+	frags, _ := json.Marshal(englishFragments(t, loc))
+	if left := eval[[]string](t, ctx, englishLeft+`(`+string(frags)+`)`); len(left) > 0 {
+		t.Errorf("the page in %s still shows English: %q", loc, left)
+	}
 }

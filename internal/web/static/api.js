@@ -1,12 +1,16 @@
 // The page's client of doorlog's APIs. The session cookie authenticates
 // every call; the CSRF header is sent with all of them, so an unsafe call
-// added later is never refused for lacking it.
+// added later is never refused for lacking it. Every call also tells the
+// page whether the server could be reached (the events doorlog:offline
+// and doorlog:online), which the offline banner follows.
 
 export class HttpError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = 0) {
     super(message);
     this.status = status;
     this.code = code;
+    // retryAfter is the answer's Retry-After in seconds (0 when none).
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -19,22 +23,38 @@ async function errorOf(resp) {
   } catch {
     /* not JSON */
   }
-  const err = new HttpError(resp.status, body.code || '', body.error || resp.statusText || `HTTP ${resp.status}`);
+  const retry = Number.parseInt(resp.headers.get('Retry-After') || '', 10);
+  const err = new HttpError(resp.status, body.code || '', body.error || resp.statusText || `HTTP ${resp.status}`, Number.isFinite(retry) ? retry : 0);
   if (resp.status === 401) window.dispatchEvent(new CustomEvent('doorlog:unauthorized'));
   return err;
+}
+
+// send is fetch that reports whether the server answered at all. A proxy's
+// 502 to 504 means the server behind it is gone too.
+export async function send(url, init) {
+  let resp;
+  try {
+    resp = await fetch(url, { credentials: 'same-origin', ...init });
+  } catch (err) {
+    if (!isAbort(err)) window.dispatchEvent(new CustomEvent('doorlog:offline'));
+    throw err;
+  }
+  const gone = resp.status >= 502 && resp.status <= 504;
+  window.dispatchEvent(new CustomEvent(gone ? 'doorlog:offline' : 'doorlog:online'));
+  return resp;
 }
 
 // getJSON fetches path with the query params (URLSearchParams or object).
 export async function getJSON(path, params, signal) {
   const q = params ? new URLSearchParams(params).toString() : '';
-  const resp = await fetch(q ? `${path}?${q}` : path, { headers, credentials: 'same-origin', signal });
+  const resp = await send(q ? `${path}?${q}` : path, { headers, signal });
   if (!resp.ok) throw await errorOf(resp);
   return resp.json();
 }
 
-// postForm posts a form body to path and returns the JSON answer, if any.
+// post posts a form body to path and returns the JSON answer, if any.
 export async function post(path, body, signal) {
-  const resp = await fetch(path, { method: 'POST', headers, body, credentials: 'same-origin', signal });
+  const resp = await send(path, { method: 'POST', headers, body, signal });
   if (!resp.ok) throw await errorOf(resp);
   return resp.status === 204 ? null : resp.json();
 }

@@ -1,24 +1,27 @@
-// The event dialog: one event in full, its model as pretty JSON.
-import { $, h, formatTime, priorityBadge, categoryBadge } from './util.js';
+// The event dialog: one event in full, its model as pretty JSON. Sites
+// and devices are shown by name (their ids are in the JSON below and in
+// the names' tooltips).
+import { $, h, priorityBadge, categoryBadge } from './util.js';
+import { t, dateTime } from './i18n.js';
 
 let returnFocus = null;
 
 export function openEvent(ev, ctx) {
   const dlg = $('event-dialog');
   $('event-dialog-title').textContent = ev.name || ev.key;
-  const t = new Date(ev.time);
+  const named = (name, id) => h('span', { title: id }, name);
   const rows = [
-    ['Time', `${formatTime(t, true)} (${ev.time} UTC)`],
-    ['Event', ev.text || ''],
-    ['Key', ev.key],
-    ['Priority', priorityBadge(ev.priority)],
-    ['Category', categoryBadge(ev.category)],
-    ['Device', ev.device_id ? `${ctx.deviceName(ev.device_id)} (${ev.device_id})` : 'the server itself'],
-    ['Site', ev.site_id ? `${ctx.siteName(ev.site_id)} (${ev.site_id})` : '—'],
-    ['Id', ev.id],
+    ['dialog.time', h('time', { datetime: ev.time, title: t('events.utc', { time: ev.time }) }, dateTime(new Date(ev.time), true))],
+    ['dialog.event', ev.text || ''],
+    ['dialog.key', h('code', null, ev.key)],
+    ['dialog.priority', priorityBadge(ev.priority)],
+    ['dialog.category', categoryBadge(ev.category)],
+    ['dialog.device', ev.device_id ? named(ctx.deviceName(ev.device_id), ev.device_id) : t('server.itself')],
+    ['dialog.site', ev.site_id ? named(ctx.siteName(ev.site_id), ev.site_id) : '—'],
+    ['dialog.id', h('code', null, ev.id)],
   ];
-  if (ev.source_id) rows.push(['Source id', ev.source_id]);
-  $('event-dialog-meta').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', null, k), h('dd', { lang: k === 'Event' ? ctx.locale : null }, v)]));
+  if (ev.source_id) rows.push(['dialog.source_id', h('code', null, ev.source_id)]);
+  $('event-dialog-meta').replaceChildren(...rows.flatMap(([k, v]) => [h('dt', null, t(k)), h('dd', { lang: k === 'dialog.event' ? ctx.locale : null }, v)]));
   $('event-dialog-json').textContent = JSON.stringify(ev, null, 2);
   returnFocus = document.activeElement;
   dlg.showModal();

@@ -1,7 +1,8 @@
 // The events view: the filtered list with endless scroll on the native
 // cursor, the live tail over Server-Sent Events, and the export links.
 import { getJSON, isAbort } from './api.js';
-import { $, h, formatTime, number, capitalize, store, timeZone, PRIORITY } from './util.js';
+import { $, h, store, timeZone, priorityIcon, priorityLabel, categoryLabel } from './util.js';
+import { t, tn, dateTime } from './i18n.js';
 import { eventParams, windowRange, windowLabel } from './state.js';
 
 const PAGE = 100;
@@ -12,6 +13,11 @@ const MAX_PAUSED = 1000;
 // tail to start right after it (no gap between the list and the tail);
 // older, and the tail starts from now instead of replaying a long history.
 const RESUME_WINDOW = 3600e3;
+// maxRows is how many rows the list keeps while the live tail adds to it,
+// so that a page left open all day stays small: past it the oldest rows
+// are dropped, and scrolling down loads them again from the API. It can
+// be set per browser (localStorage doorlog.maxRows, at least one page).
+const maxRows = () => Math.max(PAGE, Number.parseInt(store.get('maxRows', '500'), 10) || 500);
 
 export class EventsView {
   constructor(ctx) {
@@ -30,6 +36,11 @@ export class EventsView {
     this.lastLiveId = '';
     this.retryTimer = 0;
     this.active = false;
+    // olderFrom, when set, is where the list goes on after the live tail
+    // dropped its oldest rows: the time (ISO) the next page ends at.
+    this.olderFrom = '';
+    // newest is the time of the newest event seen, for the offline banner.
+    this.newest = null;
 
     const body = $('events-body');
     body.addEventListener('click', (e) => {
@@ -50,7 +61,7 @@ export class EventsView {
     });
     $('more-button').addEventListener('click', () => this.loadPage(false));
     this.observer = new IntersectionObserver((entries) => {
-      if (entries.some((en) => en.isIntersecting) && this.active && this.cursor && !this.loading) this.loadPage(false);
+      if (entries.some((en) => en.isIntersecting) && this.active && (this.cursor || this.olderFrom) && !this.loading) this.loadPage(false);
     }, { rootMargin: '600px' });
     this.observer.observe($('more'));
     $('live-toggle').addEventListener('click', () => (this.paused ? this.resume() : this.pause()));
@@ -98,6 +109,7 @@ export class EventsView {
     this.buffer = [];
     this.missed = 0;
     this.lastLiveId = '';
+    this.olderFrom = '';
     const f = this.ctx.filters;
     this.params = eventParams(f);
     if (f.order === 'asc') this.params.set('order', 'asc');
@@ -108,7 +120,7 @@ export class EventsView {
     $('events-empty').hidden = true;
     $('more-button').hidden = true;
     $('more-status').textContent = '';
-    $('count').textContent = 'Events';
+    $('count').textContent = t('events.title');
     $('export-csv-style').value = this.csvStyle();
     $('export-csv').href = this.exportURL('csv');
     $('export-ndjson').href = this.exportURL('ndjson');
@@ -134,15 +146,17 @@ export class EventsView {
   }
 
   async loadPage(first) {
-    if (this.loading || (!first && !this.cursor)) return;
+    if (this.loading || (!first && !this.cursor && !this.olderFrom)) return;
     const gen = this.gen;
     this.loading = true;
     const p = new URLSearchParams(this.params);
     p.set('limit', String(PAGE));
     p.set('locale', this.ctx.locale);
     if (first) p.set('count', 'estimate');
-    else p.set('cursor', this.cursor);
-    $('more-status').textContent = 'Loading…';
+    else if (this.cursor) p.set('cursor', this.cursor);
+    // Else the list goes on after dropped rows: this.params ends at the
+    // oldest row kept (see trim).
+    $('more-status').textContent = t('app.loading');
     $('more-button').hidden = true;
     let page;
     try {
@@ -151,13 +165,14 @@ export class EventsView {
       if (gen !== this.gen || isAbort(err)) return;
       this.loading = false;
       $('more-status').textContent = '';
-      this.showError(`Could not load events: ${err.message}`);
+      this.showError(t('events.load_failed', { message: err.message }));
       if (!first) $('more-button').hidden = false;
       return;
     }
     if (gen !== this.gen) return;
     this.loading = false;
     this.cursor = page.next_cursor;
+    this.olderFrom = '';
     const rows = [];
     for (const ev of page.events) {
       if (this.seen.has(ev.id)) continue;
@@ -166,13 +181,14 @@ export class EventsView {
     }
     $('events-body').append(...rows);
     if (first) {
+      if (page.events.length && this.ctx.filters.order === 'desc') this.noteNewest(page.events[0]);
       this.count = page.count ?? null;
       this.countExact = page.count_exact !== false;
       this.updateCount();
       $('events-empty').hidden = page.events.length > 0;
       this.startLive(this.resumeAfter(page.events));
     }
-    $('more-status').textContent = this.cursor ? '' : page.events.length || !first ? 'End of the list.' : '';
+    $('more-status').textContent = this.cursor ? '' : page.events.length || !first ? t('events.end') : '';
     $('more-button').hidden = !this.cursor;
     // A short first page on a tall screen leaves the sentinel in view,
     // which the observer does not report again: ask once more.
@@ -197,11 +213,10 @@ export class EventsView {
   updateCount() {
     const win = windowLabel(this.ctx.filters);
     if (this.count === null) {
-      $('count').textContent = `Events · ${win}`;
+      $('count').textContent = t('events.count_unknown', { window: win });
       return;
     }
-    const n = this.countExact ? number.format(this.count) : `More than ${number.format(this.count)}`;
-    $('count').textContent = `${n} event${this.count === 1 ? '' : 's'} · ${win}`;
+    $('count').textContent = tn(this.countExact ? 'events.count' : 'events.count_more', this.count, { window: win });
   }
 
   showError(msg) {
@@ -216,38 +231,45 @@ export class EventsView {
   // device), its name and its details. On a phone the same cells fold into
   // two lines.
   row(ev, isNew) {
-    const t = new Date(ev.time);
-    const p = PRIORITY[ev.priority] || { icon: '?', label: ev.priority || 'unknown' };
-    const cat = capitalize(ev.category || '');
+    const prio = priorityLabel(ev.priority);
+    const cat = categoryLabel(ev.category);
     const site = this.ctx.siteName(ev.site_id);
     const device = this.ctx.deviceName(ev.device_id);
     // The server's own events have no site: the device says it all.
     const where = ev.site_id ? `${site} · ${device}` : device;
     const tr = h('tr', { tabindex: 0, class: `${isNew ? 'new ' : ''}row-${ev.priority}`, 'data-id': ev.id },
-      h('td', { 'data-label': 'Time', class: 'time' }, h('time', { datetime: ev.time, title: `${ev.time} UTC` }, formatTime(t))),
-      h('td', { class: 'mark', title: `${p.label} · ${cat}` },
-        h('span', { class: `prio-mark prio-${ev.priority}`, 'aria-hidden': 'true' }, p.icon),
-        h('span', { class: 'visually-hidden', 'data-label': 'Priority' }, p.label),
-        h('span', { class: 'visually-hidden', 'data-label': 'Category' }, cat)),
+      h('td', { class: 'time' }, h('time', { datetime: ev.time, title: t('events.utc', { time: ev.time }) }, dateTime(new Date(ev.time)))),
+      h('td', { class: 'mark', title: `${prio} · ${cat}` },
+        h('span', { class: `prio-mark prio-${ev.priority}`, 'aria-hidden': 'true' }, priorityIcon(ev.priority)),
+        h('span', { class: 'visually-hidden prio-label' }, `${prio}, `),
+        h('span', { class: 'visually-hidden cat-label' }, cat)),
       h('td', { class: 'where', title: where },
-        h('span', { 'data-label': 'Site', class: ev.site_id ? null : 'visually-hidden' }, site),
+        h('span', { class: ev.site_id ? 'site' : 'site visually-hidden' }, site),
         ev.site_id ? h('span', { class: 'sep', 'aria-hidden': 'true' }, ' · ') : null,
-        h('span', { 'data-label': 'Device', class: 'device' }, device)),
-      h('td', { 'data-label': 'Event', class: 'name', title: ev.name }, ev.name),
+        h('span', { class: 'device' }, device)),
+      h('td', { class: 'name', title: ev.name }, ev.name),
       // On a phone the site and device lead the second line, before the
       // details (the cell above is then for screen readers only).
-      h('td', { 'data-label': 'Details', class: 'text', title: ev.text },
+      h('td', { class: 'text', title: ev.text },
         h('span', { class: 'sub-where', 'aria-hidden': 'true' }, `${where} — `), ev.text),
     );
     tr.ev = ev;
     return tr;
   }
 
+  // noteNewest records the newest event seen, which the offline banner
+  // tells ("last event 40 s ago").
+  noteNewest(ev) {
+    const at = new Date(ev.time);
+    if (!this.newest || at > this.newest) this.newest = at;
+    this.ctx.lastEventAt(this.newest);
+  }
+
   // liveBlocked says why the tail cannot run for these filters, if so.
   liveBlocked() {
     const f = this.ctx.filters;
-    if (f.order !== 'desc') return 'newest first only';
-    if (f.window === 'custom' && this.range.to && this.range.to.getTime() < Date.now()) return 'the window has ended';
+    if (f.order !== 'desc') return t('live.newest_only');
+    if (f.window === 'custom' && this.range.to && this.range.to.getTime() < Date.now()) return t('live.window_ended');
     return '';
   }
 
@@ -255,7 +277,7 @@ export class EventsView {
     this.stopLive();
     const blocked = this.liveBlocked();
     if (blocked) {
-      this.setLiveStatus(`Live: off (${blocked})`, 'off');
+      this.setLiveStatus(t('live.off_because', { reason: blocked }), 'off');
       this.updateLiveButton();
       return;
     }
@@ -265,8 +287,8 @@ export class EventsView {
     const gen = this.gen;
     const es = new EventSource(`/v1/events/stream?${p}`);
     this.live = es;
-    this.setLiveStatus('Live: connecting…', 'wait');
-    es.addEventListener('open', () => gen === this.gen && this.setLiveStatus(this.paused ? 'Live: paused' : 'Live', this.paused ? 'paused' : 'on'));
+    this.setLiveStatus(t('live.connecting'), 'wait');
+    es.addEventListener('open', () => gen === this.gen && this.setLiveStatus(t(this.paused ? 'live.paused' : 'live.on'), this.paused ? 'paused' : 'on'));
     es.addEventListener('event', (m) => {
       if (gen !== this.gen) return;
       let ev;
@@ -283,7 +305,7 @@ export class EventsView {
         // The server refused the stream (or the session ended): the
         // browser will not retry by itself, so retry later from the last
         // event received, as a browser's own reconnection would.
-        this.setLiveStatus('Live: reconnecting…', 'wait');
+        this.setLiveStatus(t('live.reconnecting'), 'wait');
         // A refusal may mean the session ended: asking shows the login
         // form then (api.js announces every 401), which stops the tail.
         getJSON('/web/session').catch(() => {});
@@ -292,8 +314,10 @@ export class EventsView {
           if (gen === this.gen) this.startLive(this.lastLiveId || after);
         }, 3000);
       } else {
-        // The browser reconnects with Last-Event-ID by itself.
-        this.setLiveStatus('Live: reconnecting…', 'wait');
+        // The browser reconnects with Last-Event-ID by itself; whether
+        // the server is there at all is for the offline banner to find.
+        this.setLiveStatus(t('live.reconnecting'), 'wait');
+        this.ctx.checkServer();
       }
     });
     this.updateLiveButton();
@@ -305,11 +329,13 @@ export class EventsView {
       this.live.close();
       this.live = null;
     }
-    this.setLiveStatus('Live: off', 'off');
+    this.setLiveStatus(t('live.off'), 'off');
   }
 
   onLive(ev) {
     if (ev.id > this.lastLiveId) this.lastLiveId = ev.id;
+    this.noteNewest(ev);
+    this.ctx.liveEvent(ev);
     if (this.seen.has(ev.id)) return;
     if (this.range.from && new Date(ev.time) < this.range.from) return;
     this.seen.add(ev.id);
@@ -332,11 +358,35 @@ export class EventsView {
     // Older first, so the newest ends on top.
     const rows = evs.map((ev) => this.row(ev, true)).reverse();
     body.prepend(...rows);
+    this.trim();
+  }
+
+  // trim keeps the list at maxRows rows: the oldest are dropped (and
+  // forgotten, so they can be listed again), and the list goes on from
+  // the oldest row kept when scrolled down. The page after it ends at that
+  // row's time (to= is inclusive), so events sharing its millisecond are
+  // not skipped; those still listed are not repeated.
+  trim() {
+    const body = $('events-body');
+    const max = maxRows();
+    if (body.rows.length <= max) return;
+    while (body.rows.length > max) {
+      const tr = body.lastElementChild;
+      if (tr.ev) this.seen.delete(tr.ev.id);
+      tr.remove();
+    }
+    const oldest = body.lastElementChild.ev;
+    this.cursor = null;
+    this.olderFrom = oldest.time;
+    // The pages after it carry the same end, as their cursors require.
+    this.params.set('to', oldest.time);
+    $('more-button').hidden = false;
+    $('more-status').textContent = tn('events.older_kept', max);
   }
 
   pause() {
     this.paused = true;
-    if (this.live) this.setLiveStatus('Live: paused', 'paused');
+    if (this.live) this.setLiveStatus(t('live.paused'), 'paused');
     this.updateLiveButton();
   }
 
@@ -352,7 +402,7 @@ export class EventsView {
       return;
     }
     this.prepend(buffered);
-    if (this.live) this.setLiveStatus(this.live.readyState === EventSource.OPEN ? 'Live' : 'Live: reconnecting…', this.live.readyState === EventSource.OPEN ? 'on' : 'wait');
+    if (this.live) this.setLiveStatus(t(this.live.readyState === EventSource.OPEN ? 'live.on' : 'live.reconnecting'), this.live.readyState === EventSource.OPEN ? 'on' : 'wait');
     this.updateLiveButton();
   }
 
@@ -362,7 +412,7 @@ export class EventsView {
     b.disabled = Boolean(blocked);
     b.setAttribute('aria-pressed', String(this.paused));
     const n = this.buffer.length + this.missed;
-    b.textContent = this.paused ? `Resume (${number.format(n)} new)` : 'Pause';
+    b.textContent = this.paused ? tn('live.resume', n) : t('live.pause');
   }
 
   setLiveStatus(text, state) {

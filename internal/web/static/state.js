@@ -3,6 +3,8 @@
 // presets (1h, today, 7d) and turned into times when a request is made, so
 // a shared "last hour" stays the last hour.
 
+import { t } from './i18n.js';
+
 export const FILTER_KEYS = ['site_id', 'device_id', 'category', 'priority', 'key', 'identifier_number', 'q'];
 export const VIEWS = ['events', 'charts', 'devices'];
 export const WINDOWS = ['1h', 'today', '7d', 'custom', 'all'];
@@ -88,6 +90,7 @@ export function eventParams(f, { window = true, now = new Date() } = {}) {
   return p;
 }
 
+// windowLabel names the window in a sentence: "last hour".
 export function windowLabel(f) {
-  return { '1h': 'last hour', today: 'today', '7d': 'last 7 days', custom: 'custom window', all: 'any time' }[f.window] || '';
+  return WINDOWS.includes(f.window) ? t(`window.${f.window}`) : '';
 }

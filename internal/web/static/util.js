@@ -1,5 +1,6 @@
 // Small helpers shared by the views: DOM building, formatting, the
 // viewer's time zone.
+import { t, currentLocale } from './i18n.js';
 
 // h builds an element: h('td', {class: 'x', title: 't'}, 'text', child).
 export function h(tag, attrs, ...children) {
@@ -41,19 +42,11 @@ export const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC
 
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 
-// formatTime shows a time in the viewer's zone: 2026-11-23 12:00:05.
-export function formatTime(d, withMillis = false) {
-  if (!(d instanceof Date)) d = new Date(d);
-  if (Number.isNaN(d.getTime())) return '';
-  let out = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  if (withMillis) out += '.' + pad(d.getMilliseconds(), 3);
-  return out;
-}
-
-// formatShort shows a time compactly for chart axes.
+// formatShort shows a time compactly for chart axes, in the locale.
 export function formatShort(d, withDay) {
-  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-  return withDay ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}` : hm;
+  const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+  if (withDay) Object.assign(opts, { day: 'numeric', month: 'short' });
+  return new Intl.DateTimeFormat(currentLocale(), opts).format(d);
 }
 
 // toLocalInput writes a Date for an <input type=datetime-local>.
@@ -61,39 +54,27 @@ export function toLocalInput(d) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-// ago says how long before now a time was: "3 min ago".
-export function ago(d, now = Date.now()) {
-  const s = Math.round((now - d.getTime()) / 1000);
-  if (s < 60) return s <= 1 ? 'just now' : `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
-}
-
-export const number = new Intl.NumberFormat();
-
-export function capitalize(str) {
-  return str ? str[0].toUpperCase() + str.slice(1) : str;
-}
-
-// PRIORITY gives each priority a shape and a word as well as a colour, so
-// it reads without colour.
+// PRIORITY gives each priority a shape as well as a colour, so it reads
+// without colour; its word is priority.<name> in the message tables.
 export const PRIORITY = {
-  critical: { icon: '\u25C6', label: 'Critical' }, // ◆
-  high: { icon: '\u25B2', label: 'High' }, // ▲
-  medium: { icon: '\u25CF', label: 'Medium' }, // ●
-  low: { icon: '\u25CB', label: 'Low' }, // ○
+  critical: '\u25C6', // ◆
+  high: '\u25B2', // ▲
+  medium: '\u25CF', // ●
+  low: '\u25CB', // ○
 };
+
+export const priorityIcon = (p) => PRIORITY[p] || '?';
+export const priorityLabel = (p) => (PRIORITY[p] ? t(`priority.${p}`) : t('priority.unknown'));
+export const categoryLabel = (c) => (CATEGORIES.includes(c) ? t(`category.${c}`) : c || '');
 
 export const CATEGORIES = ['access', 'emergency', 'system', 'info'];
 
 export function priorityBadge(p) {
-  const info = PRIORITY[p] || { icon: '?', label: p || 'unknown' };
-  return h('span', { class: `prio prio-${p}` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, info.icon), ' ', info.label);
+  return h('span', { class: `prio prio-${p}` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, priorityIcon(p)), ' ', priorityLabel(p));
 }
 
 export function categoryBadge(c) {
-  return h('span', { class: `cat cat-${c}` }, capitalize(c || ''));
+  return h('span', { class: `cat cat-${c}` }, categoryLabel(c));
 }
 
 // debounce calls fn once calls have stopped for ms.
