@@ -198,6 +198,29 @@ func TestScope(t *testing.T) {
 			name: "devices with a bad silent_after", method: "GET", path: "/v1/stats/devices?silent_after=1s",
 			want: six{nativeInvalid, nativeInvalid, nativeInvalid, nativeForbidden, nativeUnauthorized, nativeUnauthorized},
 		},
+		// The web page's open alarms: the readers of GET /v1/events, within
+		// their sites; acknowledging one outside them is a 404, as for an
+		// event that does not exist.
+		{
+			name: "ingest alarms for devices A and B", method: "POST", path: "/v1/events", contentType: "application/x-ndjson",
+			body: `{"device_id":"{devA}","time":{now},"key":"tamper_event","source_id":"alarm-a-{who}"}` + "\n" +
+				`{"device_id":"{devB}","time":{now},"key":"door_was_not_closed_too_long","source_id":"alarm-b-{who}"}` + "\n",
+			want: six{ok(ingested(2, 0)), nativeForbidden, nativeForbidden, ok(ingested(1, 1)), nativeUnauthorized, nativeUnauthorized},
+		},
+		{
+			name: "open alarms", method: "GET", path: "/v1/alarms?limit=200",
+			want: readers(alarmsListed),
+		},
+		{
+			name: "acknowledge an alarm of site B", method: "POST", path: "/v1/alarms/{alarm-b}/ack",
+			want: six{
+				expect{status: http.StatusCreated, check: acked},
+				expect{status: 404, check: nativeCode("not_found")},
+				// Manager B may, but the admin was first.
+				expect{status: 409, check: nativeCode("conflict")},
+				nativeForbidden, nativeUnauthorized, nativeUnauthorized,
+			},
+		},
 		{
 			name: "list sites", method: "GET", path: "/v1/sites",
 			want: readers(sitesAre),
@@ -388,6 +411,9 @@ func TestScope(t *testing.T) {
 func (f *fixture) exchange(t *testing.T, ep endpoint, id identity) (int, []byte) {
 	t.Helper()
 	path, body := f.expandVictims(expand(ep.path, id), id), expand(ep.body, id)
+	if strings.Contains(path, "{alarm-b}") {
+		path = strings.ReplaceAll(path, "{alarm-b}", f.alarmOf(t, siteB))
+	}
 	if !ep.stream {
 		return f.do(t, id, ep.method, path, ep.contentType, body, ep.header)
 	}
@@ -825,5 +851,60 @@ func revoked(kind string) func(tb testing.TB, f *fixture, id identity, body []by
 		if _, err := f.app.Store.FindToken(context.Background(), victim); doorlog.ErrorCode(err) != doorlog.ENOTFOUND {
 			tb.Errorf("token %s after its revoke: got %v, want ENOTFOUND", victim, err)
 		}
+	}
+}
+
+// alarmOf is the id of the first alarm stored for site (by the table's
+// "ingest alarms" row).
+func (f *fixture) alarmOf(tb testing.TB, site string) string {
+	tb.Helper()
+	evs, err := f.app.Store.ListEvents(context.Background(), doorlog.EventQuery{Limit: 1, Filter: doorlog.EventFilter{
+		Scope: doorlog.Scope{All: true}, SiteIDs: []string{site}, Keys: []string{"door_was_not_closed_too_long"},
+	}})
+	if err != nil || len(evs) == 0 {
+		tb.Fatalf("the alarm of site %s: %v (%d found)", site, err, len(evs))
+	}
+	return evs[0].ID
+}
+
+// alarmsListed checks GET /v1/alarms: every alarm within id's sites, and
+// the alarms ingested now for each of them listed.
+func alarmsListed(tb testing.TB, f *fixture, id identity, body []byte) {
+	var r struct {
+		Alarms []struct {
+			nativeEvent
+			Key string `json:"key"`
+		} `json:"alarms"`
+		Open int `json:"open"`
+	}
+	decode(tb, body, &r)
+	var got [][3]string
+	sites := map[string]bool{}
+	for _, a := range r.Alarms {
+		got = append(got, a.triple())
+		if a.SiteID != nil {
+			sites[*a.SiteID] = true
+		}
+	}
+	f.checkEvents(tb, id, got, nil)
+	for _, s := range visible(id) {
+		if !sites[s] {
+			tb.Errorf("%s: got no alarm of site %s, want those ingested now", id, s)
+		}
+	}
+	if r.Open != len(r.Alarms) {
+		tb.Errorf("%s: got %d open of %d alarms, want all open before any acknowledge", id, r.Open, len(r.Alarms))
+	}
+}
+
+// acked checks an acknowledge's answer: who acknowledged.
+func acked(tb testing.TB, f *fixture, id identity, body []byte) {
+	var r struct {
+		EventID  string `json:"event_id"`
+		Username string `json:"username"`
+	}
+	decode(tb, body, &r)
+	if r.EventID != f.alarmOf(tb, siteB) || r.Username == "" {
+		tb.Errorf("%s: got acknowledge %s, want the alarm of site B with who acknowledged it", id, body)
 	}
 }

@@ -517,6 +517,22 @@ func TestBrowser(t *testing.T) {
 	b := newBrowser(t, path, w)
 	defer func() { t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond)) }()
 
+	b.step(t, "the tables' plural forms are the browser's", func(t *testing.T, ctx context.Context) {
+		do(t, ctx, chromedp.Navigate(w.url+"/"))
+		for _, loc := range []string{"en", "es", "ru", "uk", "pl", "nl", "tr", "fr", "da"} {
+			forms, _ := pageMessages(t, loc)["events.count"].(map[string]any)
+			var want []string
+			for c := range forms {
+				want = append(want, c)
+			}
+			slices.Sort(want)
+			got := eval[[]string](t, ctx, fmt.Sprintf(`new Intl.PluralRules(%q).resolvedOptions().pluralCategories.sort()`, loc))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: Chromium's plural categories are %v, the table's %v", loc, got, want)
+			}
+		}
+	})
+
 	b.step(t, "the login page in the language chosen", func(t *testing.T, ctx context.Context) {
 		do(t, ctx, chromedp.Navigate(w.url+"/"))
 		wait(t, ctx, "the login form in English, the browser's language", `!document.getElementById('login-view').hidden && document.documentElement.lang === 'en' && document.getElementById('locale').value === 'en'`)

@@ -13,7 +13,7 @@ import (
 
 // pluralCategories are the CLDR cardinal plural categories of each of the
 // page's languages (CLDR 44, as browsers' Intl.PluralRules select them;
-// TestBrowserPluralRules checks this table against Chromium's).
+// TestBrowser checks the tables against Chromium's).
 var pluralCategories = map[string][]string{
 	"en": {"one", "other"},
 	"da": {"one", "other"},
