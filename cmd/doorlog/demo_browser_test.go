@@ -4,29 +4,16 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/doorlog/doorlog/internal/browsertest"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write docs/screenshots/charts-demo.png from TestDemo")
-
-// chromium finds the system's Chromium as internal/web's browser tests do:
-// CHROME_PATH, else chromium or chromium-browser on PATH.
-func chromium() string {
-	if p := os.Getenv("CHROME_PATH"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // demoCharts logs in to the demo's web page as the printed account and
 // looks at its charts: the week of history must draw as a week (an hourly
@@ -34,15 +21,7 @@ func chromium() string {
 // docs/screenshots/charts-demo.png shows.
 func demoCharts(t *testing.T, base string) {
 	t.Helper()
-	path := chromium()
-	if path == "" {
-		const why = "no Chromium found (install Debian's chromium package, or set CHROME_PATH): the demo's charts were not looked at"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Log(why)
-		return
-	}
+	path := browsertest.Require(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1280, 900), chromedp.Flag("lang", "en-US"))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()

@@ -84,7 +84,9 @@ func TestDemo(t *testing.T) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Errorf("base %q", base)
 	}
-	demoCharts(t, base)
+	// Looked at in a browser: in a subtest of its own, which a machine
+	// without Chromium skips (outside CI) without skipping the above.
+	t.Run("charts in a browser", func(t *testing.T) { demoCharts(t, base) })
 }
 
 // TestBackfillRhythm: the demo's history is a week of events at the live

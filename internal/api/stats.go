@@ -118,13 +118,23 @@ func narrowKeys(activity, filter []string) ([]string, bool) {
 	return out, len(out) > 0
 }
 
+// countsJSON is the events of one hour or bucket by category, as the
+// charts' endpoints write them.
+type countsJSON struct {
+	Access    int64 `json:"access"`
+	Emergency int64 `json:"emergency"`
+	System    int64 `json:"system"`
+	Info      int64 `json:"info"`
+}
+
+func toCountsJSON(c doorlog.CategoryCounts) countsJSON {
+	return countsJSON{Access: c.Access, Emergency: c.Emergency, System: c.System, Info: c.Info}
+}
+
 // hourJSON is one hour of GET /v1/stats/hourly.
 type hourJSON struct {
-	Hour      string `json:"hour"`
-	Access    int64  `json:"access"`
-	Emergency int64  `json:"emergency"`
-	System    int64  `json:"system"`
-	Info      int64  `json:"info"`
+	Hour string `json:"hour"`
+	countsJSON
 }
 
 // statsHourly serves GET /v1/stats/hourly: events per UTC hour of the
@@ -153,7 +163,7 @@ func (h *Handler) statsHourly(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]hourJSON, len(hours))
 	for i, hc := range hours {
-		out[i] = hourJSON{Hour: hc.Hour.UTC().Format(hourLayout), Access: hc.Access, Emergency: hc.Emergency, System: hc.System, Info: hc.Info}
+		out[i] = hourJSON{Hour: hc.Hour.UTC().Format(hourLayout), countsJSON: toCountsJSON(hc.CategoryCounts)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"from": f.From.Format(timeLayout), "to": f.To.Format(timeLayout), "hours": out})
 }

@@ -99,11 +99,8 @@ func floorDiv(a, b int64) int64 {
 
 // bucketJSON is one bucket of GET /v1/stats/timeline.
 type bucketJSON struct {
-	Start     string `json:"start"`
-	Access    int64  `json:"access"`
-	Emergency int64  `json:"emergency"`
-	System    int64  `json:"system"`
-	Info      int64  `json:"info"`
+	Start string `json:"start"`
+	countsJSON
 }
 
 // statsTimeline serves GET /v1/stats/timeline: events per bucket of the
@@ -183,8 +180,7 @@ func (h *Handler) statsTimeline(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]bucketJSON, len(starts))
 	for i, s := range starts {
-		c := counts[i]
-		out[i] = bucketJSON{Start: s.Format(hourLayout), Access: c.Access, Emergency: c.Emergency, System: c.System, Info: c.Info}
+		out[i] = bucketJSON{Start: s.Format(hourLayout), countsJSON: toCountsJSON(counts[i])}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"from": f.From.Format(timeLayout), "to": f.To.Format(timeLayout),
