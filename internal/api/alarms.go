@@ -65,15 +65,17 @@ const ackTokenID = "alarm-ack"
 // ackJSON is an acknowledgement as GET /v1/alarms shows it beside its
 // alarm.
 type ackJSON struct {
-	Username string    `json:"username"`
-	At       time.Time `json:"at"`
+	Username string `json:"username"`
+	// At is written as every time of the native API is: UTC, to the
+	// millisecond, always three digits.
+	At string `json:"at"`
 }
 
 // ackCreatedJSON is the answer to POST /v1/alarms/{event_id}/ack.
 type ackCreatedJSON struct {
-	EventID  string    `json:"event_id"`
-	Username string    `json:"username"`
-	At       time.Time `json:"at"`
+	EventID  string `json:"event_id"`
+	Username string `json:"username"`
+	At       string `json:"at"`
 }
 
 // listAlarms serves GET /v1/alarms: the alarms of the token's scope since
@@ -152,7 +154,7 @@ func (h *Handler) listAlarms(w http.ResponseWriter, r *http.Request) {
 		buf = enc.appendEvent(buf, &events[i])
 		buf = append(buf[:len(buf)-1], `,"ack":`...) // into the event's object
 		if a := byEvent[events[i].ID]; a != nil {
-			b, _ := json.Marshal(ackJSON{Username: a.Username, At: a.At.UTC()})
+			b, _ := json.Marshal(ackJSON{Username: a.Username, At: a.At.UTC().Format(timeLayout)})
 			buf = append(buf, b...)
 		} else {
 			buf = append(buf, "null"...)
@@ -215,7 +217,7 @@ func (h *Handler) ackAlarm(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, ackCreatedJSON{EventID: ack.EventID, Username: ack.Username, At: ack.At.UTC()})
+	writeJSON(w, http.StatusCreated, ackCreatedJSON{EventID: ack.EventID, Username: ack.Username, At: ack.At.UTC().Format(timeLayout)})
 }
 
 // alreadyAcked returns the ECONFLICT of an alarm acknowledged before,

@@ -294,7 +294,7 @@ func TestAlarmAck(t *testing.T) {
 
 	t.Run("acknowledge, then listed with its ack", func(t *testing.T) {
 		status, body := w.ack(t, w.tokens["manager-a"], a1)
-		want := map[string]any{"event_id": a1, "username": "ann", "at": "2024-06-02T03:04:05Z"}
+		want := map[string]any{"event_id": a1, "username": "ann", "at": "2024-06-02T03:04:05.000Z"}
 		if status != 201 || !jsonEqual(body, want) {
 			t.Fatalf("got %d %v, want 201 %v", status, body, want)
 		}
@@ -302,8 +302,8 @@ func TestAlarmAck(t *testing.T) {
 			p, items := w.alarms(t, w.tokens[token], "")
 			for _, it := range items {
 				switch {
-				case it.ID == a1 && (it.Ack == nil || it.Ack.Username != "ann" || it.Ack.At != "2024-06-02T03:04:05Z"):
-					t.Errorf("%s: alarm a1: got ack %+v, want ann at 2024-06-02T03:04:05Z", token, it.Ack)
+				case it.ID == a1 && (it.Ack == nil || it.Ack.Username != "ann" || it.Ack.At != "2024-06-02T03:04:05.000Z"):
+					t.Errorf("%s: alarm a1: got ack %+v, want ann at 2024-06-02T03:04:05.000Z (three digits of milliseconds, as every time of the API)", token, it.Ack)
 				case it.ID != a1 && it.Ack != nil:
 					t.Errorf("%s: alarm %s: got ack %+v, want null", token, it.ID, *it.Ack)
 				}
