@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,7 +160,23 @@ func (w *pullWorld) caughtUp(device string) string {
 
 func (w *pullWorld) waitCaughtUp(device string) {
 	w.t.Helper()
-	eventually(w.t, "device "+device+" caught up with its panel", func() string { return w.caughtUp(device) })
+	eventually(w.t, "device "+device+" caught up with its panel", func() string {
+		msg := w.caughtUp(device)
+		if msg != "" {
+			st, _ := w.a.Collectors.Status(device)
+			evs := w.panels[device].Events()
+			last := ""
+			if len(evs) > 0 {
+				last = identity(evs[len(evs)-1])
+			}
+			c, derr := net.Dial("tcp", w.addrs[device])
+			if c != nil {
+				c.Close()
+			}
+			msg += fmt.Sprintf(" [status %+v; ring %d events, newest %s; dial %s now: %v]", st, len(evs), last, w.addrs[device], derr)
+		}
+		return msg
+	})
 }
 
 // TestCollectorFaults drives one panel through what real ones do: a ring
@@ -394,5 +413,67 @@ func TestCollectorErrorTellsNoSecret(t *testing.T) {
 	}
 	if !strings.Contains(st.LastError, "connection refused") {
 		t.Errorf("the error: got %q, want it to say why", st.LastError)
+	}
+}
+
+// TestCollectorShiftingRing: a burst of more events in one millisecond
+// than a page holds is listed by page number, and a full ring that logs
+// something while it is read (a real panel logs the reader's own login)
+// drops its oldest event and shifts every page after it by one. No event
+// the ring still holds may be skipped for that.
+func TestCollectorShiftingRing(t *testing.T) {
+	w := newPullWorld(t, 0, 10)
+	const id = "00000000-0000-4000-8000-000000000900"
+	var frozen atomic.Int64 // the panel's clock in Unix ms while set; 0: real time
+	p := vpanel.New(vpanel.Config{Device: doorlog.Device{ID: id, Name: "Burst", Model: "AA-14FB"}, Ring: 120, Catalog: w.a.Catalog,
+		Now: func() time.Time {
+			if ms := frozen.Load(); ms != 0 {
+				return time.UnixMilli(ms)
+			}
+			return time.Now()
+		}})
+	// The panel logs an event each time a second page of one listing is
+	// asked for (twice at the most), as a login by its reader would.
+	var shifts atomic.Int32
+	var hold atomic.Bool // the panel does not answer while set
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if hold.Load() {
+			http.Error(rw, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		if r.URL.Path == "/api/v1/log/items" && r.URL.Query().Get("page_number") == "2" && shifts.Add(1) <= 2 {
+			p.Log("successful_login_api_call", json.RawMessage(`{"account_type":"admin"}`))
+		}
+		p.Handler().ServeHTTP(rw, r)
+	}))
+	t.Cleanup(ts.Close)
+	w.panels[id] = p
+	rng := rand.New(rand.NewPCG(5, 6))
+	logSome(p, 3, rng)
+	if status, b := call(t, w.ts, "POST", "/v1/devices", w.admin, `{"id":"`+id+`","site_id":"a","name":"Burst","pull":{"url":"`+ts.URL+`","username":"admin","password":"`+vpanel.DefaultPassword+`"}}`); status != 201 {
+		t.Fatalf("create device: %d %s", status, b)
+	}
+	w.waitCaughtUp(id)
+	// 150 events in one millisecond through a ring of 120, read in pages
+	// of 50 while the ring shifts under the reader.
+	// Each with its own card number: identical events of one millisecond
+	// are told apart only by their order, which an eviction changes. The
+	// panel is not read meanwhile, and its clock is past the burst's
+	// millisecond when it is: what it logs during the read comes after
+	// the burst, so the reader moves past the burst for good.
+	hold.Store(true)
+	frozen.Store(time.Now().UnixMilli())
+	for i := range 150 {
+		p.Log("access_granted_by_valid_identifier", json.RawMessage(fmt.Sprintf(`{"number":%d,"type":"card","lock":1}`, 5000+i)))
+	}
+	burst := frozen.Load()
+	frozen.Store(0)
+	for time.Now().UnixMilli() <= burst {
+		time.Sleep(time.Millisecond)
+	}
+	hold.Store(false)
+	w.waitCaughtUp(id)
+	if shifts.Load() == 0 {
+		t.Fatal("the burst was never listed by page number: the test no longer tests the shift")
 	}
 }

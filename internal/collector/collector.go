@@ -40,6 +40,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -553,16 +554,34 @@ func (w *worker) read() error {
 	// since its start at from (their ordinals): pages of one from go on
 	// counting, a new from lists its millisecond again from the start.
 	seen := map[string]int{}
+	// prev is the page before this one when a millisecond is listed by
+	// page number (see below); nil otherwise.
+	var prev []panelItem
 	for pages := 0; pages < maxPages; pages++ {
-		q := url.Values{"sort_type": {"asc"}, "limit": {strconv.Itoa(pageLimit)}, "page_number": {strconv.Itoa(page)}}
-		if from > 0 {
-			q.Set("from", strconv.FormatInt(from, 10))
-		}
 		var pg panelPage
-		if err := w.get("/api/v1/log/items?"+q.Encode(), &pg); err != nil {
+		if err := w.get(listQuery(from, page), &pg); err != nil {
 			return err
 		}
 		items := pg.ListItems
+		if page > 1 {
+			// Listed by page number, the listing may move under the
+			// reader: a full ring drops its oldest event whenever the
+			// panel logs one (it logs the reader's own login), and every
+			// page after it moves up by one, so one event would be
+			// skipped. The page before is read again; if it changed, the
+			// millisecond is listed again from its first page (what was
+			// stored comes again as duplicates).
+			var again panelPage
+			pages++
+			if err := w.get(listQuery(from, page-1), &again); err != nil {
+				return err
+			}
+			if !sameItems(again.ListItems, prev) {
+				page, prev = 1, nil
+				seen = map[string]int{}
+				continue
+			}
+		}
 		// The clock again: a page read while the panel's clock was being
 		// set would be corrected by the wrong offset. Then nothing of
 		// it is stored, and the next read goes on from the position. An
@@ -601,10 +620,10 @@ func (w *worker) read() error {
 		// read (its events come again, as duplicates), unless the whole
 		// page was one millisecond: then the page number moves on.
 		if last := items[len(items)-1].Timestamp; last > from {
-			from, page = last, 1
+			from, page, prev = last, 1, nil
 			seen = map[string]int{}
 		} else {
-			page++
+			page, prev = page+1, items
 		}
 	}
 	w.mu.Lock()
@@ -614,6 +633,24 @@ func (w *worker) read() error {
 	w.mu.Unlock()
 	w.save(saved)
 	return nil
+}
+
+// listQuery is the log's page in time order from from (inclusive; 0 for
+// the whole log).
+func listQuery(from int64, page int) string {
+	q := url.Values{"sort_type": {"asc"}, "limit": {strconv.Itoa(pageLimit)}, "page_number": {strconv.Itoa(page)}}
+	if from > 0 {
+		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	return "/api/v1/log/items?" + q.Encode()
+}
+
+// sameItems reports whether two listings of a page hold the same events
+// in the same order.
+func sameItems(a, b []panelItem) bool {
+	return slices.EqualFunc(a, b, func(x, y panelItem) bool {
+		return x.Timestamp == y.Timestamp && x.Name.Key == y.Name.Key && bytes.Equal(x.Info.Model, y.Info.Model)
+	})
 }
 
 // clock returns the panel's clock minus ours (to the second) and the
