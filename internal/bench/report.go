@@ -241,7 +241,16 @@ func (m *Mixed) WriteTable(w io.Writer) error {
 	for _, p := range m.Patterns {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%d\t%d\t\n", p.Name, p.Count, p.P50Ms, p.P99Ms, p.MaxMs, p.Errors, p.Skipped)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range m.Patterns {
+		if p.EarlyEvents > 0 {
+			fmt.Fprintf(w, "%s: %d of %d events reached the stream before their batch's ingest answer reached the bench (counted as 0 ms)\n",
+				p.Name, p.EarlyEvents, p.Count)
+		}
+	}
+	return nil
 }
 
 // WriteJSON writes r, indented, to path, creating its directory.
