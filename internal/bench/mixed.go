@@ -79,6 +79,8 @@ type MixedIngest struct {
 	Stored  int64 `json:"stored"`
 	Batches int   `json:"batches"`
 	Errors  int   `json:"errors"`
+	// FirstError is the first failed batch's error, empty when none.
+	FirstError string `json:"first_error,omitempty"`
 	// SkippedEvents is how many events were not sent because their batch
 	// was due while mixedIngestInFlight batches were unanswered.
 	SkippedEvents int64 `json:"skipped_events"`
@@ -109,6 +111,8 @@ type MixedPattern struct {
 	P50Ms float64 `json:"p50_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
+	// FirstError is the first error's message, empty when none.
+	FirstError string `json:"first_error,omitempty"`
 	// EarlyEvents is, for the live tail, how many events reached the
 	// stream before their batch's ingest answer reached the bench.
 	EarlyEvents int `json:"early_events,omitempty"`
@@ -139,11 +143,12 @@ type pattern struct {
 	// and the check of its answer.
 	make func(ctx context.Context, k int) (*http.Request, func(body []byte) error, error)
 
-	mu      sync.Mutex
-	lat     []time.Duration
-	errs    int
-	skipped int
-	example string
+	mu       sync.Mutex
+	lat      []time.Duration
+	errs     int
+	firstErr string
+	skipped  int
+	example  string
 }
 
 func (p *pattern) record(d time.Duration, err error, req string) {
@@ -153,6 +158,9 @@ func (p *pattern) record(d time.Duration, err error, req string) {
 		p.example = req
 	}
 	if err != nil {
+		if p.errs == 0 {
+			p.firstErr = err.Error()
+		}
 		p.errs++
 		return
 	}
@@ -223,7 +231,7 @@ func mixed(ctx context.Context, cfg Config, t Target, devices []sim.Device, pr *
 	tail.lat = delays
 
 	for _, p := range append(patterns, tail) {
-		mp := MixedPattern{Name: p.name, Request: p.example, Count: len(p.lat), Errors: p.errs, Skipped: p.skipped,
+		mp := MixedPattern{Name: p.name, Request: p.example, Count: len(p.lat), Errors: p.errs, Skipped: p.skipped, FirstError: p.firstErr,
 			P50Ms: ms(Percentile(p.lat, 0.50)), P99Ms: ms(Percentile(p.lat, 0.99)), MaxMs: ms(Percentile(p.lat, 1))}
 		if p == tail {
 			mp.EarlyEvents = early
@@ -329,6 +337,9 @@ func (m *mixedRun) ingest(ctx context.Context, begin, end time.Time, size int, e
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
+				if res.Errors == 0 {
+					res.FirstError = err.Error()
+				}
 				res.Errors++
 				return
 			}

@@ -232,6 +232,9 @@ func (m *Mixed) WriteTable(w io.Writer) error {
 	in := m.Ingest
 	fmt.Fprintf(w, "live ingest: %s events/s stored (%s sent, %s skipped), batch p50 %.2f  p99 %.2f  max %.2f ms, %d errors\n",
 		thousands(in.EventsPerSec), thousands(float64(in.Sent)), thousands(float64(in.SkippedEvents)), in.P50Ms, in.P99Ms, in.MaxMs, in.Errors)
+	if in.FirstError != "" {
+		fmt.Fprintf(w, "live ingest: first error: %s\n", in.FirstError)
+	}
 	if m.RSSEndBytes != nil {
 		fmt.Fprintf(w, "server RSS at the end: %.1f MiB\n", float64(*m.RSSEndBytes)/(1<<20))
 	}
@@ -245,6 +248,9 @@ func (m *Mixed) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, p := range m.Patterns {
+		if p.FirstError != "" {
+			fmt.Fprintf(w, "%s: first error: %s\n", p.Name, p.FirstError)
+		}
 		if p.EarlyEvents > 0 {
 			fmt.Fprintf(w, "%s: %d of %d events reached the stream before their batch's ingest answer reached the bench (counted as 0 ms)\n",
 				p.Name, p.EarlyEvents, p.Count)
