@@ -29,6 +29,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Samples, "samples", bench.DefaultSamples, "timed requests per query")
 	fs.DurationVar(&cfg.QueryBudget, "query-budget", bench.DefaultQueryBudget, "most time one query's samples may take (at least 10 are taken)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "random seed of the event generator")
+	fs.StringVar(&cfg.Arrival, "arrival", bench.ArrivalTime, "order the load sends events in: time (one feed in time order), late (a feed in time order while 10% of devices deliver a day late in bulk) or random (times uniformly random over the span)")
+	fs.DurationVar(&cfg.Mixed, "mixed", 0, "after the queries and the export, run live ingest and the real query patterns together for this long (0: no mixed phase)")
+	fs.Float64Var(&cfg.MixedIngest, "mixed-ingest", bench.DefaultMixedIngest, "with --mixed, live ingest rate in events/s")
+	fs.Float64Var(&cfg.MixedQueries, "mixed-queries", bench.DefaultMixedQueries, "with --mixed, query rate in requests/s (open loop: fired on schedule whether or not earlier ones were answered)")
+	fs.IntVar(&cfg.MixedInFlight, "mixed-inflight", bench.DefaultMixedInFlight, "with --mixed, most queries in flight at once; a query due beyond it is skipped and counted")
 	out := fs.String("out", "", "JSON result file (default bench-results/bench-<time>.json)")
 	keep := fs.Bool("keep", false, "keep the started server's directory (data and log) instead of removing it")
 	dir := fs.String("dir", "", "where the started server's directory is made (default: the system's temporary directory)")
@@ -46,6 +51,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.Events < 1 || cfg.Clients < 1 || cfg.Batch < 1 || cfg.Samples < 1 {
 		return errors.New("--events, --clients, --batch and --samples must be positive")
+	}
+	if !bench.ValidArrival(cfg.Arrival) {
+		return fmt.Errorf("--arrival %q: want time, late or random", cfg.Arrival)
+	}
+	if cfg.Mixed < 0 || cfg.MixedIngest <= 0 || cfg.MixedQueries <= 0 || cfg.MixedInFlight < 1 {
+		return errors.New("--mixed must not be negative, and --mixed-ingest, --mixed-queries and --mixed-inflight must be positive")
 	}
 	started := time.Now().UTC().Format("20060102T150405Z")
 	if *out == "" {

@@ -77,6 +77,21 @@ type Config struct {
 	// Client makes the requests; nil means a client made for Clients
 	// concurrent connections.
 	Client *http.Client
+	// Arrival is the order the load sends its events in: ArrivalTime
+	// (empty means it), ArrivalLate or ArrivalRandom. Real feeds are not
+	// all in time order, and the store's cost of an event depends on it.
+	Arrival string
+	// Mixed, when positive, adds a phase of that length after the queries
+	// and the export in which live ingest and the real query patterns run
+	// together (see mixed.go); zero leaves it out.
+	Mixed time.Duration
+	// MixedIngest is the mixed phase's ingest rate in events/s.
+	MixedIngest float64
+	// MixedQueries is the mixed phase's query rate in requests/s.
+	MixedQueries float64
+	// MixedInFlight bounds the mixed phase's queries in flight at once; a
+	// query due while the bound is reached is skipped and counted.
+	MixedInFlight int
 }
 
 func (c Config) withDefaults() Config {
@@ -111,6 +126,18 @@ func (c Config) withDefaults() Config {
 	c.End = c.End.UTC().Truncate(time.Millisecond)
 	if c.Seed == 0 {
 		c.Seed = 1
+	}
+	if c.Arrival == "" {
+		c.Arrival = ArrivalTime
+	}
+	if c.MixedIngest <= 0 {
+		c.MixedIngest = DefaultMixedIngest
+	}
+	if c.MixedQueries <= 0 {
+		c.MixedQueries = DefaultMixedQueries
+	}
+	if c.MixedInFlight <= 0 {
+		c.MixedInFlight = DefaultMixedInFlight
 	}
 	if c.Version == "" {
 		c.Version = "dev"
@@ -158,6 +185,9 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 	if t.BaseURL == "" || t.Token == "" {
 		return nil, errors.New("bench: the target needs a base URL and a token")
 	}
+	if !ValidArrival(cfg.Arrival) {
+		return nil, fmt.Errorf("bench: arrival %q: want time, late or random", cfg.Arrival)
+	}
 	t.BaseURL = strings.TrimRight(t.BaseURL, "/")
 	res := &Result{
 		Started:   time.Now().UTC(),
@@ -170,6 +200,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 		Batch:     cfg.Batch,
 		Samples:   cfg.Samples,
 		Span:      fmt.Sprintf("%g days", cfg.Span.Hours()/24),
+		Arrival:   cfg.Arrival,
 	}
 	if res.Backend == "" {
 		res.Backend = "unknown"
@@ -196,12 +227,17 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 			err = errors.Join(err, fmt.Errorf("bench: stop the server: %w", serr))
 		}
 	}
-	if t.DataDir != "" && res.Ingest.Stored > 0 {
+	// The mixed phase's live events are on disk too.
+	stored := res.Ingest.Stored
+	if res.Mixed != nil {
+		stored += res.Mixed.Ingest.Stored
+	}
+	if t.DataDir != "" && stored > 0 {
 		size, derr := DirSize(t.DataDir)
 		if derr != nil {
 			err = errors.Join(err, derr)
 		} else {
-			per := float64(size) / float64(res.Ingest.Stored)
+			per := float64(size) / float64(stored)
 			res.DiskBytes, res.BytesPerEvent = &size, &per
 		}
 	}
@@ -228,6 +264,10 @@ func runPhases(ctx context.Context, cfg Config, t Target, res *Result) error {
 		return err
 	}
 	res.Export, err = q.export(ctx)
+	if err != nil || cfg.Mixed <= 0 {
+		return err
+	}
+	res.Mixed, err = mixed(ctx, cfg, t, devices, pr)
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -180,5 +181,124 @@ func TestDirSize(t *testing.T) {
 	got, err := bench.DirSize(dir)
 	if err != nil || got != 123 {
 		t.Errorf("DirSize = %d, %v; want 123", got, err)
+	}
+}
+
+// exactCount asks the target for the exact number of its events.
+func exactCount(t *testing.T, target bench.Target) int64 {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, target.BaseURL+"/v1/events?limit=1&count=exact", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+target.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Count      int64 `json:"count"`
+		CountExact bool  `json:"count_exact"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || !out.CountExact {
+		t.Fatalf("count: status %d, %+v, %v", resp.StatusCode, out, err)
+	}
+	return out.Count
+}
+
+func TestRunArrivals(t *testing.T) {
+	const events = 6000
+	for _, arrival := range []string{bench.ArrivalTime, bench.ArrivalLate, bench.ArrivalRandom} {
+		t.Run(arrival, func(t *testing.T) {
+			target := inProcess(t)
+			// Counted before the server stops: no Stop, so no disk.
+			running := target
+			running.Stop, running.DataDir = nil, ""
+			cfg := bench.Config{Events: events, Clients: 3, Batch: 500, Samples: 2, Version: "test", Arrival: arrival}
+			res, err := bench.Run(context.Background(), cfg, running)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := res.Ingest
+			if in.Sent != events || in.Stored != events || in.Duplicates != 0 || in.Rejected != 0 {
+				t.Errorf("ingest sent %d, stored %d, %d duplicates, %d rejected; want %d stored", in.Sent, in.Stored, in.Duplicates, in.Rejected, events)
+			}
+			if res.Arrival != arrival || in.Arrival != arrival || !(in.EventsPerSec > 0) {
+				t.Errorf("arrival %q, ingest %+v; want arrival %q and a rate", res.Arrival, in, arrival)
+			}
+			if got := exactCount(t, target); got != events {
+				t.Errorf("count=exact = %d, want %d", got, events)
+			}
+			if res.Export.Events != events {
+				t.Errorf("export read %d events, want %d", res.Export.Events, events)
+			}
+			var table bytes.Buffer
+			if err := res.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			if arrival != bench.ArrivalTime && !strings.Contains(table.String(), "ingest, arrival "+arrival) {
+				t.Errorf("table does not name the arrival %s:\n%s", arrival, table.String())
+			}
+		})
+	}
+}
+
+func TestRunMixed(t *testing.T) {
+	const events = 5000
+	cfg := bench.Config{Events: events, Clients: 2, Batch: 500, Samples: 2, Version: "test",
+		Mixed: 3 * time.Second, MixedIngest: 200, MixedQueries: 40}
+	res, err := bench.Run(context.Background(), cfg, inProcess(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Mixed
+	if m == nil {
+		t.Fatal("no mixed phase in the result")
+	}
+	if m.Ingest.Stored <= 0 || m.Ingest.Errors != 0 || m.Ingest.Batches <= 0 || !(m.Ingest.EventsPerSec > 0) {
+		t.Errorf("mixed ingest: %+v", m.Ingest)
+	}
+	want := []string{
+		"basip poll from=last seen", "basip poll from=last seen, category", "basip deep page", "aipix deep page",
+		"oloid cursor walk", "native cursor walk", "native device page", "stats hourly", "stats devices",
+		"export ndjson of an hour", "live tail (SSE)",
+	}
+	got := map[string]bench.MixedPattern{}
+	for _, p := range m.Patterns {
+		got[p.Name] = p
+	}
+	for _, name := range want {
+		p, ok := got[name]
+		if !ok {
+			t.Errorf("no pattern %q", name)
+			continue
+		}
+		if p.Count <= 0 || p.Errors != 0 || p.Request == "" || p.P50Ms > p.P99Ms || p.P99Ms > p.MaxMs {
+			t.Errorf("pattern %q: %+v", name, p)
+		}
+	}
+	if m.RSSEndBytes == nil || *m.RSSEndBytes <= 0 {
+		t.Errorf("RSS at the end = %v, want a size", m.RSSEndBytes)
+	}
+	if res.BytesPerEvent == nil || *res.BytesPerEvent <= 0 {
+		t.Errorf("bytes per event = %v", res.BytesPerEvent)
+	}
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range append(want, "mixed phase", "live ingest") {
+		if !strings.Contains(table.String(), w) {
+			t.Errorf("table lacks %q:\n%s", w, table.String())
+		}
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back bench.Result
+	if err := json.Unmarshal(data, &back); err != nil || back.Mixed == nil || len(back.Mixed.Patterns) != len(want) {
+		t.Errorf("JSON does not round-trip the mixed phase: %v\n%s", err, data)
 	}
 }

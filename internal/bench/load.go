@@ -28,8 +28,17 @@ type Ingest struct {
 	// EventsPerSec is Stored / Seconds.
 	EventsPerSec float64 `json:"events_per_sec"`
 	// GeneratorSeconds is the time spent generating and encoding every
-	// batch before the timed load began; it is not part of Seconds.
+	// batch: before the timed load began for the time order (not part of
+	// Seconds), and summed over the clients while they sent for the late
+	// and random orders (part of Seconds, since those generate as they
+	// send).
 	GeneratorSeconds float64 `json:"generator_seconds"`
+	// Arrival is the order the events were sent in (Config.Arrival), which
+	// the ingest rate and the bytes on disk per event depend on.
+	Arrival string `json:"arrival"`
+	// Streamed is true when the events were generated while they were
+	// sent rather than beforehand.
+	Streamed bool `json:"streamed,omitempty"`
 }
 
 // load sends cfg.Events generated events, spread evenly over cfg.Span
@@ -39,6 +48,9 @@ type Ingest struct {
 // with the server, and a real feed's encoding happens on the devices, so
 // only sending is timed.
 func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr *progress) (Ingest, error) {
+	if cfg.Arrival != ArrivalTime {
+		return loadStreamed(parent, cfg, t, devices, pr)
+	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	sink := &sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}
@@ -127,18 +139,105 @@ func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr
 		Seconds:          elapsed.Seconds(),
 		EventsPerSec:     float64(tot.Accepted) / elapsed.Seconds(),
 		GeneratorSeconds: genTime.Seconds(),
+		Arrival:          ArrivalTime,
 	}
+	return res, loadErr(parent, cfg, res, firstErr)
+}
+
+// loadStreamed sends cfg.Events events in the late or random arrival
+// order: each client fills a batch from its source, encodes it and sends
+// it, again and again, so that the bench holds only the batches in flight
+// (a load of 100M events fits in memory). Generating is then part of the
+// timed load, on the cores the server uses too.
+func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.Device, pr *progress) (Ingest, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	sources, err := sourceFor(cfg, devices)
+	if err != nil {
+		return Ingest{}, err
+	}
+	sink := &sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}
+	var (
+		sent, genNanos atomic.Int64
+		wg             sync.WaitGroup
+		errOnce        sync.Once
+		firstErr       error
+	)
+	began := time.Now()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	stopTick := make(chan struct{})
+	tickDone := make(chan struct{})
+	go func() {
+		defer close(tickDone)
+		for {
+			select {
+			case <-tick.C:
+				pr.update("load", sent.Load(), int64(cfg.Events), began)
+			case <-stopTick:
+				return
+			}
+		}
+	}()
+	for c := range cfg.Clients {
+		src := sources(c)
+		wg.Go(func() {
+			items := make([]ingest.Item, cfg.Batch)
+			for ctx.Err() == nil {
+				g0 := time.Now()
+				n := src.fill(items)
+				if n == 0 {
+					return
+				}
+				body, err := sim.EncodeNDJSON(items[:n])
+				genNanos.Add(int64(time.Since(g0)))
+				if err == nil {
+					err = sink.SendNDJSON(ctx, body, nil)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				sent.Add(int64(n))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	close(stopTick)
+	<-tickDone
+	pr.update("load", sent.Load(), int64(cfg.Events), began)
+	pr.done()
+
+	tot := sink.Totals()
+	res := Ingest{
+		Sent:             sent.Load(),
+		Stored:           tot.Accepted,
+		Duplicates:       tot.Duplicates,
+		Rejected:         tot.Rejected,
+		Retries:          tot.Retries,
+		Seconds:          elapsed.Seconds(),
+		EventsPerSec:     float64(tot.Accepted) / elapsed.Seconds(),
+		GeneratorSeconds: time.Duration(genNanos.Load()).Seconds(),
+		Arrival:          cfg.Arrival,
+		Streamed:         true,
+	}
+	return res, loadErr(parent, cfg, res, firstErr)
+}
+
+// loadErr says what went wrong with a load, if anything.
+func loadErr(parent context.Context, cfg Config, res Ingest, firstErr error) error {
 	if firstErr != nil {
-		return res, fmt.Errorf("bench: load: %w", firstErr)
+		return fmt.Errorf("bench: load: %w", firstErr)
 	}
 	if err := parent.Err(); err != nil {
-		return res, fmt.Errorf("bench: load: %w", err)
+		return fmt.Errorf("bench: load: %w", err)
 	}
 	if res.Sent != int64(cfg.Events) {
-		return res, fmt.Errorf("bench: load sent %d of %d events", res.Sent, cfg.Events)
+		return fmt.Errorf("bench: load sent %d of %d events", res.Sent, cfg.Events)
 	}
 	if res.Stored == 0 {
-		return res, errors.New("bench: load: the server stored no event")
+		return errors.New("bench: load: the server stored no event")
 	}
-	return res, nil
+	return nil
 }

@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/doorlog/doorlog/internal/ingest"
+	"github.com/doorlog/doorlog/internal/sim"
+)
+
+// itemTime reads the time the generator wrote into an item.
+func itemTime(t *testing.T, it ingest.Item) time.Time {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal(it.Time, &s); err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// drain fills batches of size from src until it is done, and returns the
+// items in the order they would be sent with the batches' lengths.
+func drain(src batchSource, size int) (sent []ingest.Item, batches [][]ingest.Item) {
+	items := make([]ingest.Item, size)
+	for {
+		n := src.fill(items)
+		if n == 0 {
+			return sent, batches
+		}
+		batches = append(batches, slices.Clone(items[:n]))
+		sent = append(sent, items[:n]...)
+	}
+}
+
+func TestRandomSourceIsShuffledOverTheSpan(t *testing.T) {
+	_, devices := sim.Population(4, 5)
+	end := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	span := 30 * 24 * time.Hour
+	start := end.Add(-span)
+	const n = 3000
+	sent, _ := drain(newRandomSource(1, 0, devices, start, span, n), 250)
+	if len(sent) != n {
+		t.Fatalf("sent %d events, want %d", len(sent), n)
+	}
+	times := make([]time.Time, len(sent))
+	for i, it := range sent {
+		times[i] = itemTime(t, it)
+		if times[i].Before(start) || times[i].After(end) {
+			t.Fatalf("event %d at %s, outside [%s, %s]", i, times[i], start, end)
+		}
+	}
+	if slices.IsSortedFunc(times, func(a, b time.Time) int { return a.Compare(b) }) {
+		t.Error("the times are in order as sent; want them shuffled")
+	}
+	descents := 0
+	for i := 1; i < len(times); i++ {
+		if times[i].Before(times[i-1]) {
+			descents++
+		}
+	}
+	// A uniform shuffle goes back in time about every other event.
+	if descents < n/3 {
+		t.Errorf("only %d of %d events are earlier than the one before", descents, n)
+	}
+	lo := slices.MinFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	hi := slices.MaxFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	if lo.After(start.Add(span/20)) || hi.Before(end.Add(-span/20)) {
+		t.Errorf("times span %s to %s; want the whole window %s to %s", lo, hi, start, end)
+	}
+	// Two clients of one run make different events; one client again makes
+	// the same.
+	other, _ := drain(newRandomSource(1, 1, devices, start, span, 10), 10)
+	again, _ := drain(newRandomSource(1, 0, devices, start, span, 10), 10)
+	if string(other[0].Time) == string(sent[0].Time) || other[0].SourceID == sent[0].SourceID {
+		t.Errorf("clients 0 and 1 start alike: %+v and %+v", sent[0], other[0])
+	}
+	if string(again[0].Time) != string(sent[0].Time) || again[0].SourceID != sent[0].SourceID {
+		t.Errorf("the same client and seed differ: %+v and %+v", sent[0], again[0])
+	}
+}
+
+func TestLateSourceDeliversADayLate(t *testing.T) {
+	_, devices := sim.Population(4, 10)
+	end := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	span := 10 * 24 * time.Hour
+	start := end.Add(-span)
+	const n = 20_000
+	sent, batches := drain(newLateSource(1, devices, start, span, n), 300)
+	if len(sent) != n {
+		t.Fatalf("sent %d events, want %d", len(sent), n)
+	}
+	_, lateDevs := splitLate(devices)
+	if len(lateDevs) != len(devices)/10 {
+		t.Fatalf("%d late devices of %d, want 10%%", len(lateDevs), len(devices))
+	}
+	isLate := map[string]bool{}
+	for _, d := range lateDevs {
+		isLate[d.ID] = true
+	}
+	// No batch mixes the live feed with a late delivery.
+	for i, b := range batches {
+		for _, it := range b[1:] {
+			if isLate[it.DeviceID] != isLate[b[0].DeviceID] {
+				t.Fatalf("batch %d mixes live and late events", i)
+			}
+		}
+	}
+	var (
+		lateCount, afterLive int
+		newestLive           time.Time
+		liveDone             bool
+		lastLate             time.Time
+		sources              = map[string]bool{}
+	)
+	liveTotal := n - n/10
+	liveSeen := 0
+	for i, it := range sent {
+		if sources[it.SourceID] {
+			t.Fatalf("event %d repeats source id %s", i, it.SourceID)
+		}
+		sources[it.SourceID] = true
+		at := itemTime(t, it)
+		if !isLate[it.DeviceID] {
+			if at.Before(newestLive) {
+				t.Fatalf("live event %d at %s is before the live event %s sent earlier", i, at, newestLive)
+			}
+			newestLive = at
+			liveSeen++
+			liveDone = liveSeen == liveTotal
+			continue
+		}
+		lateCount++
+		if at.Before(lastLate) {
+			t.Fatalf("late event %d at %s is before the late event %s sent earlier", i, at, lastLate)
+		}
+		lastLate = at
+		// Every late event comes after the live events of its time: a day
+		// after them, except the last day's, sent once the live feed ends.
+		switch {
+		case newestLive.Before(at):
+			if !liveDone {
+				t.Fatalf("late event %d at %s sent before the live feed reached it (%s)", i, at, newestLive)
+			}
+		case !newestLive.Before(at.Add(lateLag)):
+			afterLive++
+		case !liveDone:
+			t.Fatalf("late event %d at %s sent when the live feed was at %s, less than a day later", i, at, newestLive)
+		}
+	}
+	if lateCount != n/10 {
+		t.Errorf("%d late events, want %d", lateCount, n/10)
+	}
+	// Nine days of the ten are delivered a day late while the feed runs.
+	if afterLive < lateCount*8/10 {
+		t.Errorf("only %d of %d late events were sent a day behind the live feed", afterLive, lateCount)
+	}
+}
+
+func TestInterleave(t *testing.T) {
+	m := &mixedRun{}
+	ps := m.patterns()
+	order := interleave(ps)
+	total := 0
+	for _, p := range ps {
+		total += p.weight
+	}
+	if len(order) != total {
+		t.Fatalf("cycle of %d, want %d", len(order), total)
+	}
+	for _, p := range ps {
+		got := 0
+		for _, o := range order {
+			if o == p {
+				got++
+			}
+		}
+		if got != p.weight {
+			t.Errorf("%s: %d in the cycle, want %d", p.name, got, p.weight)
+		}
+	}
+}
