@@ -209,7 +209,8 @@ func exactCount(t *testing.T, target bench.Target) int64 {
 
 func TestRunArrivals(t *testing.T) {
 	const events = 6000
-	for _, arrival := range []string{bench.ArrivalTime, bench.ArrivalLate, bench.ArrivalRandom} {
+	// The time order is TestRun's.
+	for _, arrival := range []string{bench.ArrivalLate, bench.ArrivalRandom} {
 		t.Run(arrival, func(t *testing.T) {
 			target := inProcess(t)
 			// Counted before the server stops: no Stop, so no disk.
@@ -237,7 +238,7 @@ func TestRunArrivals(t *testing.T) {
 			if err := res.WriteTable(&table); err != nil {
 				t.Fatal(err)
 			}
-			if arrival != bench.ArrivalTime && !strings.Contains(table.String(), "ingest, arrival "+arrival) {
+			if !strings.Contains(table.String(), "ingest, arrival "+arrival) {
 				t.Errorf("table does not name the arrival %s:\n%s", arrival, table.String())
 			}
 		})

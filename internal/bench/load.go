@@ -96,21 +96,7 @@ func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr
 		firstErr error
 	)
 	began := time.Now()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	stopTick := make(chan struct{})
-	tickDone := make(chan struct{})
-	go func() {
-		defer close(tickDone)
-		for {
-			select {
-			case <-tick.C:
-				pr.update("load", sent.Load(), int64(cfg.Events), began)
-			case <-stopTick:
-				return
-			}
-		}
-	}()
+	stopTicking := pr.ticking("load", &sent, int64(cfg.Events), began)
 	for range cfg.Clients {
 		wg.Go(func() {
 			for i := range batches {
@@ -124,8 +110,7 @@ func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr
 	}
 	wg.Wait()
 	elapsed := time.Since(began)
-	close(stopTick)
-	<-tickDone
+	stopTicking()
 	pr.update("load", sent.Load(), int64(cfg.Events), began)
 	pr.done()
 
@@ -164,21 +149,7 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 		firstErr       error
 	)
 	began := time.Now()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	stopTick := make(chan struct{})
-	tickDone := make(chan struct{})
-	go func() {
-		defer close(tickDone)
-		for {
-			select {
-			case <-tick.C:
-				pr.update("load", sent.Load(), int64(cfg.Events), began)
-			case <-stopTick:
-				return
-			}
-		}
-	}()
+	stopTicking := pr.ticking("load", &sent, int64(cfg.Events), began)
 	for c := range cfg.Clients {
 		src := sources(c)
 		wg.Go(func() {
@@ -204,8 +175,7 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 	}
 	wg.Wait()
 	elapsed := time.Since(began)
-	close(stopTick)
-	<-tickDone
+	stopTicking()
 	pr.update("load", sent.Load(), int64(cfg.Events), began)
 	pr.done()
 
@@ -240,4 +210,29 @@ func loadErr(parent context.Context, cfg Config, res Ingest, firstErr error) err
 		return errors.New("bench: load: the server stored no event")
 	}
 	return nil
+}
+
+// ticking updates the progress of what every quarter second with the
+// count done of total, until the returned function is called (which
+// returns once the updates have stopped).
+func (p *progress) ticking(what string, done *atomic.Int64, total int64, began time.Time) (stop func()) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				p.update(what, done.Load(), total, began)
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-finished
+	}
 }
