@@ -56,12 +56,15 @@ func refused(addr string) bool {
 	return false
 }
 
-// eventually retries check until it returns "" or five seconds pass, and
+// eventually retries check until it returns "" or twenty seconds pass, and
 // fails the test with its last answer.
 func eventually(tb testing.TB, what string, check func() string) {
 	tb.Helper()
 	var last string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	// Generous: on a loaded 2-core machine under -race, fifty collectors
+	// reading a full ring each can take seconds; a condition that never
+	// comes true fails all the same, only later.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if last = check(); last == "" {
 			return
 		}
