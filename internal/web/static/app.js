@@ -401,7 +401,9 @@ async function init() {
     form.classList.toggle('folded');
     updateFiltersToggle();
   });
+  // Reset is the fresh page: no filter set, and the rarer ones folded.
   $('f-reset').addEventListener('click', () => {
+    showMoreFilters(false);
     history.replaceState(null, '', `#${ctx.view}`);
     route();
   });

@@ -31,8 +31,11 @@ export async function loadLocale(loc) {
   plural = new Intl.PluralRules(loc);
   numberFmt = new Intl.NumberFormat(loc);
   const opts = { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' };
-  timeFmt = new Intl.DateTimeFormat(loc, opts);
-  timeMsFmt = new Intl.DateTimeFormat(loc, { ...opts, fractionalSecondDigits: 3 });
+  // English dates the European way (07/12/2026 is the 7th of December):
+  // the page's users are in Europe, where the American order misleads.
+  const dateLoc = loc === 'en' ? 'en-GB' : loc;
+  timeFmt = new Intl.DateTimeFormat(dateLoc, opts);
+  timeMsFmt = new Intl.DateTimeFormat(dateLoc, { ...opts, fractionalSecondDigits: 3 });
   relFmt = new Intl.RelativeTimeFormat(loc, { numeric: 'auto', style: 'short' });
   document.documentElement.lang = loc;
   return loc;

@@ -46,7 +46,8 @@ const pad = (n, w = 2) => String(n).padStart(w, '0');
 export function formatShort(d, withDay) {
   const opts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
   if (withDay) Object.assign(opts, { day: 'numeric', month: 'short' });
-  return new Intl.DateTimeFormat(currentLocale(), opts).format(d);
+  const loc = currentLocale();
+  return new Intl.DateTimeFormat(loc === 'en' ? 'en-GB' : loc, opts).format(d);
 }
 
 // toLocalInput writes a Date for an <input type=datetime-local>.
