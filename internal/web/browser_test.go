@@ -556,6 +556,14 @@ func TestBrowser(t *testing.T) {
 		if len(got) != 7 {
 			t.Fatalf("got %d rows, want the gate's 7 access events", len(got))
 		}
+		// A filter of the folded ones is set: they are shown, in line with
+		// the others of their row.
+		if open := eval[bool](t, ctx, `getComputedStyle(document.getElementById('f-category').parentElement).display !== 'none'`); !open {
+			t.Errorf("the category filter is set but hidden under More filters")
+		}
+		if d := eval[float64](t, ctx, `(b => b('f-category') - b('f-site'))(id => document.getElementById(id).getBoundingClientRect().bottom)`); d < -2 || d > 2 {
+			t.Errorf("the category filter's menu ends %.0f px from the site's, in one row: want them in line", d)
+		}
 		for _, r := range got {
 			if r.Device != "North gate" || r.Category != "Access" || r.Site != "North Court" {
 				t.Errorf("got row %+v, want the North gate's access events only", r)
