@@ -64,6 +64,18 @@ export class EventsView {
       if (entries.some((en) => en.isIntersecting) && this.active && (this.cursor || this.olderFrom) && !this.loading) this.loadPage(false);
     }, { rootMargin: '600px' });
     this.observer.observe($('more'));
+    // The observer tells only changes: a page appended and a scroll to the
+    // end within one frame leave the end in view, unreported, and the
+    // list would stop. Every scroll looks too (once a frame).
+    let looking = false;
+    window.addEventListener('scroll', () => {
+      if (looking) return;
+      looking = true;
+      requestAnimationFrame(() => {
+        looking = false;
+        if (this.active && (this.cursor || this.olderFrom) && !this.loading && this.sentinelVisible()) this.loadPage(false);
+      });
+    }, { passive: true });
     $('live-toggle').addEventListener('click', () => (this.paused ? this.resume() : this.pause()));
     // The CSV's style: what the person chose last, else what spreadsheets
     // in the page's language expect (lists separated by ";" wherever the
