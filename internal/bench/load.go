@@ -109,23 +109,9 @@ func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(began)
 	stopTicking()
-	pr.update("load", sent.Load(), int64(cfg.Events), began)
-	pr.done()
-
-	tot := sink.Totals()
-	res := Ingest{
-		Sent:             sent.Load(),
-		Stored:           tot.Accepted,
-		Duplicates:       tot.Duplicates,
-		Rejected:         tot.Rejected,
-		Retries:          tot.Retries,
-		Seconds:          elapsed.Seconds(),
-		EventsPerSec:     float64(tot.Accepted) / elapsed.Seconds(),
-		GeneratorSeconds: genTime.Seconds(),
-		Arrival:          ArrivalTime,
-	}
+	res := loaded(cfg, pr, sink, sent.Load(), began, genTime)
+	res.Arrival = ArrivalTime
 	return res, loadErr(parent, cfg, res, firstErr)
 }
 
@@ -174,25 +160,30 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(began)
 	stopTicking()
-	pr.update("load", sent.Load(), int64(cfg.Events), began)
-	pr.done()
+	res := loaded(cfg, pr, sink, sent.Load(), began, time.Duration(genNanos.Load()))
+	res.Arrival, res.Streamed = cfg.Arrival, true
+	return res, loadErr(parent, cfg, res, firstErr)
+}
 
+// loaded ends a load's progress and says what it did: sent events since
+// began, what the server answered (the sink's totals) and the time spent
+// generating.
+func loaded(cfg Config, pr *progress, sink *sim.HTTPSink, sent int64, began time.Time, gen time.Duration) Ingest {
+	elapsed := time.Since(began)
+	pr.update("load", sent, int64(cfg.Events), began)
+	pr.done()
 	tot := sink.Totals()
-	res := Ingest{
-		Sent:             sent.Load(),
+	return Ingest{
+		Sent:             sent,
 		Stored:           tot.Accepted,
 		Duplicates:       tot.Duplicates,
 		Rejected:         tot.Rejected,
 		Retries:          tot.Retries,
 		Seconds:          elapsed.Seconds(),
 		EventsPerSec:     float64(tot.Accepted) / elapsed.Seconds(),
-		GeneratorSeconds: time.Duration(genNanos.Load()).Seconds(),
-		Arrival:          cfg.Arrival,
-		Streamed:         true,
+		GeneratorSeconds: gen.Seconds(),
 	}
-	return res, loadErr(parent, cfg, res, firstErr)
 }
 
 // loadErr says what went wrong with a load, if anything.
