@@ -28,9 +28,11 @@ type KindBucket struct {
 
 // HoursByKind returns the hours of [fromMS, toMS] for sel, each split by
 // kind, and the version of the counts they come from: an exact bucket for
-// every whole hour of the window that holds selected events, and a
-// non-exact one for a partial hour at either edge (always returned, for the
-// caller to count), ascending. It is Hours for a chart of events per hour
+// every whole hour of the window that holds selected events, and for a
+// partial hour at either edge the exact finer buckets where the hour is
+// dense (fine.go) and a non-exact bucket for what remains (always
+// returned, for the caller to count), ascending; the finer buckets lie
+// inside their hour. It is Hours for a chart of events per hour
 // and category, where a whole hour costs the same however many events it
 // holds.
 //
@@ -51,34 +53,39 @@ func (c *Counts) HoursByKind(sel Selection, fromMS, toMS int64) ([]KindBucket, i
 	h0, h1 := floorDiv(fromMS, hourMS), floorDiv(toMS, hourMS)
 	wholeFirst := fromMS == bucketStart(h0, hourMS)
 	wholeLast := toMS == bucketEnd(h1, hourMS)
-	if h0 == h1 && !(wholeFirst && wholeLast) {
-		return []KindBucket{{Bucket: Bucket{FromMS: fromMS, ToMS: toMS}}}, c.seq
-	}
 	var out []KindBucket
+	acc := newKindAcc(c.maxKind)
+	whole := func(s []bucket[uint64], first, last, w int64) {
+		i, _ := slices.BinarySearchFunc(s, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) })
+		for ; i < len(s) && s[i].num <= last; i++ {
+			b := &s[i]
+			acc.addSites(&b.table, &f)
+			if kinds, n := acc.take(); n != 0 {
+				out = append(out, KindBucket{
+					Bucket: Bucket{FromMS: bucketStart(b.num, w), ToMS: bucketEnd(b.num, w), N: n, Exact: true},
+					Kinds:  kinds,
+				})
+			}
+		}
+	}
+	rest := func(lo, hi int64) { out = append(out, KindBucket{Bucket: Bucket{FromMS: lo, ToMS: hi}}) }
+	if h0 == h1 && !(wholeFirst && wholeLast) {
+		c.partial(0, h0, fromMS, toMS, whole, rest)
+		return out, c.seq
+	}
 	first, last := h0, h1
 	if !wholeFirst {
-		out = append(out, KindBucket{Bucket: Bucket{FromMS: fromMS, ToMS: bucketEnd(h0, hourMS)}})
+		c.partial(0, h0, fromMS, bucketEnd(h0, hourMS), whole, rest)
 		first++
 	}
 	if !wholeLast {
 		last--
 	}
 	if first <= last {
-		acc := newKindAcc(c.maxKind)
-		i, _ := slices.BinarySearchFunc(c.hours, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) })
-		for ; i < len(c.hours) && c.hours[i].num <= last; i++ {
-			b := &c.hours[i]
-			acc.addSites(&b.table, &f)
-			if kinds, n := acc.take(); n != 0 {
-				out = append(out, KindBucket{
-					Bucket: Bucket{FromMS: bucketStart(b.num, hourMS), ToMS: bucketEnd(b.num, hourMS), N: n, Exact: true},
-					Kinds:  kinds,
-				})
-			}
-		}
+		whole(c.hours, first, last, hourMS)
 	}
 	if !wholeLast {
-		out = append(out, KindBucket{Bucket: Bucket{FromMS: bucketStart(h1, hourMS), ToMS: toMS}})
+		c.partial(0, h1, bucketStart(h1, hourMS), toMS, whole, rest)
 	}
 	return out, c.seq
 }

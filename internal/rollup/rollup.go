@@ -107,7 +107,12 @@ type Counts struct {
 	wmu sync.Mutex
 	// hourOps and the rest are the writer's scratch space,
 	// kept between Apply calls so that a batch allocates little.
-	hourOps, dayOps, siteAllOps, devOps, devAllOps, tmp []op[uint64]
+	hourOps, dayOps, siteAllOps, devOps, devAllOps, tmp, fineOps []op[uint64]
+	// split is the threshold of the fine levels (0: DefaultSplit), and
+	// pending the buckets waiting for the caller to recount them (see
+	// fine.go); both are the writer's.
+	split   int64
+	pending []Span
 
 	mu  sync.RWMutex
 	seq int64
@@ -115,6 +120,9 @@ type Counts struct {
 	hours, days []bucket[uint64]
 	// devDays is the device-level table, keyed device<<32 | kind.
 	devDays []bucket[uint64]
+	// fine are the site-level counts below the hour, where the events are
+	// dense (fine.go).
+	fine [levels][]bucket[uint64]
 	// sites and devs are the whole-axis totals of the two tables, and
 	// total is the number of events, for unwindowed totals.
 	sites table[uint64, uint64]
@@ -205,7 +213,7 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 		// An exceptional batch (a rebuild from the events) is not worth
 		// its memory afterwards.
 		defer func() {
-			c.hourOps, c.dayOps, c.siteAllOps, c.devOps, c.devAllOps, c.tmp = nil, nil, nil, nil, nil, nil
+			c.hourOps, c.dayOps, c.siteAllOps, c.devOps, c.devAllOps, c.tmp, c.fineOps = nil, nil, nil, nil, nil, nil, nil
 		}()
 	}
 
@@ -224,6 +232,10 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 	if err != nil {
 		return fmt.Errorf("%w: device table: %w", ErrInvalid, err)
 	}
+	finePlans, err := c.planFine(0, deltas, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	sitesPlan, err := planTable(&c.sites, siteAllOps)
 	if err != nil {
 		return fmt.Errorf("%w: site totals: %w", ErrInvalid, err)
@@ -238,6 +250,7 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 	c.hours = installSeries(c.hours, hourPlans)
 	c.days = installSeries(c.days, dayPlans)
 	c.devDays = installSeries(c.devDays, devPlans)
+	c.installFine(&finePlans)
 	sitesPlan.install(&c.sites)
 	devsPlan.install(&c.devs)
 	c.devSites.install(newDevs)
@@ -254,10 +267,11 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 // With sel.Devices set the granularity is the day: whole days are exact
 // buckets and a partial day at either edge is one non-exact bucket.
 // Otherwise whole days inside the window are exact day buckets, and a
-// partial day at an edge is split into exact whole hours plus a non-exact
-// partial hour at the edge; a window inside a single hour is one non-exact
-// bucket. Exact buckets with N == 0 are left out; non-exact ones are always
-// returned, since only the caller can count them.
+// partial day at an edge is split into exact whole hours plus the partial
+// hour at the edge, itself exact in finer buckets down to one non-exact
+// bucket where the hour is dense (fine.go), or one non-exact bucket where
+// it is not. Exact buckets with N == 0 are left out; non-exact ones are
+// always returned, since only the caller can count them.
 //
 // fromMS = math.MinInt64 and toMS = math.MaxInt64 mean an open window: the
 // first and last buckets of the time axis then start and end there, so an
@@ -274,28 +288,6 @@ func (c *Counts) Buckets(sel Selection, fromMS, toMS int64) ([]Bucket, int64) {
 		return c.deviceBuckets(nil, &f, fromMS, toMS), c.seq
 	}
 	return c.siteBuckets(nil, &f, fromMS, toMS), c.seq
-}
-
-// Hours returns the exact hour buckets of [fromMS, toMS] for a selection
-// without devices, like Buckets but never aggregated into days: a caller that
-// found the offset it seeks inside a whole-day bucket narrows it to an hour
-// with it. ok is false when the counts are no longer at version seq (an
-// Apply came between), and the caller starts again.
-func (c *Counts) Hours(sel Selection, fromMS, toMS, seq int64) (buckets []Bucket, ok bool) {
-	f := newFilter(sel)
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.seq != seq {
-		return nil, false
-	}
-	if fromMS > toMS || f.byDevice {
-		return nil, true
-	}
-	d0, d1 := floorDiv(fromMS, dayMS), floorDiv(toMS, dayMS)
-	for d := d0; d <= d1; d++ {
-		buckets = c.hourBuckets(buckets, &f, max(fromMS, bucketStart(d, dayMS)), min(toMS, bucketEnd(d, dayMS)))
-	}
-	return buckets, true
 }
 
 // Total returns the number of events sel selects on the whole time axis
@@ -327,8 +319,12 @@ func (c *Counts) Size() (entries int, bytes int64) {
 	e3, b3 := seriesSize(c.devDays)
 	e4, b4 := c.sites.size()
 	e5, b5 := c.devs.size()
-	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp)) * int64(unsafe.Sizeof(op[uint64]{}))
-	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + c.devSites.bytes() + scratch + int64(unsafe.Sizeof(*c))
+	for i := range c.fine {
+		e, b := seriesSize(c.fine[i])
+		e5, b5 = e5+e, b5+b
+	}
+	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp)+cap(c.fineOps)) * int64(unsafe.Sizeof(op[uint64]{}))
+	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + c.devSites.bytes() + scratch + int64(unsafe.Sizeof(*c)) + int64(cap(c.pending))*int64(unsafe.Sizeof(Span{}))
 }
 
 // siteBuckets appends the site-level buckets of [from, to] (from <= to):
@@ -358,17 +354,18 @@ func (c *Counts) siteBuckets(out []Bucket, f *filter, from, to int64) []Bucket {
 }
 
 // hourBuckets appends the buckets of [from, to], which lie in one day:
-// whole hours, and non-exact partial hours at the edges.
+// whole hours, and partial hours at the edges, exact in their finer
+// buckets where the hour is split, non-exact where it is not.
 func (c *Counts) hourBuckets(out []Bucket, f *filter, from, to int64) []Bucket {
 	h0, h1 := floorDiv(from, hourMS), floorDiv(to, hourMS)
 	wholeFirst := from == bucketStart(h0, hourMS)
 	wholeLast := to == bucketEnd(h1, hourMS)
 	if h0 == h1 && !(wholeFirst && wholeLast) {
-		return append(out, Bucket{FromMS: from, ToMS: to})
+		return c.partialBuckets(out, f, 0, h0, from, to)
 	}
 	first, last := h0, h1
 	if !wholeFirst {
-		out = append(out, Bucket{FromMS: from, ToMS: bucketEnd(h0, hourMS)})
+		out = c.partialBuckets(out, f, 0, h0, from, bucketEnd(h0, hourMS))
 		first++
 	}
 	if !wholeLast {
@@ -378,7 +375,7 @@ func (c *Counts) hourBuckets(out []Bucket, f *filter, from, to int64) []Bucket {
 		return sumSites(&b.table, b.total, f)
 	})
 	if !wholeLast {
-		out = append(out, Bucket{FromMS: bucketStart(h1, hourMS), ToMS: to})
+		out = c.partialBuckets(out, f, 0, h1, bucketStart(h1, hourMS), to)
 	}
 	return out
 }

@@ -247,9 +247,10 @@ func randomWindow(r *rand.Rand, m *model) (from, to int64) {
 }
 
 // checkBuckets checks Buckets(sel, from, to) against the model: the buckets
-// are ascending, disjoint and inside the window; exact ones are whole hours or
-// days (days only with a device filter, and hours only where the whole day
-// is not in the window) holding exactly the model's count; non-exact ones are
+// are ascending, disjoint and inside the window; exact ones are whole hours,
+// days or finer buckets (days only with a device filter, hours only where
+// the whole day is not in the window, finer buckets only where the whole
+// hour is not) holding exactly the model's count; non-exact ones are
 // partial edges; and the gaps between them are whole buckets with no selected
 // event, so the buckets cover every selected event of the window.
 func checkBuckets(t testing.TB, c *Counts, m *model, sel Selection, from, to int64) {
@@ -265,13 +266,13 @@ func checkBuckets(t testing.TB, c *Counts, m *model, sel Selection, from, to int
 		}
 		return
 	}
-	unit := int64(hourMS)
+	unit, gapUnit := int64(hourMS), fineWidths[levels-1]
 	if sel.Devices != nil {
-		unit = dayMS
+		unit, gapUnit = dayMS, dayMS
 	}
 	checkGap := func(a, b int64) {
-		if refStart(a, unit) != a || refEnd(b, unit) != b {
-			t.Fatalf("%s: gap [%d, %d] is not whole buckets of %d ms", where, a, b, unit)
+		if refStart(a, gapUnit) != a || refEnd(b, gapUnit) != b {
+			t.Fatalf("%s: gap [%d, %d] is not whole buckets of %d ms", where, a, b, gapUnit)
 		}
 		if n := m.count(sel, a, b); n != 0 {
 			t.Fatalf("%s: gap [%d, %d] holds %d selected events, want 0", where, a, b, n)
@@ -295,6 +296,10 @@ func checkBuckets(t testing.TB, c *Counts, m *model, sel Selection, from, to int
 			case whole(hourMS) && sel.Devices == nil:
 				if from <= refStart(b.FromMS, dayMS) && refEnd(b.FromMS, dayMS) <= to {
 					t.Fatalf("%s: hour bucket %+v of a day wholly in the window", where, b)
+				}
+			case slices.ContainsFunc(fineWidths[:], whole) && sel.Devices == nil:
+				if from <= refStart(b.FromMS, hourMS) && refEnd(b.FromMS, hourMS) <= to {
+					t.Fatalf("%s: fine bucket %+v of an hour wholly in the window", where, b)
 				}
 			default:
 				t.Fatalf("%s: exact bucket %+v is not a whole bucket", where, b)

@@ -13,11 +13,13 @@ import (
 // than these, from a newer doorlog, must be rejected (and the counts rebuilt
 // from the events), never misread.
 //
-//	magic "dlrc", version byte 2
+//	magic "dlrc", version byte 3
 //	varint seq
 //	series hours, series devDays
 //	uvarint count of devices, then per device its code (uvarint for the
 //	first, then uvarint increase) and uvarint site
+//	uvarint count of fine levels, then the series of each (fine.go),
+//	finest last
 //	crc32c of all of the above, 4 bytes little-endian
 //
 // A series is uvarint count of buckets, then per bucket its number (varint for
@@ -28,13 +30,16 @@ import (
 // sums of the other two, rebuilt on load, which keeps the snapshot small
 // and the tables consistent with each other.
 //
+// Version 2 is version 3 without the fine levels: it is read with every
+// hour whole, and the dense ones are split again as events come.
+//
 // Version 1, written by doorlog before kinds had 32 bits, had no device
 // list and keys packed site<<12 | kind and device<<32 | site<<12 | kind. It
 // is still read, converted, so that an upgrade does not count every event
-// again; the next snapshot is written as version 2.
+// again; the next snapshot is written as version 3.
 const (
 	snapshotMagic   = "dlrc"
-	snapshotVersion = 2
+	snapshotVersion = 3
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -64,6 +69,10 @@ func (c *Counts) MarshalBinary() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(d.site))
 		prev = d.device
 	}
+	b = binary.AppendUvarint(b, uint64(len(c.fine)))
+	for i := range c.fine {
+		b = appendSeries(b, c.fine[i])
+	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
 }
 
@@ -87,7 +96,7 @@ func appendSeries[K key](b []byte, s []bucket[K]) []byte {
 }
 
 // UnmarshalBinary replaces the counts and their version with a snapshot made
-// by MarshalBinary (of this format version or version 1). It returns an
+// by MarshalBinary (of this format version or an earlier one). It returns an
 // error, leaving the counts unchanged, for data that is corrupt or of
 // another format version, so that the caller falls back to counting the
 // events.
@@ -101,6 +110,7 @@ func (c *Counts) UnmarshalBinary(data []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq, c.hours, c.days, c.devDays, c.sites, c.devs, c.total, c.devSites, c.maxKind = n.seq, n.hours, n.days, n.devDays, n.sites, n.devs, n.total, n.devSites, n.maxKind
+	c.fine, c.pending = n.fine, nil
 	return nil
 }
 
@@ -112,8 +122,8 @@ func decodeSnapshot(data []byte) (*Counts, error) {
 		return nil, fmt.Errorf("%w: not a snapshot", errCorrupt)
 	}
 	version := data[len(snapshotMagic)]
-	if version != snapshotVersion && version != 1 {
-		return nil, fmt.Errorf("unsupported format version %d, want 1 or %d", version, snapshotVersion)
+	if version < 1 || version > snapshotVersion {
+		return nil, fmt.Errorf("unsupported format version %d, want 1 to %d", version, snapshotVersion)
 	}
 	body := data[:len(data)-4]
 	if got, want := crc32.Checksum(body, crcTable), binary.LittleEndian.Uint32(data[len(body):]); got != want {
@@ -133,6 +143,15 @@ func decodeSnapshot(data []byte) (*Counts, error) {
 		n.devDays = decodeSeries[uint64](&d, firstDay, lastDay, math.MaxUint64)
 		devs = decodeDevices(&d)
 	}
+	if version >= 3 {
+		if nl := d.uvarint(); d.err == nil && nl != uint64(levels) {
+			d.fail("fine level count")
+		}
+		for i := range n.fine {
+			w := fineWidths[i]
+			n.fine[i] = decodeSeries[uint64](&d, floorDiv(math.MinInt64, w), floorDiv(math.MaxInt64, w), math.MaxUint64)
+		}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
@@ -141,6 +160,9 @@ func decodeSnapshot(data []byte) (*Counts, error) {
 	}
 	n.devSites.install(devs)
 	if err := n.derive(); err != nil {
+		return nil, err
+	}
+	if err := n.checkFine(); err != nil {
 		return nil, err
 	}
 	return n, nil

@@ -105,6 +105,13 @@ func TestSnapshotCorrupt(t *testing.T) {
 	serverDevice := []byte{1, 0, 0} // device 0 in site 0
 	cat := func(parts ...[]byte) []byte { return slices.Concat(parts...) }
 	v := byte(snapshotVersion)
+	// noFine is the fine levels of counts without a split bucket.
+	noFine := append([]byte{byte(levels)}, make([]byte, levels)...)
+	// fineOf is the fine levels with one first-level bucket.
+	fineOf := func(b bucket[uint64]) []byte {
+		return cat([]byte{byte(levels)}, appendSeries(nil, []bucket[uint64]{b}), make([]byte, levels-1))
+	}
+	quarter := int64(hourMS / fineWidths[0])
 	tests := []struct {
 		name string
 		data []byte
@@ -113,7 +120,7 @@ func TestSnapshotCorrupt(t *testing.T) {
 		{"nil", nil, "not a snapshot"},
 		{"magic only", []byte(snapshotMagic), "not a snapshot"},
 		{"other magic", cat([]byte("xlrc"), good[4:]), "not a snapshot"},
-		{"newer version", seal(cat(header(3, 0), []byte{0, 0, 0})), "version 3"},
+		{"newer version", seal(cat(header(4, 0), []byte{0, 0, 0})), "version 4"},
 		{"version 0", seal(cat(header(0, 0), []byte{0, 0, 0})), "version 0"},
 		{"bad checksum", cat(body, []byte{1, 2, 3, 4}), "checksum"},
 		{"flipped bit", cat(body[:20], []byte{body[20] ^ 4}, good[21:]), "checksum"},
@@ -123,10 +130,20 @@ func TestSnapshotCorrupt(t *testing.T) {
 		{"no tables", seal(header(v, 3)), "varint"},
 		{"missing device table", seal(cat(header(v, 3), hours)), "varint"},
 		{"missing device list", seal(cat(header(v, 3), hours, devDays)), "varint"},
-		{"tables disagree", seal(cat(header(v, 3), oneHour, otherDevDay, serverDevice)), "device table"},
-		{"day only in the hour table", seal(cat(header(v, 3), oneHour, []byte{0}, []byte{0})), "days"},
-		{"agreeing tables", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice)), ""},
-		{"device without a site", seal(cat(header(v, 3), oneHour, oneDevDay, []byte{0})), "no site"},
+		{"tables disagree", seal(cat(header(v, 3), oneHour, otherDevDay, serverDevice, noFine)), "device table"},
+		{"day only in the hour table", seal(cat(header(v, 3), oneHour, []byte{0}, []byte{0}, noFine)), "days"},
+		{"agreeing tables", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice, noFine)), ""},
+		{"device without a site", seal(cat(header(v, 3), oneHour, oneDevDay, []byte{0}, noFine)), "no site"},
+		{"no fine levels", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice)), "varint"},
+		{"other fine level count", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice, []byte{1, 0})), "fine level count"},
+		{"agreeing fine level", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice,
+			fineOf(bucket[uint64]{num: 10*quarter + 2, total: 1, table: table[uint64, uint32]{[]uint64{5}, []uint32{1}}}))), ""},
+		{"fine level more than its hour", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice,
+			fineOf(bucket[uint64]{num: 10*quarter + 2, total: 2, table: table[uint64, uint32]{[]uint64{5}, []uint32{2}}}))), "children of bucket 10"},
+		{"fine level in another hour", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice,
+			fineOf(bucket[uint64]{num: 11 * quarter, total: 1, table: table[uint64, uint32]{[]uint64{5}, []uint32{1}}}))), "children of bucket 11"},
+		{"version 2, agreeing tables", seal(cat(header(2, 3), oneHour, oneDevDay, serverDevice)), ""},
+		{"version 2 with fine levels", seal(cat(header(2, 3), oneHour, oneDevDay, serverDevice, noFine)), "trailing"},
 		{"devices out of order", seal(cat(header(v, 3), oneHour, oneDevDay, []byte{2, 0, 0, 0, 0})), "device order"},
 		{"huge device count", seal(cat(header(v, 3), oneHour, oneDevDay, binary.AppendUvarint(nil, 1<<40), []byte{0, 0})), "device count"},
 		{"device too big", seal(cat(header(v, 3), oneHour, oneDevDay, []byte{2, 0, 0}, binary.AppendUvarint(nil, 1<<32), []byte{0})), "device order"},

@@ -230,6 +230,8 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		}
 		if err := c.Apply(seq, deltas); err != nil {
 			db.dropCounts(c, fmt.Errorf("append of events up to seq %d: %w", seq, err))
+		} else {
+			db.refine(ctx, c)
 		}
 	}
 	db.lastSeq = seq

@@ -390,8 +390,8 @@ func (db *DB) bucketCount(ctx context.Context, p *plan, b rollup.Bucket, maxSeq 
 }
 
 // seekTable is a page at an offset without a device filter: the counts
-// find the bucket the offset falls in (a day, then its hour), and the table
-// is scanned from there.
+// find the bucket the offset falls in (a day, then its hour, then finer
+// buckets where the hour is dense), and the table is scanned from there.
 func (db *DB) seekTable(ctx context.Context, p *plan, desc bool, offset, limit, maxBytes int) ([]doorlog.Event, error) {
 	c, err := db.countsFor(ctx)
 	if err != nil {
@@ -407,17 +407,27 @@ func (db *DB) seekTable(ctx context.Context, p *plan, desc bool, offset, limit, 
 		if !found {
 			return []doorlog.Event{}, nil
 		}
-		if b.Exact && b.ToMS-b.FromMS >= hourMS {
-			// A whole day: find the hour.
-			hours, ok := c.Hours(sel, b.FromMS, b.ToMS, maxSeq)
+		// Narrow an exact bucket (a day, an hour or finer) down to the
+		// finest the counts hold, so that the scan skips as little as
+		// possible.
+		moved := false
+		for b.Exact {
+			kids, ok := c.Children(sel, b, maxSeq)
 			if !ok {
-				continue // the counts moved on; start again at the new version
+				moved = true
+				break
 			}
-			if b, skip, found, err = db.findBucket(ctx, p, hours, maxSeq, desc, skip); err != nil {
+			if kids == nil {
+				break
+			}
+			if b, skip, found, err = db.findBucket(ctx, p, kids, maxSeq, desc, skip); err != nil {
 				return nil, err
 			} else if !found {
-				return nil, fmt.Errorf("the hours of a day hold fewer events than the day")
+				return nil, fmt.Errorf("the finer buckets of %d..%d hold fewer events than it", b.FromMS, b.ToMS)
 			}
+		}
+		if moved {
+			continue // the counts moved on; start again at the new version
 		}
 		if desc {
 			return db.scanTable(ctx, p, desc, nil, p.from, min(b.ToMS, p.to), int(skip), limit, maxBytes, maxSeq)
@@ -425,9 +435,6 @@ func (db *DB) seekTable(ctx context.Context, p *plan, desc bool, offset, limit, 
 		return db.scanTable(ctx, p, desc, nil, max(b.FromMS, p.from), p.to, int(skip), limit, maxBytes, maxSeq)
 	}
 }
-
-// hourMS is the length of the counts' smallest bucket.
-const hourMS = 3_600_000
 
 // findBucket walks buckets (ascending; in reverse when desc) to the one the
 // offset falls in, and returns it with the rest of the offset inside it.
@@ -449,6 +456,10 @@ func (db *DB) findBucket(ctx context.Context, p *plan, buckets []rollup.Bucket, 
 	}
 	return rollup.Bucket{}, 0, false, nil
 }
+
+// hourMS is the length of an hour in milliseconds, the unit of the
+// hourly statistics.
+const hourMS = 3_600_000
 
 // eventColumns selects every column an Event is made from, in the order
 // rawEvent.scan reads them.

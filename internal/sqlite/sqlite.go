@@ -86,6 +86,8 @@ type DB struct {
 	countsMu sync.Mutex
 	counts   *rollup.Counts
 	recount  bool
+	// split is the counts' split threshold (0: rollup.DefaultSplit).
+	split int64
 
 	// logger reports what the store recovers from on its own (counts
 	// rebuilt); SetLogger sets it.
@@ -164,6 +166,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // without it, nothing is logged.
 func (db *DB) SetLogger(l *slog.Logger) {
 	db.logger = l
+}
+
+// SetSplit sets how many events a bucket of the counts holds before it is
+// split into finer counts (rollup.DefaultSplit unless set). Tests set a
+// small one so that their few events exercise the finer counts. Call it
+// before the store is in use.
+func (db *DB) SetSplit(n int64) {
+	db.split = n
 }
 
 // dsn returns the driver's data source name. Pragmas go in _pragma

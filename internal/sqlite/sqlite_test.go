@@ -39,6 +39,18 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t testing.TB) doorlog.Store { return openTemp(t) })
 }
 
+// TestStoreFineCounts runs the contract with a split threshold of two
+// events, so that every window the contract asks about has dense buckets
+// split into finer counts (and some waiting to be), and the answers must
+// stay the same.
+func TestStoreFineCounts(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) doorlog.Store {
+		db := openTemp(t)
+		db.SetSplit(2)
+		return db
+	})
+}
+
 func TestStoreMatch(t *testing.T) {
 	storetest.RunMatch(t, func(t testing.TB) doorlog.Store { return openTemp(t) })
 }

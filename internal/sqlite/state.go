@@ -316,17 +316,94 @@ func (db *DB) countsFor(ctx context.Context) (*rollup.Counts, error) {
 			// Counts from the snapshot, or kept in memory, that cannot
 			// take the events after them are wrong: count every event.
 			db.logger.Error("sqlite: the event counts could not be updated; rebuilding them from the events", "err", err)
-			c = rollup.New()
+			c = db.newCounts()
 			err = db.fold(ctx, db.r, c, 0)
 		}
 		if err != nil {
 			return nil, wrap("load counts", err)
 		}
 	}
+	db.refine(ctx, c)
 	db.countsMu.Lock()
 	db.counts, db.recount = c, false
 	db.countsMu.Unlock()
 	return c, nil
+}
+
+// newCounts returns empty counts with the store's split threshold.
+func (db *DB) newCounts() *rollup.Counts {
+	c := rollup.New()
+	if db.split > 0 {
+		c.SetSplit(db.split)
+	}
+	return c
+}
+
+// refine makes the finer counts of the buckets the counts list as pending
+// (rollup.Counts.Pending), counting each from the events: at most the split
+// threshold plus a batch of them. Without it, a window's edge inside a
+// dense hour would be read event by event. It runs where appends are
+// serialised (appendMu held), so that the counts' version is the store's
+// newest commit. A failure only leaves the bucket whole, which is exact
+// but slower to read, so it is logged, not returned.
+func (db *DB) refine(ctx context.Context, c *rollup.Counts) {
+	ctx = context.WithoutCancel(ctx)
+	for _, sp := range c.Pending() {
+		seq := c.Seq()
+		deltas, err := db.spanDeltas(ctx, sp, seq)
+		if err == nil {
+			err = c.Refine(sp, seq, deltas)
+		}
+		if err != nil && !errors.Is(err, rollup.ErrStale) {
+			db.logger.Warn("sqlite: the finer counts of a dense time bucket could not be made; its events are read instead",
+				"from_ms", sp.FromMS, "to_ms", sp.ToMS, "err", err)
+		}
+	}
+}
+
+// spanDeltas counts the events of a span with seq <= maxSeq by time,
+// device and kind, as deltas for Refine.
+func (db *DB) spanDeltas(ctx context.Context, sp rollup.Span, maxSeq int64) ([]rollup.Delta, error) {
+	type row struct{ t, device, kind, n int64 }
+	rs, err := db.r.QueryContext(ctx, `SELECT time_ms, coalesce(device, 0), kind, count(*) FROM events
+		WHERE time_ms BETWEEN ? AND ? AND seq <= ? GROUP BY time_ms, device, kind`, sp.FromMS, sp.ToMS, maxSeq)
+	if err != nil {
+		return nil, err
+	}
+	var got []row
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.t, &r.device, &r.kind, &r.n); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		got = append(got, r)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	deltas := make([]rollup.Delta, len(got))
+	for i, r := range got {
+		var site int64
+		if r.device != 0 {
+			d, ok := db.deviceByCode.get(r.device)
+			if !ok {
+				if err := db.loadDevices(ctx); err != nil {
+					return nil, err
+				}
+				if d, ok = db.deviceByCode.get(r.device); !ok {
+					return nil, fmt.Errorf("event of unknown device %d", r.device)
+				}
+			}
+			site = d.siteCode
+		}
+		if r.kind < 0 || r.kind > math.MaxUint32 || r.device > math.MaxUint32 || site > math.MaxUint32 {
+			return nil, fmt.Errorf("%w: codes past 2^32 (kind %d, device %d, site %d)", rollup.ErrInvalid, r.kind, r.device, site)
+		}
+		deltas[i] = rollup.Delta{TimeMS: r.t, Site: uint32(site), Device: uint32(r.device), Kind: uint32(r.kind), N: r.n}
+	}
+	return deltas, nil
 }
 
 // loadSnapshot returns the counts of the stored snapshot, or empty counts
@@ -335,7 +412,7 @@ func (db *DB) countsFor(ctx context.Context) (*rollup.Counts, error) {
 // caller then counts the events after what it returns. Why a snapshot is
 // not used is logged; an unusable snapshot is never an error.
 func (db *DB) loadSnapshot(ctx context.Context, seq int64, recount bool) (*rollup.Counts, error) {
-	c := rollup.New()
+	c := db.newCounts()
 	if recount {
 		return c, nil
 	}
@@ -349,11 +426,11 @@ func (db *DB) loadSnapshot(ctx context.Context, seq int64, recount bool) (*rollu
 	}
 	if err := c.UnmarshalBinary(snap); err != nil {
 		db.logger.Warn("sqlite: the snapshot of the event counts cannot be read; counting the events", "err", err)
-		return rollup.New(), nil
+		return db.newCounts(), nil
 	}
 	if c.Seq() > seq {
 		db.logger.Warn("sqlite: the snapshot of the event counts is newer than the events; counting the events", "snapshot_seq", c.Seq(), "seq", seq)
-		return rollup.New(), nil
+		return db.newCounts(), nil
 	}
 	return c, nil
 }
