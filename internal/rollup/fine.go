@@ -119,15 +119,22 @@ type finePlan [levels][]bucketPlan[uint64]
 
 // planFine plans the changes deltas make to the fine levels from level
 // start down, and appends the buckets that crossed the threshold with
-// events counted before to c.pending. force, when set, is the bucket above
-// level start to split whatever its counts (Refine); otherwise start is 0.
-// It runs under wmu.
-func (c *Counts) planFine(start int, deltas []Delta, force *int64) (finePlan, error) {
+// events counted before to c.pending. hourOps are the deltas' summed ops of
+// the hour table. force, when set, is the bucket above level start to
+// split whatever its counts (Refine); otherwise start is 0. It runs under
+// wmu.
+func (c *Counts) planFine(start int, deltas []Delta, hourOps []op[uint64], force *int64) (finePlan, error) {
 	var plans finePlan
 	var split []int64
-	if force != nil {
+	switch {
+	case force != nil:
 		split = []int64{*force}
-	} else {
+	case len(c.fine[0]) == 0:
+		// No hour is split yet (a store whose hours are all sparse):
+		// only an hour whose count grows past the threshold matters,
+		// and the hour ops have its change already.
+		split = c.splitParents(start, hourOps)
+	default:
 		split = c.splitParents(start, c.touched(deltas, 0, hourMS, nil))
 	}
 	for i := start; i < levels && len(split) > 0; i++ {
@@ -284,7 +291,7 @@ func (c *Counts) Refine(sp Span, seq int64, deltas []Delta) error {
 	if want := seriesTotal(c.parentSeries(sp.Level), sp.Num); n != want {
 		return fmt.Errorf("%w: the span %d..%d holds %d events, the counts say %d", ErrInvalid, sp.FromMS, sp.ToMS, n, want)
 	}
-	plans, err := c.planFine(sp.Level, deltas, &sp.Num)
+	plans, err := c.planFine(sp.Level, deltas, nil, &sp.Num)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

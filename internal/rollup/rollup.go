@@ -232,7 +232,7 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 	if err != nil {
 		return fmt.Errorf("%w: device table: %w", ErrInvalid, err)
 	}
-	finePlans, err := c.planFine(0, deltas, nil)
+	finePlans, err := c.planFine(0, deltas, hourOps, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
