@@ -203,8 +203,14 @@ func (c *Counts) splitParents(i int, parentOps []op[uint64]) []int64 {
 		case old == 0:
 			split = append(split, p)
 		default:
+			// A set, not a list: a rebuild of the counts in many
+			// batches of events in random order meets every dense
+			// bucket in every batch.
+			if c.pending == nil {
+				c.pending = map[[2]int64]Span{}
+			}
 			w := parentWidth(i)
-			c.pending = append(c.pending, Span{Level: i, Num: p, FromMS: bucketStart(p, w), ToMS: bucketEnd(p, w)})
+			c.pending[[2]int64{int64(i), p}] = Span{Level: i, Num: p, FromMS: bucketStart(p, w), ToMS: bucketEnd(p, w)}
 		}
 	}
 	return split
@@ -253,12 +259,15 @@ func (c *Counts) installFine(plans *finePlan) {
 func (c *Counts) Pending() []Span {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	p := c.pending
+	p := make([]Span, 0, len(c.pending))
+	for _, sp := range c.pending {
+		p = append(p, sp)
+	}
 	c.pending = nil
 	slices.SortFunc(p, func(a, b Span) int {
 		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.Num, b.Num))
 	})
-	return slices.CompactFunc(p, func(a, b Span) bool { return a.Level == b.Level && a.Num == b.Num })
+	return p
 }
 
 // ErrStale is the error of Refine when the counts moved on past the version

@@ -112,7 +112,7 @@ type Counts struct {
 	// pending the buckets waiting for the caller to recount them (see
 	// fine.go); both are the writer's.
 	split   int64
-	pending []Span
+	pending map[[2]int64]Span
 
 	mu  sync.RWMutex
 	seq int64
@@ -324,7 +324,7 @@ func (c *Counts) Size() (entries int, bytes int64) {
 		e5, b5 = e5+e, b5+b
 	}
 	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp)+cap(c.fineOps)) * int64(unsafe.Sizeof(op[uint64]{}))
-	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + c.devSites.bytes() + scratch + int64(unsafe.Sizeof(*c)) + int64(cap(c.pending))*int64(unsafe.Sizeof(Span{}))
+	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + c.devSites.bytes() + scratch + int64(unsafe.Sizeof(*c)) + int64(len(c.pending))*int64(unsafe.Sizeof(Span{})+16)
 }
 
 // siteBuckets appends the site-level buckets of [from, to] (from <= to):
