@@ -31,26 +31,13 @@ func denseTime(r *rand.Rand) int64 {
 
 // denseDeltas is randomDeltas with most new events at dense times.
 func denseDeltas(r *rand.Rand, m *model, n int) []Delta {
-	var out []Delta
-	for range n {
-		var d dims
-		k := int64(1 + r.IntN(3))
-		if len(m.order) > 0 && r.IntN(5) == 0 {
-			d = m.order[r.IntN(len(m.order))]
-			if m.n[d] == 0 {
-				continue
-			}
-			k = -1 - r.Int64N(m.n[d])
-		} else {
-			d = randomDims(r)
-			if r.IntN(4) != 0 {
-				d.t = denseTime(r)
-			}
+	return randomDeltasOf(r, m, n, func(r *rand.Rand) dims {
+		d := randomDims(r)
+		if r.IntN(4) != 0 {
+			d.t = denseTime(r)
 		}
-		m.add(d, k)
-		out = append(out, Delta{TimeMS: d.t, Site: d.site, Device: d.dev, Kind: d.kind, N: k})
-	}
-	return out
+		return d
+	})
 }
 
 // refine recounts the pending spans from the model and hands them to

@@ -176,6 +176,11 @@ func randomDims(r *rand.Rand) dims {
 // randomDeltas makes n deltas, some of them removing events of m, and adds
 // them to m.
 func randomDeltas(r *rand.Rand, m *model, n int) []Delta {
+	return randomDeltasOf(r, m, n, randomDims)
+}
+
+// randomDeltasOf is randomDeltas with new events made by newDims.
+func randomDeltasOf(r *rand.Rand, m *model, n int, newDims func(*rand.Rand) dims) []Delta {
 	var out []Delta
 	for range n {
 		var d dims
@@ -189,7 +194,7 @@ func randomDeltas(r *rand.Rand, m *model, n int) []Delta {
 		} else if len(m.order) > 0 && r.IntN(4) == 0 {
 			d = m.order[r.IntN(len(m.order))] // the same dimensions again
 		} else {
-			d = randomDims(r)
+			d = newDims(r)
 		}
 		m.add(d, k)
 		out = append(out, Delta{TimeMS: d.t, Site: d.site, Device: d.dev, Kind: d.kind, N: k})
