@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,6 +160,64 @@ func TestLateSourceDeliversADayLate(t *testing.T) {
 	// Nine days of the ten are delivered a day late while the feed runs.
 	if afterLive < lateCount*8/10 {
 		t.Errorf("only %d of %d late events were sent a day behind the live feed", afterLive, lateCount)
+	}
+}
+
+func TestTimeSourceSharedByClients(t *testing.T) {
+	_, devices := sim.Population(4, 5)
+	end := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	span := 10 * 24 * time.Hour
+	start := end.Add(-span)
+	const n, clients, size = 20_000, 4, 300
+	cfg := Config{Events: n, Clients: clients, Span: span, End: end, Seed: 7, Arrival: ArrivalTime}
+	sources, err := sourceFor(cfg, devices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		batches [][]ingest.Item
+		wg      sync.WaitGroup
+	)
+	for c := range clients {
+		src := sources(c)
+		wg.Go(func() {
+			items := make([]ingest.Item, size)
+			for {
+				k := src.fill(items)
+				if k == 0 {
+					return
+				}
+				mu.Lock()
+				batches = append(batches, slices.Clone(items[:k]))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	// Each batch is a run of consecutive events: in time order, and not
+	// overlapping any other, so the batches in the order of their first
+	// event are the whole feed in time order.
+	slices.SortFunc(batches, func(a, b []ingest.Item) int { return itemTime(t, a[0]).Compare(itemTime(t, b[0])) })
+	var sent []ingest.Item
+	for _, b := range batches {
+		sent = append(sent, b...)
+	}
+	if len(sent) != n {
+		t.Fatalf("sent %d events, want %d", len(sent), n)
+	}
+	// The events are the ones the time order always sent: one generator
+	// of the seed, evenly from start to end.
+	want, _ := drain(&timeSource{f: newFeed(7, devices, start, span, n)}, n)
+	for i := range sent {
+		if sent[i].SourceID != want[i].SourceID || string(sent[i].Time) != string(want[i].Time) {
+			t.Fatalf("event %d: got %s at %s, want %s at %s", i, sent[i].SourceID, sent[i].Time, want[i].SourceID, want[i].Time)
+		}
+	}
+	// The step is rounded down to the nanosecond, and a time to the
+	// millisecond as sent: the last event may be a millisecond short.
+	if first, last := itemTime(t, sent[0]), itemTime(t, sent[n-1]); !first.Equal(start) || last.Before(end.Add(-time.Millisecond)) || last.After(end) {
+		t.Errorf("events from %s to %s, want %s to %s", first, last, start, end)
 	}
 }
 

@@ -60,6 +60,9 @@ func TestRun(t *testing.T) {
 	if !(in.Seconds > 0 && in.EventsPerSec > 0 && in.GeneratorSeconds > 0) {
 		t.Errorf("ingest figures not positive: %+v", in)
 	}
+	if !in.Streamed || in.Arrival != bench.ArrivalTime {
+		t.Errorf("ingest streamed %v, arrival %q; want the time order streamed", in.Streamed, in.Arrival)
+	}
 	wantQueries := []string{
 		"basip page 1", "basip middle", "basip last", "basip deep 90%",
 		"basip filter page 1", "basip filter deep 90%", "basip window last", "basip filter+window deep 90%",
