@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -148,13 +149,19 @@ func (f *feed) next() ingest.Item {
 }
 
 // timeSource sends one feed in time order: the events of the time
-// arrival order. The load's clients share
+// arrival order, or those of the dense window. The load's clients share
 // it, each taking the next events under its lock, so the order sent is the
 // order made, give or take the batches in flight, as with one real feed;
 // only the making of the events is serialised, their encoding is not.
 type timeSource struct {
 	mu sync.Mutex
 	f  feed
+	// tally, when set, counts the events made, for the checks of the
+	// dense queries.
+	tally *tally
+	// ids, when set, replaces the generator's source ids by itself and the
+	// event's number from 1.
+	ids string
 }
 
 func (s *timeSource) fill(items []ingest.Item) int {
@@ -162,10 +169,17 @@ func (s *timeSource) fill(items []ingest.Item) int {
 	defer s.mu.Unlock()
 	n := 0
 	for ; n < len(items); n++ {
-		if _, ok := s.f.at(); !ok {
+		at, ok := s.f.at()
+		if !ok {
 			break
 		}
 		items[n] = s.f.next()
+		if s.ids != "" {
+			items[n].SourceID = s.ids + strconv.Itoa(s.f.done)
+		}
+		if s.tally != nil {
+			s.tally.add(at, items[n].Key)
+		}
 	}
 	return n
 }

@@ -2,11 +2,14 @@ package bench
 
 import (
 	"encoding/json"
+	"math"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/sim"
 )
@@ -218,6 +221,56 @@ func TestTimeSourceSharedByClients(t *testing.T) {
 	// millisecond as sent: the last event may be a millisecond short.
 	if first, last := itemTime(t, sent[0]), itemTime(t, sent[n-1]); !first.Equal(start) || last.Before(end.Add(-time.Millisecond)) || last.After(end) {
 		t.Errorf("events from %s to %s, want %s to %s", first, last, start, end)
+	}
+}
+
+func TestDenseSourceCountsWhatItSends(t *testing.T) {
+	_, devices := sim.Population(2, 5)
+	cat, err := catalog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	from := end.Add(-denseWindow)
+	half := end.Add(-30 * time.Second).UnixMilli()
+	tl := &tally{cat: cat, specs: []countSpec{
+		{from: half, to: math.MaxInt64},
+		{from: from.UnixMilli(), to: end.UnixMilli(), category: doorlog.CategoryAccess},
+		{from: from.UnixMilli(), to: end.UnixMilli(), priority: doorlog.PriorityHigh},
+	}}
+	tl.n = make([]int64, len(tl.specs))
+	const n = 7000 // 60 s / 7000 is not a whole millisecond: times are truncated as sent
+	src := &timeSource{f: feed{gen: sim.NewGenerator(1, devices), start: from, step: denseWindow / n, total: n}, tally: tl, ids: "d-"}
+	sent, _ := drain(src, 500)
+	if len(sent) != n {
+		t.Fatalf("sent %d events, want %d", len(sent), n)
+	}
+	want := make([]int64, len(tl.specs))
+	ids := map[string]bool{}
+	for _, it := range sent {
+		at := itemTime(t, it)
+		if at.Before(from) || !at.Before(end) {
+			t.Fatalf("event at %s, outside [%s, %s)", at, from, end)
+		}
+		ids[it.SourceID] = true
+		e := cat.Entry(it.Key)
+		if at.UnixMilli() >= half {
+			want[0]++
+		}
+		if e.Category == doorlog.CategoryAccess {
+			want[1]++
+		}
+		if e.Priority == doorlog.PriorityHigh {
+			want[2]++
+		}
+	}
+	if len(ids) != n || !ids["d-1"] || !ids["d-7000"] {
+		t.Errorf("%d distinct source ids, want %d from d-1 to d-%d", len(ids), n, n)
+	}
+	for i := range want {
+		if tl.n[i] != want[i] {
+			t.Errorf("spec %d: tallied %d, want %d", i, tl.n[i], want[i])
+		}
 	}
 }
 
