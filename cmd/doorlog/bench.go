@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&cfg.MixedIngest, "mixed-ingest", bench.DefaultMixedIngest, "with --mixed, live ingest rate in events/s")
 	fs.Float64Var(&cfg.MixedQueries, "mixed-queries", bench.DefaultMixedQueries, "with --mixed, query rate in requests/s (open loop: fired on schedule whether or not earlier ones were answered)")
 	fs.IntVar(&cfg.MixedInFlight, "mixed-inflight", bench.DefaultMixedInFlight, "with --mixed, most queries in flight at once; a query due beyond it is skipped and counted")
+	fs.IntVar(&cfg.Dense, "dense", 0, "after the queries and the export, send this many more events into the minute before the end and time the requests made at the present against it: BAS-IP polls, a native page with its count, the charts and the devices view (0: none)")
 	out := fs.String("out", "", "JSON result file (default bench-results/bench-<time>.json)")
 	keep := fs.Bool("keep", false, "keep the started server's directory (data and log) instead of removing it")
 	dir := fs.String("dir", "", "where the started server's directory is made (default: the system's temporary directory)")
@@ -54,6 +55,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if !bench.ValidArrival(cfg.Arrival) {
 		return fmt.Errorf("--arrival %q: want time, late or random", cfg.Arrival)
+	}
+	if cfg.Dense < 0 {
+		return errors.New("--dense must not be negative")
 	}
 	if cfg.Mixed < 0 || cfg.MixedIngest <= 0 || cfg.MixedQueries <= 0 || cfg.MixedInFlight < 1 {
 		return errors.New("--mixed must not be negative, and --mixed-ingest, --mixed-queries and --mixed-inflight must be positive")

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 // the ingest rate and the bytes on disk per event.
 const (
 	// ArrivalTime sends every event in time order, like one live feed.
+	// The events are made as they are sent, like the other orders', so a
+	// load of any size fits in the bench's memory.
 	ArrivalTime = "time"
 	// ArrivalLate sends a live feed in time order while a tenth of the
 	// devices deliver their events a day late, in bulk.
@@ -145,6 +148,42 @@ func (f *feed) next() ingest.Item {
 	return f.gen.Next(t)
 }
 
+// timeSource sends one feed in time order: the events of the time
+// arrival order, or those of the dense window. The load's clients share
+// it, each taking the next events under its lock, so the order sent is the
+// order made, give or take the batches in flight, as with one real feed;
+// only the making of the events is serialised, their encoding is not.
+type timeSource struct {
+	mu sync.Mutex
+	f  feed
+	// tally, when set, counts the events made, for the checks of the
+	// dense queries.
+	tally *tally
+	// ids, when set, replaces the generator's source ids by itself and the
+	// event's number from 1.
+	ids string
+}
+
+func (s *timeSource) fill(items []ingest.Item) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for ; n < len(items); n++ {
+		at, ok := s.f.at()
+		if !ok {
+			break
+		}
+		items[n] = s.f.next()
+		if s.ids != "" {
+			items[n].SourceID = s.ids + strconv.Itoa(s.f.done)
+		}
+		if s.tally != nil {
+			s.tally.add(at, items[n].Key)
+		}
+	}
+	return n
+}
+
 // splitLate returns the devices that deliver on time and the late ones:
 // every lateEvery-th device, at least one when there are two or more.
 func splitLate(devices []sim.Device) (live, late []sim.Device) {
@@ -221,12 +260,17 @@ func (s *lateSource) fill(items []ingest.Item) int {
 	return n
 }
 
-// sourceFor returns, for the streamed arrival orders, the source of each
-// load client: a random source of its own per client, or the one late
-// source they all share (it locks itself).
+// sourceFor returns the source of each load client for cfg.Arrival: a
+// random source of its own per client, or the one time or late source
+// they all share (it locks itself).
 func sourceFor(cfg Config, devices []sim.Device) (func(client int) batchSource, error) {
 	start := cfg.End.Add(-cfg.Span)
 	switch cfg.Arrival {
+	case ArrivalTime:
+		// The events and times the time order always had: one generator,
+		// spaced evenly from start to cfg.End.
+		src := &timeSource{f: newFeed(cfg.Seed, devices, start, cfg.Span, cfg.Events)}
+		return func(int) batchSource { return src }, nil
 	case ArrivalRandom:
 		per, extra := cfg.Events/cfg.Clients, cfg.Events%cfg.Clients
 		return func(c int) batchSource {

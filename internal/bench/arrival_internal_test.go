@@ -2,10 +2,14 @@ package bench
 
 import (
 	"encoding/json"
+	"math"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/doorlog/doorlog/internal/catalog"
+	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/sim"
 )
@@ -159,6 +163,114 @@ func TestLateSourceDeliversADayLate(t *testing.T) {
 	// Nine days of the ten are delivered a day late while the feed runs.
 	if afterLive < lateCount*8/10 {
 		t.Errorf("only %d of %d late events were sent a day behind the live feed", afterLive, lateCount)
+	}
+}
+
+func TestTimeSourceSharedByClients(t *testing.T) {
+	_, devices := sim.Population(4, 5)
+	end := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	span := 10 * 24 * time.Hour
+	start := end.Add(-span)
+	const n, clients, size = 20_000, 4, 300
+	cfg := Config{Events: n, Clients: clients, Span: span, End: end, Seed: 7, Arrival: ArrivalTime}
+	sources, err := sourceFor(cfg, devices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		batches [][]ingest.Item
+		wg      sync.WaitGroup
+	)
+	for c := range clients {
+		src := sources(c)
+		wg.Go(func() {
+			items := make([]ingest.Item, size)
+			for {
+				k := src.fill(items)
+				if k == 0 {
+					return
+				}
+				mu.Lock()
+				batches = append(batches, slices.Clone(items[:k]))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	// Each batch is a run of consecutive events: in time order, and not
+	// overlapping any other, so the batches in the order of their first
+	// event are the whole feed in time order.
+	slices.SortFunc(batches, func(a, b []ingest.Item) int { return itemTime(t, a[0]).Compare(itemTime(t, b[0])) })
+	var sent []ingest.Item
+	for _, b := range batches {
+		sent = append(sent, b...)
+	}
+	if len(sent) != n {
+		t.Fatalf("sent %d events, want %d", len(sent), n)
+	}
+	// The events are the ones the time order always sent: one generator
+	// of the seed, evenly from start to end.
+	want, _ := drain(&timeSource{f: newFeed(7, devices, start, span, n)}, n)
+	for i := range sent {
+		if sent[i].SourceID != want[i].SourceID || string(sent[i].Time) != string(want[i].Time) {
+			t.Fatalf("event %d: got %s at %s, want %s at %s", i, sent[i].SourceID, sent[i].Time, want[i].SourceID, want[i].Time)
+		}
+	}
+	// The step is rounded down to the nanosecond, and a time to the
+	// millisecond as sent: the last event may be a millisecond short.
+	if first, last := itemTime(t, sent[0]), itemTime(t, sent[n-1]); !first.Equal(start) || last.Before(end.Add(-time.Millisecond)) || last.After(end) {
+		t.Errorf("events from %s to %s, want %s to %s", first, last, start, end)
+	}
+}
+
+func TestDenseSourceCountsWhatItSends(t *testing.T) {
+	_, devices := sim.Population(2, 5)
+	cat, err := catalog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	from := end.Add(-denseWindow)
+	half := end.Add(-30 * time.Second).UnixMilli()
+	tl := &tally{cat: cat, specs: []countSpec{
+		{from: half, to: math.MaxInt64},
+		{from: from.UnixMilli(), to: end.UnixMilli(), category: doorlog.CategoryAccess},
+		{from: from.UnixMilli(), to: end.UnixMilli(), priority: doorlog.PriorityHigh},
+	}}
+	tl.n = make([]int64, len(tl.specs))
+	const n = 7000 // 60 s / 7000 is not a whole millisecond: times are truncated as sent
+	src := &timeSource{f: feed{gen: sim.NewGenerator(1, devices), start: from, step: denseWindow / n, total: n}, tally: tl, ids: "d-"}
+	sent, _ := drain(src, 500)
+	if len(sent) != n {
+		t.Fatalf("sent %d events, want %d", len(sent), n)
+	}
+	want := make([]int64, len(tl.specs))
+	ids := map[string]bool{}
+	for _, it := range sent {
+		at := itemTime(t, it)
+		if at.Before(from) || !at.Before(end) {
+			t.Fatalf("event at %s, outside [%s, %s)", at, from, end)
+		}
+		ids[it.SourceID] = true
+		e := cat.Entry(it.Key)
+		if at.UnixMilli() >= half {
+			want[0]++
+		}
+		if e.Category == doorlog.CategoryAccess {
+			want[1]++
+		}
+		if e.Priority == doorlog.PriorityHigh {
+			want[2]++
+		}
+	}
+	if len(ids) != n || !ids["d-1"] || !ids["d-7000"] {
+		t.Errorf("%d distinct source ids, want %d from d-1 to d-%d", len(ids), n, n)
+	}
+	for i := range want {
+		if tl.n[i] != want[i] {
+			t.Errorf("spec %d: tallied %d, want %d", i, tl.n[i], want[i])
+		}
 	}
 }
 

@@ -92,6 +92,12 @@ type Config struct {
 	// MixedInFlight bounds the mixed phase's queries in flight at once; a
 	// query due while the bound is reached is skipped and counted.
 	MixedInFlight int
+	// Dense, when positive, sends that many more events after the queries
+	// and the export, all in the minute before End, and times the requests
+	// made at the present against that dense minute (see dense.go): the
+	// store's counts of a window that cuts an hour must not read every
+	// event in it. Zero leaves the case out.
+	Dense int
 }
 
 func (c Config) withDefaults() Config {
@@ -202,6 +208,9 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 		Span:      fmt.Sprintf("%g days", cfg.Span.Hours()/24),
 		Arrival:   cfg.Arrival,
 	}
+	if cfg.Dense < 0 {
+		return nil, fmt.Errorf("bench: dense %d: want 0 (none) or more", cfg.Dense)
+	}
 	if res.Backend == "" {
 		res.Backend = "unknown"
 	}
@@ -227,8 +236,11 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 			err = errors.Join(err, fmt.Errorf("bench: stop the server: %w", serr))
 		}
 	}
-	// The mixed phase's live events are on disk too.
+	// The dense and the mixed phase's events are on disk too.
 	stored := res.Ingest.Stored
+	if res.Dense != nil {
+		stored += res.Dense.Ingest.Stored
+	}
 	if res.Mixed != nil {
 		stored += res.Mixed.Ingest.Stored
 	}
@@ -264,8 +276,17 @@ func runPhases(ctx context.Context, cfg Config, t Target, res *Result) error {
 		return err
 	}
 	res.Export, err = q.export(ctx)
-	if err != nil || cfg.Mixed <= 0 {
+	if err != nil {
 		return err
+	}
+	if cfg.Dense > 0 {
+		res.Dense, err = dense(ctx, cfg, t, devices, q, pr)
+		if err != nil {
+			return err
+		}
+	}
+	if cfg.Mixed <= 0 {
+		return nil
 	}
 	res.Mixed, err = mixed(ctx, cfg, t, devices, pr)
 	return err

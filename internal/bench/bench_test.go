@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,9 @@ func TestRun(t *testing.T) {
 	}
 	if !(in.Seconds > 0 && in.EventsPerSec > 0 && in.GeneratorSeconds > 0) {
 		t.Errorf("ingest figures not positive: %+v", in)
+	}
+	if !in.Streamed || in.Arrival != bench.ArrivalTime || res.Dense != nil {
+		t.Errorf("ingest streamed %v, arrival %q, dense %v; want the time order streamed and no dense case", in.Streamed, in.Arrival, res.Dense)
 	}
 	wantQueries := []string{
 		"basip page 1", "basip middle", "basip last", "basip deep 90%",
@@ -242,6 +247,152 @@ func TestRunArrivals(t *testing.T) {
 				t.Errorf("table does not name the arrival %s:\n%s", arrival, table.String())
 			}
 		})
+	}
+}
+
+// exported counts the events the target exports for the query query, by
+// reading them: a path that does not use the store's counts.
+func exported(tb testing.TB, target bench.Target, query string) int64 {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, target.BaseURL+"/v1/events/export?format=ndjson&"+query, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+target.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("export %s: status %d, %v", query, resp.StatusCode, err)
+	}
+	return int64(bytes.Count(body, []byte{'\n'}))
+}
+
+// evenlyIn counts the events of n spread evenly from start by step (the
+// i-th at start + i*step, to the millisecond as sent) whose time is from
+// from to to, both included.
+func evenlyIn(n int, start time.Time, step time.Duration, from, to time.Time) int64 {
+	var c int64
+	for i := range n {
+		ms := start.Add(time.Duration(i) * step).UnixMilli()
+		if ms >= from.UnixMilli() && ms <= to.UnixMilli() {
+			c++
+		}
+	}
+	return c
+}
+
+func TestRunDense(t *testing.T) {
+	const events, dense = 5000, 20_000
+	target := inProcess(t)
+	// Counted before the server stops: no Stop, so no disk.
+	running := target
+	running.Stop, running.DataDir = nil, ""
+	cfg := bench.Config{Events: events, Dense: dense, Clients: 3, Batch: 1000, Samples: 3, Version: "test"}
+	res, err := bench.Run(context.Background(), cfg, running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The time order, streamed, sends every event once, and so does the
+	// dense case.
+	if in := res.Ingest; in.Sent != events || in.Stored != events || !in.Streamed {
+		t.Errorf("load sent %d, stored %d, streamed %v; want %d stored, streamed", in.Sent, in.Stored, in.Streamed, events)
+	}
+	d := res.Dense
+	if d == nil {
+		t.Fatal("no dense case in the result")
+	}
+	if in := d.Ingest; d.Events != dense || in.Sent != dense || in.Stored != dense || in.Duplicates != 0 || !(in.EventsPerSec > 0) {
+		t.Errorf("dense: %d events, sent %d, stored %d, %d duplicates; want %d stored", d.Events, in.Sent, in.Stored, in.Duplicates, dense)
+	}
+	if got := exactCount(t, target); got != events+dense {
+		t.Errorf("count=exact = %d, want %d", got, events+dense)
+	}
+	end := d.To
+	if want := end.Add(-time.Minute); !d.From.Equal(want) {
+		t.Errorf("dense window from %s, want %s (a minute before %s)", d.From, want, end)
+	}
+
+	// What was sent in a window: the load's events evenly over the 90
+	// days ending at end, both ends included, and the dense ones evenly
+	// over the minute before end.
+	sent := func(from, to time.Time) int64 {
+		span := bench.DefaultSpan
+		return evenlyIn(events, end.Add(-span), span/(events-1), from, to) +
+			evenlyIn(dense, end.Add(-time.Minute), time.Minute/dense, from, to)
+	}
+	far := end.Add(time.Hour)
+	ms := func(at time.Time) string { return strconv.FormatInt(at.UnixMilli(), 10) }
+	tests := []struct {
+		name      string
+		targetMs  float64
+		wantTotal int64
+	}{
+		{"dense basip from=-30s", bench.TargetPageMs, sent(end.Add(-30*time.Second), far)},
+		{"dense basip from=-60s", bench.TargetPageMs, sent(end.Add(-time.Minute), far)},
+		// The filtered totals are checked against the events exported
+		// with the same filter, which are read rather than counted.
+		{"dense basip from=-30s, category", bench.TargetPageMs, exported(t, target, "category=access&from="+ms(end.Add(-30*time.Second)))},
+		{"dense basip last hour, priority", bench.TargetPageMs, exported(t, target, "priority=critical&from="+ms(end.Add(-time.Hour)))},
+		{"dense native window", bench.TargetPageMs, sent(end.Add(-time.Minute), end)},
+		{"dense stats hourly, last day", bench.TargetStatsMs, sent(end.Add(-24*time.Hour), end)},
+		{"dense stats timeline, last hour", bench.TargetStatsMs, sent(end.Add(-time.Hour), end)},
+		{"dense stats devices", bench.TargetStatsMs, 0},
+	}
+	byName := map[string]bench.Query{}
+	for _, q := range d.Queries {
+		byName[q.Name] = q
+	}
+	if len(d.Queries) != len(tests) {
+		t.Errorf("got %d dense queries, want %d", len(d.Queries), len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, ok := byName[tt.name]
+			if !ok {
+				t.Fatalf("no query %q", tt.name)
+			}
+			if q.Total != tt.wantTotal {
+				t.Errorf("total: got %d, want %d", q.Total, tt.wantTotal)
+			}
+			if q.TargetMs != tt.targetMs {
+				t.Errorf("target: got %g ms, want %g ms", q.TargetMs, tt.targetMs)
+			}
+			if q.Samples != cfg.Samples || !(q.P50Ms > 0) || q.P50Ms > q.P99Ms || q.P99Ms > q.MaxMs || q.Request == "" {
+				t.Errorf("not sane: %+v", q)
+			}
+		})
+	}
+	// The filters narrow: some of the window's events, not all.
+	if c, all := byName["dense basip from=-30s, category"].Total, byName["dense basip from=-30s"].Total; !(c > 0 && c < all) {
+		t.Errorf("category total %d, want between 0 and %d", c, all)
+	}
+	if p := byName["dense basip last hour, priority"].Total; !(p > 0 && p < dense) {
+		t.Errorf("priority total %d, want between 0 and %d", p, dense)
+	}
+
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		if !strings.Contains(table.String(), tt.name) {
+			t.Errorf("table lacks %q:\n%s", tt.name, table.String())
+		}
+	}
+	if !strings.Contains(table.String(), "dense: 20,000 events sent (20,000 stored)") || !strings.Contains(table.String(), "p99 <= 50 ms") {
+		t.Errorf("table lacks the dense line or the stats target:\n%s", table.String())
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back bench.Result
+	if err := json.Unmarshal(data, &back); err != nil || back.Dense == nil || len(back.Dense.Queries) != len(tests) || back.Dense.Ingest.Stored != dense {
+		t.Errorf("JSON does not round-trip the dense case: %v\n%s", err, data)
 	}
 }
 

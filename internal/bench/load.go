@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -28,105 +27,44 @@ type Ingest struct {
 	// EventsPerSec is Stored / Seconds.
 	EventsPerSec float64 `json:"events_per_sec"`
 	// GeneratorSeconds is the time spent generating and encoding every
-	// batch: before the timed load began for the time order (not part of
-	// Seconds), and summed over the clients while they sent for the late
-	// and random orders (part of Seconds, since those generate as they
-	// send).
+	// batch, summed over the clients while they sent (so part of Seconds,
+	// as the events are made while they are sent). Builds before the time
+	// order was streamed made its batches before the timed load instead,
+	// and recorded that time here.
 	GeneratorSeconds float64 `json:"generator_seconds"`
 	// Arrival is the order the events were sent in (Config.Arrival), which
 	// the ingest rate and the bytes on disk per event depend on.
 	Arrival string `json:"arrival"`
 	// Streamed is true when the events were generated while they were
-	// sent rather than beforehand.
+	// sent rather than beforehand: always now. It is false in the results
+	// of older builds for the time order, whose batches were all made
+	// before the clock started (and whose bench held them all in memory),
+	// so that such results are told apart.
 	Streamed bool `json:"streamed,omitempty"`
 }
 
-// load sends cfg.Events generated events, spread evenly over cfg.Span
-// ending at cfg.End and in time order like a real feed, as NDJSON batches of
-// cfg.Batch from cfg.Clients goroutines. Every batch is generated and
-// encoded before the clock starts: the clients share the machine's cores
-// with the server, and a real feed's encoding happens on the devices, so
-// only sending is timed.
+// load sends cfg.Events generated events, spread over cfg.Span ending at
+// cfg.End, in the cfg.Arrival order, as NDJSON batches of cfg.Batch from
+// cfg.Clients goroutines.
 func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr *progress) (Ingest, error) {
-	if cfg.Arrival != ArrivalTime {
-		return loadStreamed(parent, cfg, t, devices, pr)
-	}
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	sink := &sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}
-	gen := sim.NewGenerator(cfg.Seed, devices)
-	start := cfg.End.Add(-cfg.Span)
-	step := cfg.Span / time.Duration(max(cfg.Events-1, 1))
-
-	genStart := time.Now()
-	bodies := make([][]byte, 0, (cfg.Events+cfg.Batch-1)/cfg.Batch)
-	items := make([]ingest.Item, cfg.Batch)
-	for i := 0; i < cfg.Events; {
-		n := min(cfg.Batch, cfg.Events-i)
-		for j := range n {
-			items[j] = gen.Next(start.Add(time.Duration(i+j) * step))
-		}
-		body, err := sim.EncodeNDJSON(items[:n])
-		if err != nil {
-			return Ingest{}, fmt.Errorf("bench: encode events: %w", err)
-		}
-		bodies = append(bodies, body)
-		i += n
-		if len(bodies)%20 == 0 {
-			pr.update("generate", int64(i), int64(cfg.Events), genStart)
-		}
-		if err := ctx.Err(); err != nil {
-			return Ingest{}, fmt.Errorf("bench: generate: %w", err)
-		}
-	}
-	pr.update("generate", int64(cfg.Events), int64(cfg.Events), genStart)
-	pr.done()
-	genTime := time.Since(genStart)
-
-	batches := make(chan int, len(bodies))
-	for i := range bodies {
-		batches <- i
-	}
-	close(batches)
-
-	var (
-		sent     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	began := time.Now()
-	stopTicking := pr.ticking("load", &sent, int64(cfg.Events), began)
-	for range cfg.Clients {
-		wg.Go(func() {
-			for i := range batches {
-				if err := sink.SendNDJSON(ctx, bodies[i], nil); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				sent.Add(int64(min(cfg.Batch, cfg.Events-i*cfg.Batch)))
-			}
-		})
-	}
-	wg.Wait()
-	stopTicking()
-	res := loaded(cfg, pr, sink, sent.Load(), began, genTime)
-	res.Arrival = ArrivalTime
-	return res, loadErr(parent, cfg, res, firstErr)
-}
-
-// loadStreamed sends cfg.Events events in the late or random arrival
-// order: each client fills a batch from its source, encodes it and sends
-// it, again and again, so that the bench holds only the batches in flight
-// (a load of 100M events fits in memory). Generating is then part of the
-// timed load, on the cores the server uses too.
-func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.Device, pr *progress) (Ingest, error) {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
 	sources, err := sourceFor(cfg, devices)
 	if err != nil {
 		return Ingest{}, err
 	}
+	res, err := send(parent, cfg, t, "load", cfg.Events, sources, pr)
+	res.Arrival = cfg.Arrival
+	return res, err
+}
+
+// send sends total events from the sources: each of cfg.Clients clients
+// fills a batch of cfg.Batch from its source, encodes it and sends it,
+// again and again, so that the bench holds only the batches in flight (a
+// load of 100M events fits in memory). Generating is then part of the
+// timed load, on the cores the server uses too. what names the phase in
+// the progress and the errors.
+func send(parent context.Context, cfg Config, t Target, what string, total int, sources func(client int) batchSource, pr *progress) (Ingest, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
 	sink := &sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}
 	var (
 		sent, genNanos atomic.Int64
@@ -135,18 +73,20 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 		firstErr       error
 	)
 	began := time.Now()
-	stopTicking := pr.ticking("load", &sent, int64(cfg.Events), began)
+	stopTicking := pr.ticking(what, &sent, int64(total), began)
 	for c := range cfg.Clients {
 		src := sources(c)
 		wg.Go(func() {
 			items := make([]ingest.Item, cfg.Batch)
+			var body []byte
 			for ctx.Err() == nil {
 				g0 := time.Now()
 				n := src.fill(items)
 				if n == 0 {
 					return
 				}
-				body, err := sim.EncodeNDJSON(items[:n])
+				var err error
+				body, err = appendNDJSON(body[:0], items[:n])
 				genNanos.Add(int64(time.Since(g0)))
 				if err == nil {
 					err = sink.SendNDJSON(ctx, body, nil)
@@ -161,44 +101,37 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 	}
 	wg.Wait()
 	stopTicking()
-	res := loaded(cfg, pr, sink, sent.Load(), began, time.Duration(genNanos.Load()))
-	res.Arrival, res.Streamed = cfg.Arrival, true
-	return res, loadErr(parent, cfg, res, firstErr)
-}
-
-// loaded ends a load's progress and says what it did: sent events since
-// began, what the server answered (the sink's totals) and the time spent
-// generating.
-func loaded(cfg Config, pr *progress, sink *sim.HTTPSink, sent int64, began time.Time, gen time.Duration) Ingest {
 	elapsed := time.Since(began)
-	pr.update("load", sent, int64(cfg.Events), began)
+	pr.update(what, sent.Load(), int64(total), began)
 	pr.done()
 	tot := sink.Totals()
-	return Ingest{
-		Sent:             sent,
+	res := Ingest{
+		Sent:             sent.Load(),
 		Stored:           tot.Accepted,
 		Duplicates:       tot.Duplicates,
 		Rejected:         tot.Rejected,
 		Retries:          tot.Retries,
 		Seconds:          elapsed.Seconds(),
 		EventsPerSec:     float64(tot.Accepted) / elapsed.Seconds(),
-		GeneratorSeconds: gen.Seconds(),
+		GeneratorSeconds: time.Duration(genNanos.Load()).Seconds(),
+		Streamed:         true,
 	}
+	return res, sendErr(parent, what, total, res, firstErr)
 }
 
-// loadErr says what went wrong with a load, if anything.
-func loadErr(parent context.Context, cfg Config, res Ingest, firstErr error) error {
+// sendErr says what went wrong with sending total events, if anything.
+func sendErr(parent context.Context, what string, total int, res Ingest, firstErr error) error {
 	if firstErr != nil {
-		return fmt.Errorf("bench: load: %w", firstErr)
+		return fmt.Errorf("bench: %s: %w", what, firstErr)
 	}
 	if err := parent.Err(); err != nil {
-		return fmt.Errorf("bench: load: %w", err)
+		return fmt.Errorf("bench: %s: %w", what, err)
 	}
-	if res.Sent != int64(cfg.Events) {
-		return fmt.Errorf("bench: load sent %d of %d events", res.Sent, cfg.Events)
+	if res.Sent != int64(total) {
+		return fmt.Errorf("bench: %s sent %d of %d events", what, res.Sent, total)
 	}
 	if res.Stored == 0 {
-		return errors.New("bench: load: the server stored no event")
+		return fmt.Errorf("bench: %s: the server stored no event", what)
 	}
 	return nil
 }

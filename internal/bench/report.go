@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -53,6 +54,9 @@ type Result struct {
 	Ingest  Ingest  `json:"ingest"`
 	Queries []Query `json:"queries"`
 	Export  Export  `json:"export"`
+	// Dense is the dense-window case's figures; absent when it was not
+	// run.
+	Dense *Dense `json:"dense,omitempty"`
 	// Mixed is the mixed phase's figures; null when it was not run.
 	Mixed *Mixed `json:"mixed,omitempty"`
 	// MaxRSSBytes is the most resident memory the server had, sampled
@@ -168,7 +172,11 @@ func (r *Result) Checks() []Check {
 	}
 	out = append(out, Check{ingestName, fmt.Sprintf("%s events/s", thousands(r.Ingest.EventsPerSec)),
 		fmt.Sprintf(">= %s/s", thousands(TargetIngestPerSec)), status(r.Ingest.Seconds > 0, r.Ingest.EventsPerSec >= TargetIngestPerSec)})
-	for _, q := range r.Queries {
+	queries := r.Queries
+	if r.Dense != nil {
+		queries = append(slices.Clip(queries), r.Dense.Queries...)
+	}
+	for _, q := range queries {
 		v := fmt.Sprintf("p50 %.2f  p99 %.2f  max %.2f ms  (n=%d)", q.P50Ms, q.P99Ms, q.MaxMs, q.Samples)
 		out = append(out, Check{q.Name, v, fmt.Sprintf("p99 <= %g ms", q.TargetMs), status(q.Samples > 0, q.P99Ms <= q.TargetMs)})
 	}
@@ -199,13 +207,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 		r.Version, r.GoVersion, r.Backend, r.Machine.CPUs, r.Machine.CPUModel, mem)
 	fmt.Fprintf(w, "%s events sent (%s stored) over %s from %d devices in %d sites; %d clients, batches of %d; %d samples per query\n",
 		thousands(float64(r.Ingest.Sent)), thousands(float64(r.Ingest.Stored)), r.Span, r.Devices, r.Sites, r.Clients, r.Batch, r.Samples)
-	switch {
-	case r.Ingest.Seconds > 0 && r.Ingest.Streamed:
+	if r.Ingest.Seconds > 0 {
 		fmt.Fprintf(w, "arrival %s: load took %.1f s (events generated and encoded while sending, %.1f s summed over the clients, timed); %d duplicates, %d rejected, %d retries\n",
 			r.Arrival, r.Ingest.Seconds, r.Ingest.GeneratorSeconds, r.Ingest.Duplicates, r.Ingest.Rejected, r.Ingest.Retries)
-	case r.Ingest.Seconds > 0:
-		fmt.Fprintf(w, "load took %.1f s (events generated and encoded beforehand in %.1f s, not timed); %d duplicates, %d rejected, %d retries\n",
-			r.Ingest.Seconds, r.Ingest.GeneratorSeconds, r.Ingest.Duplicates, r.Ingest.Rejected, r.Ingest.Retries)
+	}
+	if d := r.Dense; d != nil {
+		fmt.Fprintf(w, "dense: %s events sent (%s stored) into the minute from %s to %s in %.1f s, %s events/s; each dense total checked against them\n",
+			thousands(float64(d.Ingest.Sent)), thousands(float64(d.Ingest.Stored)), d.From.Format(time.RFC3339), d.To.Format(time.RFC3339),
+			d.Ingest.Seconds, thousands(d.Ingest.EventsPerSec))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
