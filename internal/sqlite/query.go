@@ -325,6 +325,8 @@ func (db *DB) ListEvents(ctx context.Context, q doorlog.EventQuery) ([]doorlog.E
 		events, err = db.listDevices(ctx, &p, desc, after, q.Offset, q.Limit, q.MaxBytes)
 	case q.Offset > 0 && after == nil:
 		events, err = db.seekTable(ctx, &p, desc, q.Offset, q.Limit, q.MaxBytes)
+	case q.Offset == 0 && q.Limit > 0 && (p.kinds != nil || p.scoped):
+		events, err = db.guidedScan(ctx, &p, desc, after, q.Limit, q.MaxBytes)
 	default:
 		events, err = db.scanTable(ctx, &p, desc, after, p.from, p.to, q.Offset, q.Limit, q.MaxBytes, math.MaxInt64)
 	}
@@ -455,6 +457,156 @@ func (db *DB) findBucket(ctx context.Context, p *plan, buckets []rollup.Bucket, 
 		return b, skip, true, nil
 	}
 	return rollup.Bucket{}, 0, false, nil
+}
+
+// maxGuidedTries is how many times guidedScan starts again when the counts
+// move on under it before it reads the window row by row instead.
+const maxGuidedTries = 3
+
+// guidedScan is the page of a selective plan (a kind or site filter) from
+// the start of its window, or from a cursor: it reads only the finest
+// buckets of the counts that hold selected events, in order, until the page
+// is full, so that a selection that is rare in dense data (critical alarms
+// among millions of grants) does not read every row between its matches.
+// Contiguous buckets are read by one query, and once the buckets read hold
+// a page of selected events no more are added to it. Every query reads the
+// rows with seq at most the counts' version, so the page is one consistent
+// view of the store, as a single scan's is.
+func (db *DB) guidedScan(ctx context.Context, p *plan, desc bool, after *position, limit, maxBytes int) ([]doorlog.Event, error) {
+	c, err := db.countsFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from, to := p.from, p.to
+	if after != nil {
+		if desc {
+			to = min(to, after.timeMS)
+		} else {
+			from = max(from, after.timeMS)
+		}
+	}
+	if from > to {
+		return []doorlog.Event{}, nil
+	}
+	sel := p.selection()
+	for range maxGuidedTries {
+		g := guided{db: db, c: c, p: p, sel: sel, desc: desc, after: after, from: from, to: to, limit: limit, maxBytes: maxBytes}
+		var buckets []rollup.Bucket
+		buckets, g.seq = c.Buckets(sel, from, to)
+		if err := g.visitAll(ctx, buckets); err != nil {
+			return nil, err
+		}
+		if !g.moved {
+			if err := g.flush(ctx); err != nil {
+				return nil, err
+			}
+			if g.out == nil {
+				g.out = []doorlog.Event{}
+			}
+			return g.out, nil
+		}
+	}
+	return db.scanTable(ctx, p, desc, after, p.from, p.to, 0, limit, maxBytes, math.MaxInt64)
+}
+
+// guided is the state of one guidedScan at one version of the counts.
+type guided struct {
+	db              *DB
+	c               *rollup.Counts
+	p               *plan
+	sel             rollup.Selection
+	desc            bool
+	after           *position
+	from, to        int64
+	limit, maxBytes int
+	seq             int64
+	// span is the contiguous range of buckets gathered but not read yet,
+	// and n the selected events its exact buckets hold.
+	span  *[2]int64
+	n     int64
+	out   []doorlog.Event
+	bytes int
+	done  bool
+	moved bool
+}
+
+// visitAll visits buckets in the page's order.
+func (g *guided) visitAll(ctx context.Context, buckets []rollup.Bucket) error {
+	for i := range buckets {
+		b := buckets[i]
+		if g.desc {
+			b = buckets[len(buckets)-1-i]
+		}
+		if err := g.visit(ctx, b); err != nil || g.done || g.moved {
+			return err
+		}
+	}
+	return nil
+}
+
+// visit narrows an exact bucket to its finest buckets, and gathers a
+// finest or non-exact one into the span to read.
+func (g *guided) visit(ctx context.Context, b rollup.Bucket) error {
+	if b.Exact {
+		kids, ok := g.c.Children(g.sel, b, g.seq)
+		if !ok {
+			g.moved = true
+			return nil
+		}
+		if kids != nil {
+			return g.visitAll(ctx, kids)
+		}
+	}
+	lo, hi := max(b.FromMS, g.from), min(b.ToMS, g.to)
+	if lo > hi {
+		return nil
+	}
+	switch {
+	case g.span == nil:
+		g.span = &[2]int64{lo, hi}
+	case !g.desc && g.span[1] != math.MaxInt64 && g.span[1]+1 == lo:
+		g.span[1] = hi
+	case g.desc && g.span[0] != math.MinInt64 && g.span[0]-1 == hi:
+		g.span[0] = lo
+	default:
+		// A gap of buckets without selected events: read what was
+		// gathered, and start again here.
+		if err := g.flush(ctx); err != nil || g.done {
+			return err
+		}
+		g.span = &[2]int64{lo, hi}
+	}
+	if !b.Exact {
+		// Its count is unknown: read it now.
+		return g.flush(ctx)
+	}
+	if g.n += b.N; g.n >= int64(g.limit-len(g.out)) {
+		return g.flush(ctx)
+	}
+	return nil
+}
+
+// flush reads the gathered span.
+func (g *guided) flush(ctx context.Context) error {
+	if g.span == nil {
+		return nil
+	}
+	lo, hi := g.span[0], g.span[1]
+	g.span, g.n = nil, 0
+	maxBytes := 0
+	if g.maxBytes > 0 {
+		maxBytes = g.maxBytes - g.bytes
+	}
+	events, err := g.db.scanTable(ctx, g.p, g.desc, g.after, lo, hi, 0, g.limit-len(g.out), maxBytes, g.seq)
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		g.bytes += len(e.Model)
+	}
+	g.out = append(g.out, events...)
+	g.done = len(g.out) >= g.limit || g.maxBytes > 0 && g.bytes >= g.maxBytes
+	return nil
 }
 
 // hourMS is the length of an hour in milliseconds, the unit of the
