@@ -31,14 +31,29 @@ import (
 // when the next level holds a child of it, so no flag is kept: a split
 // bucket's children sum to its total, and a bucket whose events are all
 // deleted loses its children with them.
+//
+// There are two ladders. The site ladder splits the hours of the
+// site-level counts (keys site<<32 | kind), for totals and pages. The
+// device ladder splits the days of the device-level counts (keys
+// device<<32 | kind) into hours, then down the same widths, for counts by
+// device (the charts' per-device figures, which would otherwise read a
+// partial day event by event). A device-level bucket holds up to devices
+// × kinds entries, many more than a site-level one, so the device ladder
+// splits only the newest recentDays days of the counts, the days a "today"
+// or "last 24 hours" window cuts, and drops an older day's finer counts
+// when the counts move past it.
 
 // fineWidths are the widths in milliseconds of the levels below the hour,
 // each dividing the one above, in steps of at most five so that a split
 // bucket's children are never much smaller than needed.
 var fineWidths = [...]int64{900_000, 300_000, 60_000, 15_000, 5_000, 1_000, 250, 50, 10}
 
-// levels is the number of fine levels.
+// levels is the number of fine levels of the site ladder.
 const levels = len(fineWidths)
+
+// recentDays is how many of the newest days of the counts the device
+// ladder splits.
+const recentDays = 2
 
 // DefaultSplit is the number of events above which a bucket's counts are
 // split into finer buckets (see Split): a bucket at the threshold is read
@@ -46,33 +61,65 @@ const levels = len(fineWidths)
 // hours are split, into quarters of about 12,000 events.
 const DefaultSplit = 16384
 
-// parentWidth is the width of the buckets fine level i splits.
-func parentWidth(i int) int64 {
-	if i == 0 {
-		return hourMS
-	}
-	return fineWidths[i-1]
+// The two ladders, indexes of Counts.ladders.
+const (
+	siteLadder = iota
+	deviceLadder
+)
+
+// ladder is the finer counts below one series: widths[0] is the width of
+// the buckets of the series it splits (an hour, or a day), widths[i+1] that
+// of fine[i].
+type ladder struct {
+	widths []int64
+	fine   [][]bucket[uint64]
 }
 
-// parentSeries is the series of the buckets fine level i splits.
-func (c *Counts) parentSeries(i int) []bucket[uint64] {
-	if i == 0 {
-		return c.hours
+// newLadders returns the two ladders, empty.
+func newLadders() [2]ladder {
+	return [2]ladder{
+		siteLadder:   {widths: append([]int64{hourMS}, fineWidths[:]...), fine: make([][]bucket[uint64], levels)},
+		deviceLadder: {widths: append([]int64{dayMS, hourMS}, fineWidths[:]...), fine: make([][]bucket[uint64], levels+1)},
 	}
-	return c.fine[i-1]
 }
 
-// childRange is the range of bucket numbers at fine level i of the children
-// of parent bucket p.
-func childRange(i int, p int64) (first, last int64) {
-	r := parentWidth(i) / fineWidths[i]
+// top is the series ladder l splits.
+func (c *Counts) top(l int) []bucket[uint64] {
+	if l == deviceLadder {
+		return c.devDays
+	}
+	return c.hours
+}
+
+// entryKey is the key of delta d in ladder l's tables.
+func entryKey(l int, d *Delta) uint64 {
+	if l == deviceLadder {
+		return pack(d.Device, d.Kind)
+	}
+	return pack(d.Site, d.Kind)
+}
+
+// parentSeries is the series of the buckets level i of ladder l splits.
+func (c *Counts) parentSeries(l, i int) []bucket[uint64] {
+	if i == 0 {
+		return c.top(l)
+	}
+	return c.ladders[l].fine[i-1]
+}
+
+// childRange is the range of bucket numbers at level i of ladder l of the
+// children of parent bucket p.
+func (c *Counts) childRange(l, i int, p int64) (first, last int64) {
+	w := c.ladders[l].widths
+	r := w[i] / w[i+1]
 	return p * r, p*r + r - 1
 }
 
-// hasChildren reports whether parent bucket p of fine level i is split.
-func (c *Counts) hasChildren(i int, p int64) bool {
-	first, last := childRange(i, p)
-	s := c.fine[i]
+// hasChildren reports whether parent bucket p of level i of ladder l is
+// split.
+func (c *Counts) hasChildren(l, i int, p int64) bool {
+	first, last := c.childRange(l, i, p)
+	s := c.ladders[l].fine[i]
 	j, _ := slices.BinarySearchFunc(s, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) })
 	return j < len(s) && s[j].num <= last
 }
@@ -90,11 +137,12 @@ func seriesTotal(s []bucket[uint64], num int64) int64 {
 // hand to Refine, so that its finer counts can be made: every event with
 // FromMS <= time <= ToMS (both inclusive).
 type Span struct {
-	// Level is the fine level of the children to make, and Num the
-	// bucket's number at the width of the level above.
-	Level        int
-	Num          int64
-	FromMS, ToMS int64
+	// Ladder is which counts the span splits (unexported values), Level
+	// the level of the children to make and Num the bucket's number at the
+	// width of the level above.
+	Ladder, Level int
+	Num           int64
+	FromMS, ToMS  int64
 }
 
 // SetSplit sets the number of events above which a bucket is split (see
@@ -114,37 +162,38 @@ func (c *Counts) splitAt() int64 {
 	return c.split
 }
 
-// finePlan is the planned change of the fine levels.
-type finePlan [levels][]bucketPlan[uint64]
+// finePlan is the planned change of one ladder's levels.
+type finePlan [][]bucketPlan[uint64]
 
-// planFine plans the changes deltas make to the fine levels from level
-// start down, and appends the buckets that crossed the threshold with
-// events counted before to c.pending. hourOps are the deltas' summed ops of
-// the hour table. force, when set, is the bucket above level start to
-// split whatever its counts (Refine); otherwise start is 0. It runs under
-// wmu.
-func (c *Counts) planFine(start int, deltas []Delta, hourOps []op[uint64], force *int64) (finePlan, error) {
-	var plans finePlan
+// planFine plans the changes deltas make to ladder l from level start
+// down, and adds the buckets that crossed the threshold with events counted
+// before to c.pending. topOps are the deltas' summed ops of the ladder's
+// top series. force, when set, is the bucket above level start to split
+// whatever its counts (Refine); otherwise start is 0. Buckets of the top
+// series numbered below minTop are never split. It runs under wmu.
+func (c *Counts) planFine(l, start int, deltas []Delta, topOps []op[uint64], force *int64, minTop int64) (finePlan, error) {
+	lad := &c.ladders[l]
+	plans := make(finePlan, len(lad.fine))
 	var split []int64
 	switch {
 	case force != nil:
 		split = []int64{*force}
-	case len(c.fine[0]) == 0:
-		// No hour is split yet (a store whose hours are all sparse):
-		// only an hour whose count grows past the threshold matters,
-		// and the hour ops have its change already.
-		split = c.splitParents(start, hourOps)
+	case len(lad.fine[0]) == 0:
+		// Nothing is split yet (a store whose buckets are all sparse):
+		// only a bucket whose count grows past the threshold matters, and
+		// the top ops have its change already.
+		split = c.splitParents(l, start, topOps, minTop)
 	default:
-		split = c.splitParents(start, c.touched(deltas, 0, hourMS, nil))
+		split = c.splitParents(l, start, c.touched(deltas, 0, lad.widths[0], nil), minTop)
 	}
-	for i := start; i < levels && len(split) > 0; i++ {
-		ops := c.levelOps(i, deltas, split)
+	for i := start; i < len(lad.fine) && len(split) > 0; i++ {
+		ops := c.levelOps(l, i, deltas, split)
 		var err error
-		if plans[i], err = planSeries(c.fine[i], ops); err != nil {
+		if plans[i], err = planSeries(lad.fine[i], ops); err != nil {
 			return plans, fmt.Errorf("fine level %d: %w", i, err)
 		}
-		if i+1 < levels {
-			split = c.splitParents(i+1, c.touched(deltas, parentWidth(i), fineWidths[i], split))
+		if i+1 < len(lad.fine) {
+			split = c.splitParents(l, i+1, c.touched(deltas, lad.widths[i], lad.widths[i+1], split), minTop)
 		}
 	}
 	return plans, nil
@@ -183,21 +232,26 @@ func (c *Counts) touched(deltas []Delta, pw, w int64, split []int64) []op[uint64
 	return out
 }
 
-// splitParents returns, ascending, the buckets of level i-1 that parentOps
-// (sorted by bucket, see touched) change and that are split after them:
-// split already, or crossing the threshold with no events before. Those
-// crossing it with events before are added to c.pending.
-func (c *Counts) splitParents(i int, parentOps []op[uint64]) []int64 {
+// splitParents returns, ascending, the buckets of level i-1 of ladder l
+// (the top series for 0) that parentOps (sorted by bucket, see touched)
+// change and that are split after them: split already, or crossing the
+// threshold with no events before. Those crossing it with events before
+// are added to c.pending. At level 0, buckets numbered below minTop are
+// left whole.
+func (c *Counts) splitParents(l, i int, parentOps []op[uint64], minTop int64) []int64 {
 	var split []int64
-	series := c.parentSeries(i)
+	series := c.parentSeries(l, i)
 	for j := 0; j < len(parentOps); {
 		p := parentOps[j].b
 		var d int64
 		for ; j < len(parentOps) && parentOps[j].b == p; j++ {
 			d += parentOps[j].n
 		}
+		if i == 0 && p < minTop {
+			continue
+		}
 		switch old := seriesTotal(series, p); {
-		case c.hasChildren(i, p):
+		case c.hasChildren(l, i, p):
 			split = append(split, p)
 		case old+d <= c.splitAt():
 		case old == 0:
@@ -207,22 +261,23 @@ func (c *Counts) splitParents(i int, parentOps []op[uint64]) []int64 {
 			// batches of events in random order meets every dense
 			// bucket in every batch.
 			if c.pending == nil {
-				c.pending = map[[2]int64]Span{}
+				c.pending = map[[3]int64]Span{}
 			}
-			w := parentWidth(i)
-			c.pending[[2]int64{int64(i), p}] = Span{Level: i, Num: p, FromMS: bucketStart(p, w), ToMS: bucketEnd(p, w)}
+			w := c.ladders[l].widths[i]
+			c.pending[[3]int64{int64(l), int64(i), p}] = Span{Ladder: l, Level: i, Num: p, FromMS: bucketStart(p, w), ToMS: bucketEnd(p, w)}
 		}
 	}
 	return split
 }
 
-// levelOps returns the summed ops of fine level i of the deltas whose
-// parent bucket is in split (ascending).
-func (c *Counts) levelOps(i int, deltas []Delta, split []int64) []op[uint64] {
-	pw, w := parentWidth(i), fineWidths[i]
+// levelOps returns the summed ops of level i of ladder l of the deltas
+// whose parent bucket is in split (ascending).
+func (c *Counts) levelOps(l, i int, deltas []Delta, split []int64) []op[uint64] {
+	pw, w := c.ladders[l].widths[i], c.ladders[l].widths[i+1]
 	ops := c.fineOps[:0]
 	last, have, in := int64(0), false, false
-	for _, d := range deltas {
+	for k := range deltas {
+		d := &deltas[k]
 		if d.N == 0 {
 			continue
 		}
@@ -231,24 +286,55 @@ func (c *Counts) levelOps(i int, deltas []Delta, split []int64) []op[uint64] {
 			last, have = p, true
 		}
 		if in {
-			ops = append(ops, op[uint64]{floorDiv(d.TimeMS, w), pack(d.Site, d.Kind), d.N})
+			ops = append(ops, op[uint64]{floorDiv(d.TimeMS, w), entryKey(l, d), d.N})
 		}
 	}
 	ops, c.tmp = sumOps(ops, c.tmp)
-	// The ops are kept by the plan only as counts, so the buffer is
-	// handed back for the next level, cloned out of the way first.
+	// The plan keeps the ops only as counts, so the buffer is handed back
+	// for the next level, the ops cloned out of the way first.
 	out := slices.Clone(ops)
 	c.fineOps = ops
 	return out
 }
 
-// installFine installs plans made by planFine; it runs under wmu and mu.
-func (c *Counts) installFine(plans *finePlan) {
+// installFine installs plans made by planFine for ladder l, then drops the
+// finer counts of the top buckets numbered below minTop; it runs under wmu
+// and mu.
+func (c *Counts) installFine(l int, plans finePlan, minTop int64) {
+	lad := &c.ladders[l]
 	for i := range plans {
 		if len(plans[i]) > 0 {
-			c.fine[i] = installSeries(c.fine[i], plans[i])
+			lad.fine[i] = installSeries(lad.fine[i], plans[i])
 		}
 	}
+	if l == siteLadder || minTop <= firstDay {
+		return
+	}
+	for i := range lad.fine {
+		// The first child of top bucket minTop at this level.
+		first := floorDiv(bucketStart(minTop, lad.widths[0]), lad.widths[i+1])
+		s := lad.fine[i]
+		if j, _ := slices.BinarySearchFunc(s, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) }); j > 0 {
+			lad.fine[i] = slices.Clone(s[j:])
+		}
+	}
+}
+
+// minDay is the first day the device ladder splits when the device table's
+// ops are devOps (of day buckets): one of the recentDays newest days of the
+// counts.
+func (c *Counts) minDay(devOps []op[uint64]) int64 {
+	newest := firstDay
+	if n := len(c.devDays); n > 0 {
+		newest = c.devDays[n-1].num
+	}
+	if n := len(devOps); n > 0 {
+		newest = max(newest, devOps[n-1].b)
+	}
+	if newest < firstDay+recentDays {
+		return firstDay
+	}
+	return newest - recentDays + 1
 }
 
 // Pending returns the buckets that crossed the split threshold holding
@@ -265,7 +351,7 @@ func (c *Counts) Pending() []Span {
 	}
 	c.pending = nil
 	slices.SortFunc(p, func(a, b Span) int {
-		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.Num, b.Num))
+		return cmp.Or(cmp.Compare(a.Ladder, b.Ladder), cmp.Compare(a.Level, b.Level), cmp.Compare(a.Num, b.Num))
 	})
 	return p
 }
@@ -279,17 +365,25 @@ var ErrStale = errors.New("rollup: the counts changed since the span was counted
 // span with seq <= seq as the caller counted them from the store, where seq
 // is the counts' version. It checks the deltas against the span's count and
 // refuses, changing nothing, when they differ (ErrInvalid) or the counts
-// are no longer at seq (ErrStale).
+// are no longer at seq, or the span no longer is to be split (ErrStale).
 func (c *Counts) Refine(sp Span, seq int64, deltas []Delta) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if sp.Level < 0 || sp.Level >= levels {
-		return fmt.Errorf("%w: span level %d", ErrInvalid, sp.Level)
+	if sp.Ladder != siteLadder && sp.Ladder != deviceLadder || sp.Level < 0 || sp.Level >= len(c.ladders[sp.Ladder].fine) {
+		return fmt.Errorf("%w: span ladder %d level %d", ErrInvalid, sp.Ladder, sp.Level)
 	}
-	if c.seq != seq || c.hasChildren(sp.Level, sp.Num) {
+	minTop := firstDay
+	if sp.Ladder == deviceLadder {
+		minTop = c.minDay(nil)
+	}
+	if c.seq != seq || c.hasChildren(sp.Ladder, sp.Level, sp.Num) {
 		return ErrStale
 	}
-	pw := parentWidth(sp.Level)
+	lad := &c.ladders[sp.Ladder]
+	pw := lad.widths[sp.Level]
+	if top := floorDiv(bucketStart(sp.Num, pw), lad.widths[0]); top < minTop {
+		return ErrStale
+	}
 	var n int64
 	for _, d := range deltas {
 		if floorDiv(d.TimeMS, pw) != sp.Num {
@@ -297,56 +391,58 @@ func (c *Counts) Refine(sp Span, seq int64, deltas []Delta) error {
 		}
 		n += d.N
 	}
-	if want := seriesTotal(c.parentSeries(sp.Level), sp.Num); n != want {
+	if want := seriesTotal(c.parentSeries(sp.Ladder, sp.Level), sp.Num); n != want {
 		return fmt.Errorf("%w: the span %d..%d holds %d events, the counts say %d", ErrInvalid, sp.FromMS, sp.ToMS, n, want)
 	}
-	plans, err := c.planFine(sp.Level, deltas, nil, &sp.Num)
+	plans, err := c.planFine(sp.Ladder, sp.Level, deltas, nil, &sp.Num, minTop)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.installFine(&plans)
+	c.installFine(sp.Ladder, plans, minTop)
 	return nil
 }
 
-// partial visits the buckets of [lo, hi], a part of bucket p of the level
-// above fine level i (an hour for 0): where p is split, whole children
+// partial visits the buckets of [lo, hi], a part of bucket p of level i-1
+// of ladder l (of its top series for 0): where p is split, whole children
 // through whole (a range of bucket numbers of series s, width w) and the
 // partial children at the edges further down; where it is not, [lo, hi]
 // through rest, for the caller to count.
-func (c *Counts) partial(i int, p, lo, hi int64, whole func(s []bucket[uint64], first, last, w int64), rest func(lo, hi int64)) {
-	if i >= levels || !c.hasChildren(i, p) {
+func (c *Counts) partial(l, i int, p, lo, hi int64, whole func(s []bucket[uint64], first, last, w int64), rest func(lo, hi int64)) {
+	lad := &c.ladders[l]
+	if i >= len(lad.fine) || !c.hasChildren(l, i, p) {
 		rest(lo, hi)
 		return
 	}
-	w := fineWidths[i]
+	w := lad.widths[i+1]
 	c0, c1 := floorDiv(lo, w), floorDiv(hi, w)
 	wholeFirst := lo == bucketStart(c0, w)
 	wholeLast := hi == bucketEnd(c1, w)
 	if c0 == c1 && !(wholeFirst && wholeLast) {
-		c.partial(i+1, c0, lo, hi, whole, rest)
+		c.partial(l, i+1, c0, lo, hi, whole, rest)
 		return
 	}
 	first, last := c0, c1
 	if !wholeFirst {
-		c.partial(i+1, c0, lo, bucketEnd(c0, w), whole, rest)
+		c.partial(l, i+1, c0, lo, bucketEnd(c0, w), whole, rest)
 		first++
 	}
 	if !wholeLast {
 		last--
 	}
 	if first <= last {
-		whole(c.fine[i], first, last, w)
+		whole(lad.fine[i], first, last, w)
 	}
 	if !wholeLast {
-		c.partial(i+1, c1, bucketStart(c1, w), hi, whole, rest)
+		c.partial(l, i+1, c1, bucketStart(c1, w), hi, whole, rest)
 	}
 }
 
-// partialBuckets appends the buckets of partial for a Buckets answer.
+// partialBuckets appends the buckets of partial of the site ladder for a
+// Buckets answer.
 func (c *Counts) partialBuckets(out []Bucket, f *filter, i int, p, lo, hi int64) []Bucket {
-	c.partial(i, p, lo, hi, func(s []bucket[uint64], first, last, w int64) {
+	c.partial(siteLadder, i, p, lo, hi, func(s []bucket[uint64], first, last, w int64) {
 		out = walk(out, s, first, last, w, func(b *bucket[uint64]) int64 { return sumSites(&b.table, b.total, f) })
 	}, func(lo, hi int64) {
 		out = append(out, Bucket{FromMS: lo, ToMS: hi})
@@ -372,41 +468,40 @@ func (c *Counts) Children(sel Selection, b Bucket, seq int64) (buckets []Bucket,
 		return nil, true
 	}
 	width := b.ToMS - b.FromMS + 1
-	var i int
-	switch {
-	case width == dayMS:
+	if width == dayMS {
 		return c.hourBuckets(nil, &f, b.FromMS, b.ToMS), true
-	case width == hourMS:
-		i = 0
-	default:
-		j := slices.Index(fineWidths[:], width)
-		if j < 0 || j+1 >= levels {
-			return nil, true
-		}
-		i = j + 1
 	}
-	p := floorDiv(b.FromMS, parentWidth(i))
-	if b.FromMS != bucketStart(p, parentWidth(i)) || !c.hasChildren(i, p) {
+	widths := c.ladders[siteLadder].widths
+	i := slices.Index(widths, width)
+	if i < 0 || i >= len(c.ladders[siteLadder].fine) {
 		return nil, true
 	}
-	first, last := childRange(i, p)
-	return walk(nil, c.fine[i], first, last, fineWidths[i], func(b *bucket[uint64]) int64 { return sumSites(&b.table, b.total, &f) }), true
+	p := floorDiv(b.FromMS, width)
+	if b.FromMS != bucketStart(p, width) || !c.hasChildren(siteLadder, i, p) {
+		return nil, true
+	}
+	first, last := c.childRange(siteLadder, i, p)
+	return walk(nil, c.ladders[siteLadder].fine[i], first, last, widths[i+1], func(b *bucket[uint64]) int64 { return sumSites(&b.table, b.total, &f) }), true
 }
 
 // checkFine checks, for a loaded snapshot, that every split bucket's
 // children sum to its total.
 func (c *Counts) checkFine() error {
-	for i := range c.fine {
-		parents := c.parentSeries(i)
-		s := c.fine[i]
-		for j := 0; j < len(s); {
-			p := floorDiv(bucketStart(s[j].num, fineWidths[i]), parentWidth(i))
-			var n int64
-			for ; j < len(s) && floorDiv(bucketStart(s[j].num, fineWidths[i]), parentWidth(i)) == p; j++ {
-				n += s[j].total
-			}
-			if want := seriesTotal(parents, p); n != want {
-				return fmt.Errorf("%w: fine level %d: the children of bucket %d hold %d events, the bucket %d", errCorrupt, i, p, n, want)
+	for l := range c.ladders {
+		lad := &c.ladders[l]
+		for i := range lad.fine {
+			parents := c.parentSeries(l, i)
+			s := lad.fine[i]
+			pw, w := lad.widths[i], lad.widths[i+1]
+			for j := 0; j < len(s); {
+				p := floorDiv(bucketStart(s[j].num, w), pw)
+				var n int64
+				for ; j < len(s) && floorDiv(bucketStart(s[j].num, w), pw) == p; j++ {
+					n += s[j].total
+				}
+				if want := seriesTotal(parents, p); n != want {
+					return fmt.Errorf("%w: ladder %d level %d: the children of bucket %d hold %d events, the bucket %d", errCorrupt, l, i, p, n, want)
+				}
 			}
 		}
 	}

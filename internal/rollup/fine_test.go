@@ -12,8 +12,10 @@ import (
 // denseTime is a time in one of a few dense clusters around two hours of
 // day d0 (bursts within a second, a minute, a quarter), so that with a small
 // split threshold every fine level is split somewhere, and sometimes a
-// time anywhere.
-func denseTime(r *rand.Rand) int64 {
+// time anywhere, or, when tame, a time in the days around d0: far times
+// make the newest day of the counts far away, and the device ladder then
+// splits nothing near d0.
+func denseTime(r *rand.Rand, tame bool) int64 {
 	base := at(d0, 10, 0)
 	switch p := r.IntN(10); {
 	case p < 3:
@@ -24,17 +26,20 @@ func denseTime(r *rand.Rand) int64 {
 		return base + r.Int64N(2*hourMS) // two hours
 	case p < 8:
 		return base + hourMS + 15*60_000 + r.Int64N(20) // a few milliseconds
+	case tame:
+		return base + r.Int64N(3*dayMS) - dayMS
 	default:
 		return randomTime(r)
 	}
 }
 
-// denseDeltas is randomDeltas with most new events at dense times.
-func denseDeltas(r *rand.Rand, m *model, n int) []Delta {
+// denseDeltas is randomDeltas with most new events at dense times, and all
+// of them when tame.
+func denseDeltas(r *rand.Rand, m *model, n int, tame bool) []Delta {
 	return randomDeltasOf(r, m, n, func(r *rand.Rand) dims {
 		d := randomDims(r)
-		if r.IntN(4) != 0 {
-			d.t = denseTime(r)
+		if tame || r.IntN(4) != 0 {
+			d.t = denseTime(r, tame)
 		}
 		return d
 	})
@@ -63,9 +68,10 @@ func TestFineMatchesModel(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 23))
 			c, m := New(), newModel()
 			c.SetSplit(int64(2 + r.IntN(6)))
+			tame := seed%2 == 1
 			seq := int64(0)
 			for range 25 {
-				deltas := denseDeltas(r, m, 1+r.IntN([]int{10, 60, 300}[r.IntN(3)]))
+				deltas := denseDeltas(r, m, 1+r.IntN([]int{10, 60, 300}[r.IntN(3)]), tame)
 				seq += int64(r.IntN(3))
 				mustApply(t, c, seq, deltas)
 				if r.IntN(4) != 0 {
@@ -76,18 +82,22 @@ func TestFineMatchesModel(t *testing.T) {
 				m.index()
 				for range 25 {
 					sel := randomSelection(r)
-					sel.Devices = nil
 					from, to := randomWindow(r, m)
 					if r.IntN(2) == 0 && len(m.sorted) > 0 {
 						// A poller's window: from an event's time on.
 						from, to = m.sorted[r.IntN(len(m.sorted))].t, math.MaxInt64
 					}
+					checkDaysByDevice(t, c, m, sel, from, to)
+					sel.Devices = nil
 					checkBuckets(t, c, m, sel, from, to)
 					checkHoursByKind(t, c, m, sel, from, to)
 					checkChildren(t, c, m, sel, from, to)
 				}
 				checkFineInvariants(t, c, m)
 				checkSnapshotKeeps(t, c)
+			}
+			if tame && len(c.ladders[deviceLadder].fine[0]) == 0 {
+				t.Error("the device ladder split no day: the test did not exercise it")
 			}
 		})
 	}
@@ -134,9 +144,9 @@ func checkChildren(t testing.TB, c *Counts, m *model, sel Selection, from, to in
 	}
 }
 
-// checkFineInvariants checks that every fine bucket holds the model's
-// count and every split bucket is split whole: its children sum to its
-// total.
+// checkFineInvariants checks that every fine bucket of both ladders holds
+// the model's count and every split bucket is split whole: its children
+// sum to its total.
 func checkFineInvariants(t testing.TB, c *Counts, m *model) {
 	t.Helper()
 	c.mu.RLock()
@@ -144,19 +154,21 @@ func checkFineInvariants(t testing.TB, c *Counts, m *model) {
 	if err := c.checkFine(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range c.fine {
-		checkSeries(t, fmt.Sprint("fine level ", i), c.fine[i])
-		w := fineWidths[i]
-		for _, b := range c.fine[i] {
-			if got, want := b.total, m.count(Selection{}, bucketStart(b.num, w), bucketEnd(b.num, w)); got != want {
-				t.Fatalf("fine level %d bucket %d: got total %d, want %d", i, b.num, got, want)
+	for l, lad := range c.ladders {
+		for i, s := range lad.fine {
+			checkSeries(t, fmt.Sprintf("ladder %d level %d", l, i), s)
+			w := lad.widths[i+1]
+			for _, b := range s {
+				if got, want := b.total, m.count(Selection{}, bucketStart(b.num, w), bucketEnd(b.num, w)); got != want {
+					t.Fatalf("ladder %d level %d bucket %d: got total %d, want %d", l, i, b.num, got, want)
+				}
 			}
 		}
 	}
 }
 
 // checkSnapshotKeeps checks that a snapshot loads into counts that answer
-// the same, fine levels included.
+// the same, finer counts included.
 func checkSnapshotKeeps(t testing.TB, c *Counts) {
 	t.Helper()
 	b := mustMarshal(t, c)
@@ -164,9 +176,11 @@ func checkSnapshotKeeps(t testing.TB, c *Counts) {
 	if err := n.UnmarshalBinary(b); err != nil {
 		t.Fatalf("UnmarshalBinary of a snapshot: %v", err)
 	}
-	for i := range c.fine {
-		if !slices.EqualFunc(c.fine[i], n.fine[i], bucketsEqual[uint64]) {
-			t.Fatalf("fine level %d after a snapshot: got %d buckets, want %d the same", i, len(n.fine[i]), len(c.fine[i]))
+	for l := range c.ladders {
+		for i := range c.ladders[l].fine {
+			if got, want := n.ladders[l].fine[i], c.ladders[l].fine[i]; !slices.EqualFunc(got, want, bucketsEqual[uint64]) {
+				t.Fatalf("ladder %d level %d after a snapshot: got %d buckets, want %d the same", l, i, len(got), len(want))
+			}
 		}
 	}
 }
@@ -240,7 +254,11 @@ func TestRefineRefuses(t *testing.T) {
 	mustApply(t, c, 1, []Delta{ev(h + 1)})
 	mustApply(t, c, 2, []Delta{ev(h + 2), ev(h + 20*60_000)})
 	pending := c.Pending()
-	want := []Span{{Level: 0, Num: floorDiv(h, hourMS), FromMS: h, ToMS: h + hourMS - 1}}
+	day := floorDiv(h, dayMS)
+	want := []Span{
+		{Ladder: siteLadder, Level: 0, Num: floorDiv(h, hourMS), FromMS: h, ToMS: h + hourMS - 1},
+		{Ladder: deviceLadder, Level: 0, Num: day, FromMS: day * dayMS, ToMS: day*dayMS + dayMS - 1},
+	}
 	if !slices.Equal(pending, want) {
 		t.Fatalf("Pending: got %+v, want %+v", pending, want)
 	}
@@ -269,11 +287,57 @@ func TestRefineRefuses(t *testing.T) {
 			}
 		})
 	}
-	if !c.hasChildren(0, sp.Num) {
+	if !c.hasChildren(siteLadder, 0, sp.Num) {
 		t.Fatal("after Refine the hour is not split")
 	}
 	got, _ := c.Buckets(Selection{}, h+2, h+hourMS-1)
 	if want := []Bucket{partial(h+2, h+15*60_000-1), exact(h+15*60_000, h+30*60_000-1, 1)}; !slices.Equal(got, want) {
 		t.Errorf("Buckets after Refine:\ngot  %+v\nwant %+v", got, want)
+	}
+}
+
+// TestDeviceLadderRecentDays checks that the device ladder splits only the
+// newest days, drops a day's finer counts when the counts move two days
+// past it, and that the counts by device stay exact throughout.
+func TestDeviceLadderRecentDays(t *testing.T) {
+	c, m := New(), newModel()
+	c.SetSplit(4)
+	var seq int64
+	burst := func(day int64) {
+		var deltas []Delta
+		for i := range 10 {
+			d := dims{t: at(day, 10, 0) + int64(i)*60_000, site: 1, dev: 1 + uint32(i%2), kind: 1}
+			m.add(d, 1)
+			deltas = append(deltas, Delta{TimeMS: d.t, Site: d.site, Device: d.dev, Kind: d.kind, N: 1})
+		}
+		seq++
+		mustApply(t, c, seq, deltas)
+		m.index()
+	}
+	split := func(day int64) bool {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		return c.hasChildren(deviceLadder, 0, day)
+	}
+	burst(d0)
+	if !split(d0) {
+		t.Fatal("a dense newest day is not split")
+	}
+	burst(d0 + 1)
+	if !split(d0) || !split(d0+1) {
+		t.Fatalf("the two newest days: split %v and %v, want both", split(d0), split(d0+1))
+	}
+	burst(d0 + 2)
+	if split(d0) || !split(d0+1) || !split(d0+2) {
+		t.Fatalf("days d0..d0+2 split %v %v %v, want false true true", split(d0), split(d0+1), split(d0+2))
+	}
+	burst(d0) // a late burst into a day no longer recent
+	if split(d0) {
+		t.Fatal("a late burst split a day that is no longer recent")
+	}
+	checkFineInvariants(t, c, m)
+	for _, day := range []int64{d0, d0 + 1, d0 + 2} {
+		checkDaysByDevice(t, c, m, Selection{}, at(day, 10, 3), at(day+1, 0, 0)-1)
+		checkDaysByDevice(t, c, m, Selection{Devices: []uint32{2}}, at(day, 10, 3)+7, math.MaxInt64)
 	}
 }

@@ -70,12 +70,12 @@ func (c *Counts) HoursByKind(sel Selection, fromMS, toMS int64) ([]KindBucket, i
 	}
 	rest := func(lo, hi int64) { out = append(out, KindBucket{Bucket: Bucket{FromMS: lo, ToMS: hi}}) }
 	if h0 == h1 && !(wholeFirst && wholeLast) {
-		c.partial(0, h0, fromMS, toMS, whole, rest)
+		c.partial(siteLadder, 0, h0, fromMS, toMS, whole, rest)
 		return out, c.seq
 	}
 	first, last := h0, h1
 	if !wholeFirst {
-		c.partial(0, h0, fromMS, bucketEnd(h0, hourMS), whole, rest)
+		c.partial(siteLadder, 0, h0, fromMS, bucketEnd(h0, hourMS), whole, rest)
 		first++
 	}
 	if !wholeLast {
@@ -85,7 +85,7 @@ func (c *Counts) HoursByKind(sel Selection, fromMS, toMS int64) ([]KindBucket, i
 		whole(c.hours, first, last, hourMS)
 	}
 	if !wholeLast {
-		c.partial(0, h1, bucketStart(h1, hourMS), toMS, whole, rest)
+		c.partial(siteLadder, 0, h1, bucketStart(h1, hourMS), toMS, whole, rest)
 	}
 	return out, c.seq
 }
@@ -95,7 +95,8 @@ func (c *Counts) HoursByKind(sel Selection, fromMS, toMS int64) ([]KindBucket, i
 // is the server's own events), the parts of the window it cannot split by
 // device, and the version of the counts.
 //
-// The device table counts per day, so a partial day at an edge of the
+// The device table counts per day, and finer only where one of the newest
+// days is dense (fine.go), so the rest of a partial day at an edge of the
 // window is left to the caller: rest holds the ranges, ascending and
 // disjoint, that the caller counts by device itself (from the events, at
 // seq <= the version), always as non-exact buckets. Without sel.Devices,
@@ -126,7 +127,7 @@ func (c *Counts) DaysByDevice(sel Selection, fromMS, toMS int64) (sums map[uint3
 		}
 		rest = append(rest, Bucket{FromMS: lo, ToMS: hi})
 	}
-	edge := func(lo, hi int64) {
+	rest1 := func(lo, hi int64) {
 		if f.byDevice {
 			add(lo, hi)
 			return
@@ -134,6 +135,16 @@ func (c *Counts) DaysByDevice(sel Selection, fromMS, toMS int64) (sums map[uint3
 		for _, b := range c.hourBuckets(nil, &f, lo, hi) {
 			add(b.FromMS, b.ToMS)
 		}
+	}
+	edge := func(lo, hi int64) {
+		// A recent day may have finer device counts (fine.go): whole
+		// finer buckets are summed, the rest left to the caller.
+		c.partial(deviceLadder, 0, floorDiv(lo, dayMS), lo, hi, func(s []bucket[uint64], first, last, w int64) {
+			i, _ := slices.BinarySearchFunc(s, first, func(b bucket[uint64], n int64) int { return cmp.Compare(b.num, n) })
+			for ; i < len(s) && s[i].num <= last; i++ {
+				addDevices(c, sums, &s[i].table, &f)
+			}
+		}, rest1)
 	}
 	d0, d1 := floorDiv(fromMS, dayMS), floorDiv(toMS, dayMS)
 	wholeFirst := fromMS == bucketStart(d0, dayMS)

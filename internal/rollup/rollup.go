@@ -112,7 +112,7 @@ type Counts struct {
 	// pending the buckets waiting for the caller to recount them (see
 	// fine.go); both are the writer's.
 	split   int64
-	pending map[[2]int64]Span
+	pending map[[3]int64]Span
 
 	mu  sync.RWMutex
 	seq int64
@@ -120,9 +120,9 @@ type Counts struct {
 	hours, days []bucket[uint64]
 	// devDays is the device-level table, keyed device<<32 | kind.
 	devDays []bucket[uint64]
-	// fine are the site-level counts below the hour, where the events are
-	// dense (fine.go).
-	fine [levels][]bucket[uint64]
+	// ladders are the finer counts where the events are dense, below the
+	// hours and below the device table's days (fine.go).
+	ladders [2]ladder
 	// sites and devs are the whole-axis totals of the two tables, and
 	// total is the number of events, for unwindowed totals.
 	sites table[uint64, uint64]
@@ -138,7 +138,7 @@ type Counts struct {
 // New returns empty counts at version 0, for a store without events or
 // before a snapshot is loaded into it.
 func New() *Counts {
-	return &Counts{}
+	return &Counts{ladders: newLadders()}
 }
 
 // Seq is the version of the counts: every event with seq <= Seq() is
@@ -232,9 +232,14 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 	if err != nil {
 		return fmt.Errorf("%w: device table: %w", ErrInvalid, err)
 	}
-	finePlans, err := c.planFine(0, deltas, hourOps, nil)
+	sitePlans, err := c.planFine(siteLadder, 0, deltas, hourOps, nil, math.MinInt64)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: site ladder: %w", ErrInvalid, err)
+	}
+	minDay := c.minDay(devOps)
+	devFinePlans, err := c.planFine(deviceLadder, 0, deltas, devOps, nil, minDay)
+	if err != nil {
+		return fmt.Errorf("%w: device ladder: %w", ErrInvalid, err)
 	}
 	sitesPlan, err := planTable(&c.sites, siteAllOps)
 	if err != nil {
@@ -250,7 +255,8 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 	c.hours = installSeries(c.hours, hourPlans)
 	c.days = installSeries(c.days, dayPlans)
 	c.devDays = installSeries(c.devDays, devPlans)
-	c.installFine(&finePlans)
+	c.installFine(siteLadder, sitePlans, math.MinInt64)
+	c.installFine(deviceLadder, devFinePlans, minDay)
 	sitesPlan.install(&c.sites)
 	devsPlan.install(&c.devs)
 	c.devSites.install(newDevs)
@@ -319,9 +325,11 @@ func (c *Counts) Size() (entries int, bytes int64) {
 	e3, b3 := seriesSize(c.devDays)
 	e4, b4 := c.sites.size()
 	e5, b5 := c.devs.size()
-	for i := range c.fine {
-		e, b := seriesSize(c.fine[i])
-		e5, b5 = e5+e, b5+b
+	for _, lad := range c.ladders {
+		for _, s := range lad.fine {
+			e, b := seriesSize(s)
+			e5, b5 = e5+e, b5+b
+		}
 	}
 	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp)+cap(c.fineOps)) * int64(unsafe.Sizeof(op[uint64]{}))
 	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + c.devSites.bytes() + scratch + int64(unsafe.Sizeof(*c)) + int64(len(c.pending))*int64(unsafe.Sizeof(Span{})+16)

@@ -18,8 +18,9 @@ import (
 //	series hours, series devDays
 //	uvarint count of devices, then per device its code (uvarint for the
 //	first, then uvarint increase) and uvarint site
-//	uvarint count of fine levels, then the series of each (fine.go),
-//	finest last
+//	per ladder of finer counts (fine.go: the site ladder, then the device
+//	ladder), uvarint count of its levels, then the series of each, finest
+//	last
 //	crc32c of all of the above, 4 bytes little-endian
 //
 // A series is uvarint count of buckets, then per bucket its number (varint for
@@ -69,9 +70,11 @@ func (c *Counts) MarshalBinary() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(d.site))
 		prev = d.device
 	}
-	b = binary.AppendUvarint(b, uint64(len(c.fine)))
-	for i := range c.fine {
-		b = appendSeries(b, c.fine[i])
+	for _, lad := range c.ladders {
+		b = binary.AppendUvarint(b, uint64(len(lad.fine)))
+		for _, s := range lad.fine {
+			b = appendSeries(b, s)
+		}
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
 }
@@ -110,7 +113,7 @@ func (c *Counts) UnmarshalBinary(data []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq, c.hours, c.days, c.devDays, c.sites, c.devs, c.total, c.devSites, c.maxKind = n.seq, n.hours, n.days, n.devDays, n.sites, n.devs, n.total, n.devSites, n.maxKind
-	c.fine, c.pending = n.fine, nil
+	c.ladders, c.pending = n.ladders, nil
 	return nil
 }
 
@@ -144,12 +147,15 @@ func decodeSnapshot(data []byte) (*Counts, error) {
 		devs = decodeDevices(&d)
 	}
 	if version >= 3 {
-		if nl := d.uvarint(); d.err == nil && nl != uint64(levels) {
-			d.fail("fine level count")
-		}
-		for i := range n.fine {
-			w := fineWidths[i]
-			n.fine[i] = decodeSeries[uint64](&d, floorDiv(math.MinInt64, w), floorDiv(math.MaxInt64, w), math.MaxUint64)
+		for l := range n.ladders {
+			lad := &n.ladders[l]
+			if nl := d.uvarint(); d.err == nil && nl != uint64(len(lad.fine)) {
+				d.fail("fine level count")
+			}
+			for i := range lad.fine {
+				w := lad.widths[i+1]
+				lad.fine[i] = decodeSeries[uint64](&d, floorDiv(math.MinInt64, w), floorDiv(math.MaxInt64, w), math.MaxUint64)
+			}
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {

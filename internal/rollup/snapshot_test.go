@@ -105,11 +105,13 @@ func TestSnapshotCorrupt(t *testing.T) {
 	serverDevice := []byte{1, 0, 0} // device 0 in site 0
 	cat := func(parts ...[]byte) []byte { return slices.Concat(parts...) }
 	v := byte(snapshotVersion)
-	// noFine is the fine levels of counts without a split bucket.
-	noFine := append([]byte{byte(levels)}, make([]byte, levels)...)
-	// fineOf is the fine levels with one first-level bucket.
+	// noDevFine is the device ladder without a split bucket, noFine both
+	// ladders without one.
+	noDevFine := append([]byte{byte(levels + 1)}, make([]byte, levels+1)...)
+	noFine := cat([]byte{byte(levels)}, make([]byte, levels), noDevFine)
+	// fineOf is the ladders with one first-level bucket of the site ladder.
 	fineOf := func(b bucket[uint64]) []byte {
-		return cat([]byte{byte(levels)}, appendSeries(nil, []bucket[uint64]{b}), make([]byte, levels-1))
+		return cat([]byte{byte(levels)}, appendSeries(nil, []bucket[uint64]{b}), make([]byte, levels-1), noDevFine)
 	}
 	quarter := int64(hourMS / fineWidths[0])
 	tests := []struct {
@@ -142,6 +144,11 @@ func TestSnapshotCorrupt(t *testing.T) {
 			fineOf(bucket[uint64]{num: 10*quarter + 2, total: 2, table: table[uint64, uint32]{[]uint64{5}, []uint32{2}}}))), "children of bucket 10"},
 		{"fine level in another hour", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice,
 			fineOf(bucket[uint64]{num: 11 * quarter, total: 1, table: table[uint64, uint32]{[]uint64{5}, []uint32{1}}}))), "children of bucket 11"},
+		{"agreeing device ladder", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice, []byte{byte(levels)}, make([]byte, levels),
+			[]byte{byte(levels + 1)}, appendSeries(nil, []bucket[uint64]{{num: 10, total: 1, table: table[uint64, uint32]{[]uint64{5}, []uint32{1}}}}), make([]byte, levels))), ""},
+		{"device ladder in another day", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice, []byte{byte(levels)}, make([]byte, levels),
+			[]byte{byte(levels + 1)}, appendSeries(nil, []bucket[uint64]{{num: 24, total: 1, table: table[uint64, uint32]{[]uint64{5}, []uint32{1}}}}), make([]byte, levels))), "ladder 1 level 0: the children of bucket 1"},
+		{"missing device ladder", seal(cat(header(v, 3), oneHour, oneDevDay, serverDevice, []byte{byte(levels)}, make([]byte, levels))), "varint"},
 		{"version 2, agreeing tables", seal(cat(header(2, 3), oneHour, oneDevDay, serverDevice)), ""},
 		{"version 2 with fine levels", seal(cat(header(2, 3), oneHour, oneDevDay, serverDevice, noFine)), "trailing"},
 		{"devices out of order", seal(cat(header(v, 3), oneHour, oneDevDay, []byte{2, 0, 0, 0, 0})), "device order"},

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"slices"
 )
 
@@ -69,6 +70,12 @@ var errBadRun = errors.New("corrupt device run")
 
 // decodeRun appends the entries of a run to dst, in (time, seq) order.
 func decodeRun(dst []runEntry, b []byte) ([]runEntry, error) {
+	return decodeRunTo(dst, b, math.MaxInt64)
+}
+
+// decodeRunTo is decodeRun that stops at the first entry after time to: a
+// caller counting a part of a day need not decode the rest of each run.
+func decodeRunTo(dst []runEntry, b []byte, to int64) ([]runEntry, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
 		return dst, errBadRun
@@ -106,6 +113,9 @@ func decodeRun(dst []runEntry, b []byte) ([]runEntry, error) {
 		}
 		e.kind = int64(kind)
 		b = b[k3:]
+		if e.timeMS > to {
+			return dst, nil
+		}
 		dst = append(dst, e)
 		prevT, prevS = e.timeMS, e.seq
 	}

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/doorlog/doorlog/internal/doorlog"
@@ -210,19 +212,30 @@ func (db *DB) runCounts(ctx context.Context, p *plan, ranges [][2]int64, maxSeq 
 		w.in("device", p.devices)
 	}
 	w.add("day BETWEEN ? AND ?", floorDiv(ranges[0][0], dayMS), floorDiv(ranges[len(ranges)-1][1], dayMS))
-	rows, err := db.r.QueryContext(ctx, `SELECT device, data FROM device_runs`+w.String(), w.args...)
+	rows, err := db.r.QueryContext(ctx, `SELECT device, day, data FROM device_runs`+w.String(), w.args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var entries []runEntry
 	for rows.Next() {
-		var device int64
+		var device, day int64
 		var data []byte
-		if err := rows.Scan(&device, &data); err != nil {
+		if err := rows.Scan(&device, &day, &data); err != nil {
 			return err
 		}
-		if entries, err = decodeRun(entries[:0], data); err != nil {
+		// Decode the run only up to the end of the last range in its
+		// day: a partial day at the window's start needs the morning of
+		// a run, not the rest of it.
+		to := ranges[len(ranges)-1][1]
+		dayEnd := int64(math.MaxInt64)
+		if day < floorDiv(math.MaxInt64, dayMS) {
+			dayEnd = day*dayMS + dayMS - 1
+		}
+		if i := sort.Search(len(ranges), func(i int) bool { return ranges[i][0] > dayEnd }); i > 0 {
+			to = min(to, ranges[i-1][1])
+		}
+		if entries, err = decodeRunTo(entries[:0], data, to); err != nil {
 			return err
 		}
 		// Entries are in time order, so one pass walks the ranges along.
