@@ -313,6 +313,18 @@ func (c *Counts) Total(sel Selection) (n, seq int64) {
 	return sumSites(&c.sites, c.total, &f), c.seq
 }
 
+// NewestDay returns how many events the newest day of the counts holds (0
+// without events), so that a caller can tell a busy present from a quiet
+// one before choosing how to read it.
+func (c *Counts) NewestDay() int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if n := len(c.devDays); n > 0 {
+		return c.devDays[n-1].total
+	}
+	return 0
+}
+
 // Size returns the number of count entries (of the hour, day and device
 // tables and the whole-axis totals) and the approximate bytes the counts
 // take, the writer's scratch space included, for memory checks. Like

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +22,19 @@ func TestStatsQueryPlans(t *testing.T) {
 	tests := []struct {
 		name, query string
 		want        []string
+		// limited: the query scans the events' key, in order, up to a
+		// LIMIT, and must not sort them.
+		limited bool
 	}{
 		{"newest runs", newestRunsSQL, []string{
-			"SCAN d", "SEARCH r USING PRIMARY KEY (device=? AND day=?)", "SEARCH device_runs USING PRIMARY KEY (device=?)"}},
+			"SCAN d", "SEARCH r USING PRIMARY KEY (device=? AND day=?)", "SEARCH device_runs USING PRIMARY KEY (device=?)"}, false},
 		{"newest runs of sites", newestRunsSQL + " WHERE d.site IN (1, 2)", []string{
-			"SEARCH d USING COVERING INDEX devices_site (site=?)", "SEARCH r USING PRIMARY KEY (device=? AND day=?)"}},
+			"SEARCH d USING COVERING INDEX devices_site (site=?)", "SEARCH r USING PRIMARY KEY (device=? AND day=?)"}, false},
 		{"an edge by kind", "SELECT kind, count(*) FROM events WHERE time_ms BETWEEN 1 AND 2 AND device IN (1, 2) AND seq <= 9 GROUP BY kind", []string{
-			"SEARCH events USING PRIMARY KEY (time_ms>? AND time_ms<?)"}},
+			"SEARCH events USING PRIMARY KEY (time_ms>? AND time_ms<?)"}, false},
 		{"an edge by device", "SELECT device, count(*) FROM events WHERE time_ms BETWEEN 1 AND 2 AND kind IN (1, 2) AND seq <= 9 AND device IS NOT NULL GROUP BY device", []string{
-			"SEARCH events USING PRIMARY KEY (time_ms>? AND time_ms<?)"}},
+			"SEARCH events USING PRIMARY KEY (time_ms>? AND time_ms<?)"}, false},
+		{"the newest events", strings.Replace(newestEventsSQL, "?", "20000", 1), []string{"SCAN events"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +58,11 @@ func TestStatsQueryPlans(t *testing.T) {
 					t.Errorf("plan: got %q, want %q in it", text, w)
 				}
 			}
-			if strings.Contains(text, "SCAN r") || strings.Contains(text, "SCAN events") || strings.Contains(text, "SCAN device_runs") {
+			if tt.limited {
+				if strings.Contains(text, "FOR ORDER BY") {
+					t.Errorf("plan: got %q, want the key read in order, not sorted", text)
+				}
+			} else if strings.Contains(text, "SCAN r") || strings.Contains(text, "SCAN events") || strings.Contains(text, "SCAN device_runs") {
 				t.Errorf("plan: got %q, want no scan of runs or events", text)
 			}
 		})
@@ -207,6 +217,78 @@ func BenchmarkStats(b *testing.B) {
 				n = len(last)
 			}
 			b.ReportMetric(float64(n), "devices")
+		})
+	}
+}
+
+// TestLastEventTimesBehindNewest checks LastEventTimes where the newest day
+// is busy and its newest events (more than newestScan of them) come from
+// some devices only: the
+// devices among them get their times from those events, the others from
+// their runs, and a site scope holds for both.
+func TestLastEventTimesBehindNewest(t *testing.T) {
+	db := openTemp(t)
+	ctx := t.Context()
+	storetest.MustCreateSite(t, db, "s1")
+	storetest.MustCreateSite(t, db, "s2")
+	for d := 1; d <= 4; d++ {
+		storetest.MustCreateDevice(t, db, []string{"s1", "s1", "s2", "s2"}[d-1], d)
+	}
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	want := map[string]time.Time{}
+	var batch []doorlog.Event
+	add := func(device int, at time.Time) {
+		batch = append(batch, doorlog.Event{DeviceID: storetest.DeviceID(device), Time: at,
+			Key: "door_sensor_was_opened", Category: doorlog.CategoryAccess, Priority: doorlog.PriorityLow,
+			Model: benchModel(len(batch))})
+		if at.After(want[storetest.DeviceID(device)]) {
+			want[storetest.DeviceID(device)] = at
+		}
+	}
+	// Devices 1 and 3 are heard from, then fall silent (device 3's last
+	// event arrives out of order, after newer ones); devices 2 and 4 fill
+	// the newest events.
+	add(1, t0.Add(time.Second))
+	add(1, t0.Add(3*time.Second))
+	add(3, t0.Add(2*time.Second))
+	// More than busyDay events in the day, so that the newest are read.
+	for i := range max(newestScan, busyDay) + 500 {
+		add(2+2*(i%2), t0.Add(time.Minute+time.Duration(i)*time.Millisecond))
+	}
+	add(3, t0.Add(5*time.Second))
+	for off := 0; off < len(batch); off += 5000 {
+		if _, err := db.AppendEvents(ctx, batch[off:min(off+5000, len(batch))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if newest, err := db.newestEventTimes(ctx); err != nil || len(newest) != 2 {
+		t.Fatalf("newestEventTimes: got %v (err %v), want devices 2 and 4 only: the test needs silent devices", newest, err)
+	}
+	tests := []struct {
+		name  string
+		f     doorlog.DeviceFilter
+		sites []string
+	}{
+		{"all", doorlog.DeviceFilter{Scope: doorlog.Scope{All: true}}, []string{"s1", "s2"}},
+		{"site s1", doorlog.DeviceFilter{Scope: doorlog.Scope{SiteIDs: []string{"s1"}}}, []string{"s1"}},
+		{"site s2", doorlog.DeviceFilter{Scope: doorlog.Scope{SiteIDs: []string{"s2"}}}, []string{"s2"}},
+	}
+	siteOf := map[string]string{storetest.DeviceID(1): "s1", storetest.DeviceID(2): "s1", storetest.DeviceID(3): "s2", storetest.DeviceID(4): "s2"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.LastEventTimes(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantHere := map[string]time.Time{}
+			for id, at := range want {
+				if slices.Contains(tt.sites, siteOf[id]) {
+					wantHere[id] = at
+				}
+			}
+			if !maps.EqualFunc(got, wantHere, time.Time.Equal) {
+				t.Errorf("LastEventTimes: got %v, want %v", got, wantHere)
+			}
 		})
 	}
 }
