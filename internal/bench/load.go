@@ -41,19 +41,47 @@ type Ingest struct {
 	Streamed bool `json:"streamed,omitempty"`
 }
 
+// loadSink is where a load sends its batches: doorlog's native ingest API,
+// or VictoriaLogs' JSON lines for the side-by-side run, so that both get
+// the very same events in the very same batches and order.
+type loadSink interface {
+	// encode makes the body of a batch.
+	encode(items []ingest.Item) ([]byte, error)
+	// send posts a body of n events; nil means the server took it.
+	send(ctx context.Context, body []byte, n int) error
+	// totals sums what the server said of everything sent.
+	totals() sim.SinkTotals
+}
+
+// doorlogSink sends NDJSON batches to doorlog's POST /v1/events.
+type doorlogSink struct{ *sim.HTTPSink }
+
+func (s doorlogSink) encode(items []ingest.Item) ([]byte, error) { return sim.EncodeNDJSON(items) }
+
+func (s doorlogSink) send(ctx context.Context, body []byte, _ int) error {
+	return s.SendNDJSON(ctx, body, nil)
+}
+
+func (s doorlogSink) totals() sim.SinkTotals { return s.Totals() }
+
+// newDoorlogSink is the sink of the target's native ingest API.
+func newDoorlogSink(cfg Config, t Target) doorlogSink {
+	return doorlogSink{&sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}}
+}
+
 // load sends cfg.Events generated events, spread evenly over cfg.Span
-// ending at cfg.End and in time order like a real feed, as NDJSON batches of
+// ending at cfg.End and in time order like a real feed, as batches of
 // cfg.Batch from cfg.Clients goroutines. Every batch is generated and
 // encoded before the clock starts: the clients share the machine's cores
 // with the server, and a real feed's encoding happens on the devices, so
-// only sending is timed.
-func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr *progress) (Ingest, error) {
+// only sending is timed. what names the load in the progress; tl, when not
+// nil, counts what the events hold (for the side-by-side run).
+func load(parent context.Context, cfg Config, sink loadSink, what string, devices []sim.Device, pr *progress, tl *tally) (Ingest, error) {
 	if cfg.Arrival != ArrivalTime {
-		return loadStreamed(parent, cfg, t, devices, pr)
+		return loadStreamed(parent, cfg, sink, what, devices, pr, tl)
 	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	sink := &sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}
 	gen := sim.NewGenerator(cfg.Seed, devices)
 	start := cfg.End.Add(-cfg.Span)
 	step := cfg.Span / time.Duration(max(cfg.Events-1, 1))
@@ -66,7 +94,8 @@ func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr
 		for j := range n {
 			items[j] = gen.Next(start.Add(time.Duration(i+j) * step))
 		}
-		body, err := sim.EncodeNDJSON(items[:n])
+		tl.add(items[:n])
+		body, err := sink.encode(items[:n])
 		if err != nil {
 			return Ingest{}, fmt.Errorf("bench: encode events: %w", err)
 		}
@@ -96,21 +125,22 @@ func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr
 		firstErr error
 	)
 	began := time.Now()
-	stopTicking := pr.ticking("load", &sent, int64(cfg.Events), began)
+	stopTicking := pr.ticking(what, &sent, int64(cfg.Events), began)
 	for range cfg.Clients {
 		wg.Go(func() {
 			for i := range batches {
-				if err := sink.SendNDJSON(ctx, bodies[i], nil); err != nil {
+				n := min(cfg.Batch, cfg.Events-i*cfg.Batch)
+				if err := sink.send(ctx, bodies[i], n); err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
 					return
 				}
-				sent.Add(int64(min(cfg.Batch, cfg.Events-i*cfg.Batch)))
+				sent.Add(int64(n))
 			}
 		})
 	}
 	wg.Wait()
 	stopTicking()
-	res := loaded(cfg, pr, sink, sent.Load(), began, genTime)
+	res := loaded(cfg, pr, what, sink, sent.Load(), began, genTime)
 	res.Arrival = ArrivalTime
 	return res, loadErr(parent, cfg, res, firstErr)
 }
@@ -120,14 +150,13 @@ func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr
 // it, again and again, so that the bench holds only the batches in flight
 // (a load of 100M events fits in memory). Generating is then part of the
 // timed load, on the cores the server uses too.
-func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.Device, pr *progress) (Ingest, error) {
+func loadStreamed(parent context.Context, cfg Config, sink loadSink, what string, devices []sim.Device, pr *progress, tl *tally) (Ingest, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	sources, err := sourceFor(cfg, devices)
 	if err != nil {
 		return Ingest{}, err
 	}
-	sink := &sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}
 	var (
 		sent, genNanos atomic.Int64
 		wg             sync.WaitGroup
@@ -135,10 +164,13 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 		firstErr       error
 	)
 	began := time.Now()
-	stopTicking := pr.ticking("load", &sent, int64(cfg.Events), began)
+	stopTicking := pr.ticking(what, &sent, int64(cfg.Events), began)
 	for c := range cfg.Clients {
 		src := sources(c)
 		wg.Go(func() {
+			// Each client counts its own events, merged at its end.
+			own := tl.fork()
+			defer tl.merge(own)
 			items := make([]ingest.Item, cfg.Batch)
 			for ctx.Err() == nil {
 				g0 := time.Now()
@@ -146,10 +178,11 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 				if n == 0 {
 					return
 				}
-				body, err := sim.EncodeNDJSON(items[:n])
+				own.add(items[:n])
+				body, err := sink.encode(items[:n])
 				genNanos.Add(int64(time.Since(g0)))
 				if err == nil {
-					err = sink.SendNDJSON(ctx, body, nil)
+					err = sink.send(ctx, body, n)
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
@@ -161,7 +194,7 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 	}
 	wg.Wait()
 	stopTicking()
-	res := loaded(cfg, pr, sink, sent.Load(), began, time.Duration(genNanos.Load()))
+	res := loaded(cfg, pr, what, sink, sent.Load(), began, time.Duration(genNanos.Load()))
 	res.Arrival, res.Streamed = cfg.Arrival, true
 	return res, loadErr(parent, cfg, res, firstErr)
 }
@@ -169,11 +202,11 @@ func loadStreamed(parent context.Context, cfg Config, t Target, devices []sim.De
 // loaded ends a load's progress and says what it did: sent events since
 // began, what the server answered (the sink's totals) and the time spent
 // generating.
-func loaded(cfg Config, pr *progress, sink *sim.HTTPSink, sent int64, began time.Time, gen time.Duration) Ingest {
+func loaded(cfg Config, pr *progress, what string, sink loadSink, sent int64, began time.Time, gen time.Duration) Ingest {
 	elapsed := time.Since(began)
-	pr.update("load", sent, int64(cfg.Events), began)
+	pr.update(what, sent, int64(cfg.Events), began)
 	pr.done()
-	tot := sink.Totals()
+	tot := sink.totals()
 	return Ingest{
 		Sent:             sent,
 		Stored:           tot.Accepted,
