@@ -232,7 +232,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 	}
 	defer stopRSS()
 
-	cmp, err := runPhases(ctx, cfg, t, res)
+	cmp, err := runPhases(ctx, cfg, t, res, rss)
 	stopRSS()
 	if t.Stop != nil {
 		if serr := t.Stop(ctx); serr != nil {
@@ -267,7 +267,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 // counts what the load's events hold and times the compared queries on
 // doorlog (before the mixed phase adds events), and returns that for the
 // VictoriaLogs side.
-func runPhases(ctx context.Context, cfg Config, t Target, res *Result) (*comparison, error) {
+func runPhases(ctx context.Context, cfg Config, t Target, res *Result, rss *rssSampler) (*comparison, error) {
 	sites, devices := sim.Population(cfg.Sites, cfg.DevicesPerSite)
 	if err := sim.Setup(ctx, t.BaseURL, t.Token, cfg.Client, sites, devices); err != nil {
 		return nil, fmt.Errorf("bench: set up %d sites and %d devices: %w", len(sites), len(devices), err)
@@ -289,6 +289,15 @@ func runPhases(ctx context.Context, cfg Config, t Target, res *Result) (*compari
 	if err != nil {
 		return nil, err
 	}
+	if cmp != nil {
+		cmp.loaded()
+		res.SideBySide = &SideBySide{Expected: cmp.want}
+		if rss != nil {
+			if v := rss.peak(); v > 0 {
+				res.SideBySide.DoorlogLoadRSSBytes = &v
+			}
+		}
+	}
 	q := &querier{cfg: cfg, t: t, pr: pr, start: cfg.End.Add(-cfg.Span), end: cfg.End, busy: devices[0].ID}
 	res.Queries, err = q.all(ctx)
 	if err != nil {
@@ -299,8 +308,6 @@ func runPhases(ctx context.Context, cfg Config, t Target, res *Result) (*compari
 		return nil, err
 	}
 	if cmp != nil {
-		cmp.loaded()
-		res.SideBySide = &SideBySide{Expected: cmp.want}
 		if res.SideBySide.Doorlog, err = cmp.doorlog(ctx, q); err != nil {
 			return nil, err
 		}

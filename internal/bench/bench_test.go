@@ -337,6 +337,9 @@ func TestRunSideBySide(t *testing.T) {
 			t.Errorf("got doorlog %+v and VictoriaLogs %+v: want the same query, total and samples", d, v)
 		}
 	}
+	if s.DoorlogLoadRSSBytes == nil || *s.DoorlogLoadRSSBytes <= 0 || s.VictoriaLogs.LoadMaxRSSBytes == nil {
+		t.Errorf("got RSS through the load %v and %v, want both measured", s.DoorlogLoadRSSBytes, s.VictoriaLogs.LoadMaxRSSBytes)
+	}
 	if got := s.VictoriaLogs.Ingest.Stored; got != events {
 		t.Errorf("VictoriaLogs stored %d, want %d", got, events)
 	}

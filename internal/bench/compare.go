@@ -46,6 +46,9 @@ type SideBySide struct {
 	Expected Expected `json:"expected"`
 	// Doorlog is doorlog's latencies of the compared queries.
 	Doorlog []Query `json:"doorlog_queries"`
+	// DoorlogLoadRSSBytes is doorlog's peak RSS up to the end of its load,
+	// before the queries; null when unknown.
+	DoorlogLoadRSSBytes *int64 `json:"doorlog_load_max_rss_bytes"`
 	// VictoriaLogs is VictoriaLogs' figures; null when it did not run.
 	VictoriaLogs *VictoriaLogs `json:"victorialogs"`
 }
@@ -574,9 +577,12 @@ func (s *SideBySide) WriteTable(w io.Writer, r *Result) error {
 		}
 		return fmt.Sprintf("%.1f MiB", float64(*b)/(1<<20)), float64(*b)
 	}
+	dv, dn = mem(s.DoorlogLoadRSSBytes)
+	vv, vn = mem(v.LoadMaxRSSBytes)
+	fmt.Fprintf(tw, "max RSS through the load\t%s\t%s\t%s\t\n", dv, vv, ratio(vn, dn))
 	dv, dn = mem(r.MaxRSSBytes)
 	vv, vn = mem(v.MaxRSSBytes)
-	fmt.Fprintf(tw, "max RSS\t%s\t%s\t%s\t\n", dv, vv, ratio(vn, dn))
+	fmt.Fprintf(tw, "max RSS, whole run\t%s\t%s\t%s\t\n", dv, vv, ratio(vn, dn))
 	byName := map[string]Query{}
 	for _, q := range v.Queries {
 		byName[q.Name] = q

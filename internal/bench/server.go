@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -197,7 +198,7 @@ type rssSampler struct {
 	pid  int
 	quit chan struct{}
 	done chan struct{}
-	max  int64
+	max  atomic.Int64
 }
 
 func startRSS(pid int, every time.Duration) *rssSampler {
@@ -230,10 +231,21 @@ func (s *rssSampler) read() {
 	// VmHWM is the peak the kernel saw, which catches a spike between
 	// two samples; VmRSS is the current value.
 	for _, f := range []string{"VmRSS", "VmHWM"} {
-		if v := parseKB(procField(path, f)); v > s.max {
-			s.max = v
+		v := parseKB(procField(path, f))
+		for {
+			old := s.max.Load()
+			if v <= old || s.max.CompareAndSwap(old, v) {
+				break
+			}
 		}
 	}
+}
+
+// peak returns the largest RSS seen so far, reading it once more; 0 when
+// none could be read. It may be called while the sampling runs.
+func (s *rssSampler) peak() int64 {
+	s.read()
+	return s.max.Load()
 }
 
 // stop ends the sampling and returns the largest RSS seen, 0 when none
@@ -242,5 +254,5 @@ func (s *rssSampler) stop() int64 {
 	close(s.quit)
 	<-s.done
 	s.read()
-	return s.max
+	return s.max.Load()
 }

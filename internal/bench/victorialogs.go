@@ -45,6 +45,10 @@ type VictoriaLogs struct {
 	MaxRSSBytes   *int64   `json:"max_rss_bytes"`
 	DiskBytes     *int64   `json:"disk_bytes"`
 	BytesPerEvent *float64 `json:"bytes_per_event"`
+	// LoadMaxRSSBytes is the peak RSS up to the end of the load and flush,
+	// before the queries (a deep page sorts every event up to its offset);
+	// null when unknown.
+	LoadMaxRSSBytes *int64 `json:"load_max_rss_bytes"`
 }
 
 // VictoriaLogs' ingest parameters: the stream is the device (with its site,
@@ -214,7 +218,7 @@ func runVictoriaLogs(ctx context.Context, cfg Config, c *comparison) (*VictoriaL
 	pr := &progress{w: cfg.Progress, terminal: cfg.Terminal}
 	pr.line("started %s %s with its data in %s", cfg.VictoriaLogs, strings.Join(srv.args, " "), srv.dir)
 	rss := startRSS(srv.proc.pid(), 250*time.Millisecond)
-	err = vlPhases(ctx, cfg, srv.url, c, pr, v)
+	err = vlPhases(ctx, cfg, srv.url, c, pr, v, rss.peak)
 	if max := rss.stop(); max > 0 {
 		v.MaxRSSBytes = &max
 	}
@@ -240,8 +244,8 @@ func runVictoriaLogs(ctx context.Context, cfg Config, c *comparison) (*VictoriaL
 
 // vlPhases loads the events into the VictoriaLogs at base, flushes them,
 // checks that every one is there and times the compared queries, filling
-// in v.
-func vlPhases(ctx context.Context, cfg Config, base string, c *comparison, pr *progress, v *VictoriaLogs) error {
+// in v. peak, when not nil, gives its peak RSS so far.
+func vlPhases(ctx context.Context, cfg Config, base string, c *comparison, pr *progress, v *VictoriaLogs, peak func() int64) error {
 	defer pr.done()
 	tl := c.newTally()
 	sink := newVLSink(base, cfg.Client, c)
@@ -263,6 +267,11 @@ func vlPhases(ctx context.Context, cfg Config, base string, c *comparison, pr *p
 		return fmt.Errorf("bench: victorialogs: flush: %w", err)
 	}
 	flush := time.Since(t0)
+	if peak != nil {
+		if p := peak(); p > 0 {
+			v.LoadMaxRSSBytes = &p
+		}
+	}
 	v.FlushSeconds = flush.Seconds()
 	v.Ingest.Seconds += v.FlushSeconds
 	// What it stored is what a count finds; it drops what it refuses (too

@@ -219,7 +219,7 @@ func TestVLPhases(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	v := &VictoriaLogs{}
-	if err := vlPhases(context.Background(), cfg, srv.URL, c, &progress{w: io.Discard}, v); err != nil {
+	if err := vlPhases(context.Background(), cfg, srv.URL, c, &progress{w: io.Discard}, v, nil); err != nil {
 		t.Fatal(err)
 	}
 	if errs := f.errors(); len(errs) > 0 {
@@ -287,7 +287,7 @@ func TestVLPhasesCatchesWrongAnswers(t *testing.T) {
 			f.fault = tt.fault
 			srv := httptest.NewServer(f)
 			defer srv.Close()
-			err := vlPhases(context.Background(), cfg, srv.URL, c, &progress{w: io.Discard}, &VictoriaLogs{})
+			err := vlPhases(context.Background(), cfg, srv.URL, c, &progress{w: io.Discard}, &VictoriaLogs{}, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got error %v, want one saying %q", err, tt.want)
 			}
@@ -317,8 +317,9 @@ func TestRunVictoriaLogsChild(t *testing.T) {
 	if !slices.Contains(v.Args, "-retentionPeriod=120d") || !slices.Contains(v.Args, "-loggerLevel=WARN") {
 		t.Errorf("got args %q, want a retention of 120 days for the 90 days", v.Args)
 	}
-	if v.MaxRSSBytes == nil || *v.MaxRSSBytes <= 0 || v.DiskBytes == nil || *v.DiskBytes <= 0 || v.BytesPerEvent == nil {
-		t.Errorf("got RSS %v, disk %v: want both measured", v.MaxRSSBytes, v.DiskBytes)
+	if v.MaxRSSBytes == nil || v.LoadMaxRSSBytes == nil || *v.LoadMaxRSSBytes <= 0 || *v.MaxRSSBytes < *v.LoadMaxRSSBytes ||
+		v.DiskBytes == nil || *v.DiskBytes <= 0 || v.BytesPerEvent == nil {
+		t.Errorf("got RSS %v (through the load %v), disk %v: want all measured", v.MaxRSSBytes, v.LoadMaxRSSBytes, v.DiskBytes)
 	}
 	if v.Ingest.Stored != int64(cfg.Events) || len(v.Queries) != len(c.queries()) {
 		t.Errorf("got %d stored and %d queries, want %d and %d", v.Ingest.Stored, len(v.Queries), cfg.Events, len(c.queries()))
@@ -362,7 +363,8 @@ func TestSideBySideTable(t *testing.T) {
 		Ingest:      Ingest{Seconds: 10, EventsPerSec: 100_000},
 		MaxRSSBytes: i64(100 << 20), DiskBytes: i64(50 << 20), BytesPerEvent: f64(52.4),
 		SideBySide: &SideBySide{
-			Expected: Expected{Events: 1_000_000, Digest: "00ff"},
+			Expected:            Expected{Events: 1_000_000, Digest: "00ff"},
+			DoorlogLoadRSSBytes: i64(80 << 20),
 			Doorlog: []Query{
 				{Name: "window page 1", Total: 77_777, Samples: 50, P50Ms: 1, P99Ms: 2},
 				{Name: "stats by hour, 7 days", Total: 77_777, Samples: 50, P50Ms: 0.5, P99Ms: 1},
@@ -370,8 +372,8 @@ func TestSideBySideTable(t *testing.T) {
 			VictoriaLogs: &VictoriaLogs{
 				Version: "victoria-logs-v1.26.0", FlushSeconds: 0.25,
 				Ingest:      Ingest{Seconds: 20, EventsPerSec: 50_000},
-				MaxRSSBytes: i64(300 << 20),
-				Queries:     []Query{{Name: "window page 1", Samples: 40, P50Ms: 5, P99Ms: 9.5}},
+				MaxRSSBytes: i64(300 << 20), LoadMaxRSSBytes: i64(160 << 20),
+				Queries: []Query{{Name: "window page 1", Samples: 40, P50Ms: 5, P99Ms: 9.5}},
 			},
 		},
 	}
@@ -392,7 +394,8 @@ func TestSideBySideTable(t *testing.T) {
 		"------- ------- ------------ ----------------------",
 		"ingest 100,000 events/s 50,000 events/s 0.50×",
 		"disk per event 52.4 B/event (50.0 MiB) unknown",
-		"max RSS 100.0 MiB 300.0 MiB 3.00×",
+		"max RSS through the load 80.0 MiB 160.0 MiB 2.00×",
+		"max RSS, whole run 100.0 MiB 300.0 MiB 3.00×",
 		"window page 1 (of 77,777) p50 1.00 p99 2.00 ms (n=50) p50 5.00 p99 9.50 ms (n=40) p50 5.00×",
 		"stats by hour, 7 days (of 77,777) p50 0.50 p99 1.00 ms (n=50) not measured",
 	}
