@@ -1,10 +1,10 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
-	"hash/fnv"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -23,6 +23,8 @@ type Expected struct {
 	Events int64 `json:"events"`
 	// Digest is an order-free hash of every event (device, time, key,
 	// model, source id): equal digests mean both stores got the same set.
+	// It is seeded afresh in each process, so only the digests of one run
+	// compare.
 	Digest string `json:"digest"`
 	// From and To are the compared window, both ends inclusive.
 	From time.Time `json:"from"`
@@ -48,27 +50,34 @@ type hourCategory struct {
 // passes.
 type tally struct {
 	cat *catalog.Catalog
-	// from and to bound the window as times in sim.TimeLayout, which sort
-	// as strings: no time is parsed per event.
-	from, to string
+	// from and to bound the window as quoted times in sim.TimeLayout,
+	// which sort as bytes: no time is parsed per event.
+	from, to []byte
 	busy     string
 
 	events, window, access, device int64
 	digest                         uint64
 	hours                          map[hourCategory]int64
-	h                              hash.Hash64
+	h                              maphash.Hash
 
 	mu sync.Mutex // guards merge
 }
 
+// digestSeed seeds every tally's hash in this process, so that the
+// digests of the two loads of a run compare.
+var digestSeed = maphash.MakeSeed()
+
 // newTally counts events against the window [from, to] (inclusive) and the
 // busy device.
 func newTally(cat *catalog.Catalog, from, to time.Time, busy string) *tally {
-	return &tally{
+	t := &tally{
 		cat: cat, busy: busy,
-		from: from.UTC().Format(sim.TimeLayout), to: to.UTC().Format(sim.TimeLayout),
-		hours: map[hourCategory]int64{}, h: fnv.New64a(),
+		from:  []byte(`"` + from.UTC().Format(sim.TimeLayout) + `"`),
+		to:    []byte(`"` + to.UTC().Format(sim.TimeLayout) + `"`),
+		hours: map[hourCategory]int64{},
 	}
+	t.h.SetSeed(digestSeed)
+	return t
 }
 
 // fork returns an empty tally of the same window, for one client.
@@ -76,7 +85,9 @@ func (t *tally) fork() *tally {
 	if t == nil {
 		return nil
 	}
-	return &tally{cat: t.cat, from: t.from, to: t.to, busy: t.busy, hours: map[hourCategory]int64{}, h: fnv.New64a()}
+	o := &tally{cat: t.cat, from: t.from, to: t.to, busy: t.busy, hours: map[hourCategory]int64{}}
+	o.h.SetSeed(digestSeed)
+	return o
 }
 
 // merge adds o's counts to t; it is safe for concurrent use.
@@ -103,13 +114,13 @@ func (t *tally) add(items []ingest.Item) {
 	}
 	for i := range items {
 		it := &items[i]
-		ts := unquote(it.Time)
 		t.events++
 		t.digest += t.hash(it)
 		if it.DeviceID == t.busy {
 			t.device++
 		}
-		if ts < t.from || ts > t.to || len(ts) < 13 {
+		// The times are quoted, so the hour is bytes 1 to 14.
+		if bytes.Compare(it.Time, t.from) < 0 || bytes.Compare(it.Time, t.to) > 0 || len(it.Time) < 14 {
 			continue
 		}
 		t.window++
@@ -117,18 +128,23 @@ func (t *tally) add(items []ingest.Item) {
 		if c == doorlog.CategoryAccess {
 			t.access++
 		}
-		t.hours[hourCategory{ts[:13], string(c)}]++
+		t.hours[hourCategory{string(it.Time[1:14]), string(c)}]++
 	}
 }
 
-// hash is the FNV-1a hash of an event's fields; the digest is their sum,
-// which does not depend on the order the events were sent in.
+// hash is the hash of an event's fields; the digest is their sum, which
+// does not depend on the order the events were sent in.
 func (t *tally) hash(it *ingest.Item) uint64 {
 	t.h.Reset()
-	for _, f := range [][]byte{[]byte(it.DeviceID), it.Time, []byte(it.Key), it.Model, []byte(it.SourceID)} {
-		_, _ = t.h.Write(f)
-		_, _ = t.h.Write([]byte{0})
-	}
+	t.h.WriteString(it.DeviceID)
+	t.h.WriteByte(0)
+	t.h.Write(it.Time)
+	t.h.WriteByte(0)
+	t.h.WriteString(it.Key)
+	t.h.WriteByte(0)
+	t.h.Write(it.Model)
+	t.h.WriteByte(0)
+	t.h.WriteString(it.SourceID)
 	return t.h.Sum64()
 }
 

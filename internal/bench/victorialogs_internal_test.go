@@ -411,3 +411,22 @@ func TestSideBySideTable(t *testing.T) {
 		t.Errorf("the report does not end with the side by side:\n%s", all.String())
 	}
 }
+
+// BenchmarkTallyAdd measures what counting the events costs the loads of a
+// side-by-side run (the late and random orders count while they send).
+func BenchmarkTallyAdd(b *testing.B) {
+	cfg := Config{Events: 5000}.withDefaults()
+	_, devices := sim.Population(cfg.Sites, cfg.DevicesPerSite)
+	c, err := newComparison(cfg, devices)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := newRandomSource(1, 0, devices, cfg.End.Add(-cfg.Span), cfg.Span, cfg.Events)
+	items := make([]ingest.Item, cfg.Events)
+	items = items[:src.fill(items)]
+	tl := c.newTally()
+	for b.Loop() {
+		tl.add(items)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
+}
