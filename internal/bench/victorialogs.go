@@ -174,6 +174,7 @@ func startVictoriaLogs(ctx context.Context, bin, parent string, span time.Durati
 	}
 	addr, err := freeAddr()
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	s := &vlServer{url: "http://" + addr, dir: dir, args: []string{
@@ -184,6 +185,8 @@ func startVictoriaLogs(ctx context.Context, bin, parent string, span time.Durati
 	}}
 	s.proc, err = startChild(ctx, bin, s.args, filepath.Join(dir, "victoria-logs.log"), s.url+"/health")
 	if err != nil {
+		// The error has the end of its log.
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("bench: victorialogs: %w", err)
 	}
 	return s, nil

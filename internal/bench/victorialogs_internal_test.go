@@ -331,9 +331,13 @@ func TestRunVictoriaLogsChild(t *testing.T) {
 
 func TestVictoriaLogsNotReady(t *testing.T) {
 	// A binary that exits at once: the error says so, with its log.
-	_, err := startVictoriaLogs(context.Background(), "/bin/false", t.TempDir(), DefaultSpan)
+	parent := t.TempDir()
+	_, err := startVictoriaLogs(context.Background(), "/bin/false", parent, DefaultSpan)
 	if err == nil || !strings.Contains(err.Error(), "not ready: it exited") {
 		t.Errorf("got error %v, want one saying it exited", err)
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Errorf("got %d entries left behind, want none", len(left))
 	}
 }
 
