@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	abusePhase := fs.Duration("abuse-phase", bench.DefaultAbusePhase, "with --abuse, how long each phase lasts")
 	serverBin := fs.String("server", "", "the doorlog binary to start as the server (default: this one), e.g. an older build to compare")
 	serveArgs := fs.String("serve-args", "", "extra flags for the started server's serve command, separated by spaces (e.g. \"--memory 256MiB\")")
+	fs.StringVar(&cfg.VictoriaLogs, "victorialogs", "", "a victoria-logs binary: after the doorlog run, start it (data under --dir), load the same events the same way, time the equivalent LogsQL queries and print both side by side")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +64,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Mixed < 0 || cfg.MixedIngest <= 0 || cfg.MixedQueries <= 0 || cfg.MixedInFlight < 1 {
 		return errors.New("--mixed must not be negative, and --mixed-ingest, --mixed-queries and --mixed-inflight must be positive")
 	}
+	if cfg.VictoriaLogs != "" {
+		// Checked now, not after the doorlog run it would follow.
+		bin, err := exec.LookPath(cfg.VictoriaLogs)
+		if err != nil {
+			return fmt.Errorf("--victorialogs: %w", err)
+		}
+		cfg.VictoriaLogs, cfg.VictoriaLogsDir, cfg.KeepVictoriaLogs = bin, *dir, *keep
+	}
 	started := time.Now().UTC().Format("20060102T150405Z")
 	if *out == "" {
 		*out = filepath.Join("bench-results", "bench-"+started+".json")
@@ -76,6 +86,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *abuse {
 		if *url != "" {
 			return errors.New("--abuse measures the memory of a server it starts; it does not take --url")
+		}
+		if cfg.VictoriaLogs != "" {
+			return errors.New("--abuse does not take --victorialogs")
 		}
 		if *out == filepath.Join("bench-results", "bench-"+started+".json") {
 			*out = filepath.Join("bench-results", "abuse-"+started+".json")

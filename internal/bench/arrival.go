@@ -158,7 +158,7 @@ type timeSource struct {
 	f  feed
 	// tally, when set, counts the events made, for the checks of the
 	// dense queries.
-	tally *tally
+	tally *denseTally
 	// ids, when set, replaces the generator's source ids by itself and the
 	// event's number from 1.
 	ids string

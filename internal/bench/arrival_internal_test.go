@@ -233,7 +233,7 @@ func TestDenseSourceCountsWhatItSends(t *testing.T) {
 	end := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	from := end.Add(-denseWindow)
 	half := end.Add(-30 * time.Second).UnixMilli()
-	tl := &tally{cat: cat, specs: []countSpec{
+	tl := &denseTally{cat: cat, specs: []countSpec{
 		{from: half, to: math.MaxInt64},
 		{from: from.UnixMilli(), to: end.UnixMilli(), category: doorlog.CategoryAccess},
 		{from: from.UnixMilli(), to: end.UnixMilli(), priority: doorlog.PriorityHigh},

@@ -98,6 +98,18 @@ type Config struct {
 	// store's counts of a window that cuts an hour must not read every
 	// event in it. Zero leaves the case out.
 	Dense int
+	// VictoriaLogs, when set, is a victoria-logs binary to set doorlog
+	// against: after the doorlog run (and its server's stop), Run starts
+	// it, loads the very same events into it the same way and times the
+	// equivalent LogsQL queries (victorialogs.go, compare.go), so that
+	// users weighing a general log store see both on one machine and one
+	// load. Empty leaves it out.
+	VictoriaLogs string
+	// VictoriaLogsDir is where VictoriaLogs' directory is made (the
+	// system's temporary directory when empty); KeepVictoriaLogs keeps it
+	// rather than removing it.
+	VictoriaLogsDir  string
+	KeepVictoriaLogs bool
 }
 
 func (c Config) withDefaults() Config {
@@ -229,7 +241,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 	}
 	defer stopRSS()
 
-	err := runPhases(ctx, cfg, t, res)
+	cmp, err := runPhases(ctx, cfg, t, res, rss)
 	stopRSS()
 	if t.Stop != nil {
 		if serr := t.Stop(ctx); serr != nil {
@@ -253,43 +265,76 @@ func Run(ctx context.Context, cfg Config, t Target) (*Result, error) {
 			res.DiskBytes, res.BytesPerEvent = &size, &per
 		}
 	}
+	// VictoriaLogs runs once doorlog has stopped, so that each has the
+	// machine to itself, and only after a whole doorlog run: its answers
+	// are checked against what doorlog's load made and answered.
+	if cmp != nil && err == nil {
+		res.SideBySide.VictoriaLogs, err = runVictoriaLogs(ctx, cfg, cmp)
+	}
 	res.Seconds = time.Since(res.Started).Seconds()
 	return res, err
 }
 
-func runPhases(ctx context.Context, cfg Config, t Target, res *Result) error {
+// runPhases runs everything against doorlog. With cfg.VictoriaLogs it also
+// counts what the load's events hold and times the compared queries on
+// doorlog (before the mixed phase adds events), and returns that for the
+// VictoriaLogs side.
+func runPhases(ctx context.Context, cfg Config, t Target, res *Result, rss *rssSampler) (*comparison, error) {
 	sites, devices := sim.Population(cfg.Sites, cfg.DevicesPerSite)
 	if err := sim.Setup(ctx, t.BaseURL, t.Token, cfg.Client, sites, devices); err != nil {
-		return fmt.Errorf("bench: set up %d sites and %d devices: %w", len(sites), len(devices), err)
+		return nil, fmt.Errorf("bench: set up %d sites and %d devices: %w", len(sites), len(devices), err)
 	}
 	res.Sites, res.Devices = len(sites), len(devices)
+	var cmp *comparison
+	var tl *tally
+	if cfg.VictoriaLogs != "" {
+		var err error
+		if cmp, err = newComparison(cfg, devices); err != nil {
+			return nil, err
+		}
+		tl = cmp.doorlogLoad
+	}
 	pr := &progress{w: cfg.Progress, terminal: cfg.Terminal}
 	defer pr.done()
-	ing, err := load(ctx, cfg, t, devices, pr)
+	ing, err := load(ctx, cfg, newDoorlogSink(cfg, t), "load", devices, pr, tl)
 	res.Ingest = ing
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if cmp != nil {
+		cmp.loaded()
+		res.SideBySide = &SideBySide{Expected: cmp.want}
+		if rss != nil {
+			if v := rss.peak(); v > 0 {
+				res.SideBySide.DoorlogLoadRSSBytes = &v
+			}
+		}
 	}
 	q := &querier{cfg: cfg, t: t, pr: pr, start: cfg.End.Add(-cfg.Span), end: cfg.End, busy: devices[0].ID}
 	res.Queries, err = q.all(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res.Export, err = q.export(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.Dense > 0 {
-		res.Dense, err = dense(ctx, cfg, t, devices, q, pr)
-		if err != nil {
-			return err
+	// The side by side's queries run before the dense minute, which would
+	// change the answers it expects.
+	if cmp != nil {
+		if res.SideBySide.Doorlog, err = cmp.doorlog(ctx, q); err != nil {
+			return nil, err
 		}
 	}
-	if cfg.Mixed <= 0 {
-		return nil
+	if cfg.Dense > 0 {
+		if res.Dense, err = dense(ctx, cfg, t, devices, q, pr); err != nil {
+			return nil, err
+		}
 	}
-	res.Mixed, err = mixed(ctx, cfg, t, devices, pr)
-	return err
+	if cfg.Mixed > 0 {
+		res.Mixed, err = mixed(ctx, cfg, t, devices, pr)
+	}
+	return cmp, err
 }
 
 // progress writes the progress display: a '\r' line on a terminal, else a

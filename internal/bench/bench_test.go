@@ -454,3 +454,69 @@ func TestRunMixed(t *testing.T) {
 		t.Errorf("JSON does not round-trip the mixed phase: %v\n%s", err, data)
 	}
 }
+
+func TestRunSideBySide(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// VictoriaLogs is this test binary acting as a fake of it (see
+	// victorialogs_fake_test.go for why not the real one): the test checks
+	// the doorlog side's answers against the events made, and that the
+	// side by side is reported.
+	t.Setenv(bench.FakeVictoriaLogsEnv, "1")
+	const events = 6000
+	cfg := bench.Config{Events: events, Clients: 2, Batch: 1000, Samples: 3, Version: "test", Arrival: bench.ArrivalLate,
+		VictoriaLogs: exe, VictoriaLogsDir: t.TempDir()}
+	res, err := bench.Run(context.Background(), cfg, inProcess(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.SideBySide
+	if s == nil || s.VictoriaLogs == nil {
+		t.Fatalf("got side by side %+v, want both sides", s)
+	}
+	if s.Expected.Events != events || s.Expected.Window <= 0 || s.Expected.Window >= events || s.Expected.DeviceEvents <= 0 {
+		t.Errorf("got expected counts %+v, want %d events with some in the window", s.Expected, events)
+	}
+	if len(s.Doorlog) != 5 || len(s.VictoriaLogs.Queries) != len(s.Doorlog) {
+		t.Fatalf("got %d doorlog and %d VictoriaLogs queries, want 5 each", len(s.Doorlog), len(s.VictoriaLogs.Queries))
+	}
+	for i, d := range s.Doorlog {
+		v := s.VictoriaLogs.Queries[i]
+		if d.Name != v.Name || d.Samples != cfg.Samples || v.Samples != cfg.Samples || d.Total != v.Total || d.Total <= 0 {
+			t.Errorf("got doorlog %+v and VictoriaLogs %+v: want the same query, total and samples", d, v)
+		}
+	}
+	if s.DoorlogLoadRSSBytes == nil || *s.DoorlogLoadRSSBytes <= 0 || s.VictoriaLogs.LoadMaxRSSBytes == nil {
+		t.Errorf("got RSS through the load %v and %v, want both measured", s.DoorlogLoadRSSBytes, s.VictoriaLogs.LoadMaxRSSBytes)
+	}
+	if got := s.VictoriaLogs.Ingest.Stored; got != events {
+		t.Errorf("VictoriaLogs stored %d, want %d", got, events)
+	}
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "side by side with VictoriaLogs victoria-logs-fake") || !strings.Contains(table.String(), "deep page 90% (of 6,000)") {
+		t.Errorf("the table lacks the side by side:\n%s", table.String())
+	}
+	path := filepath.Join(t.TempDir(), "bench.json")
+	if err := res.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		SideBySide struct {
+			VictoriaLogs struct {
+				Queries []json.RawMessage `json:"queries"`
+			} `json:"victorialogs"`
+		} `json:"side_by_side"`
+	}
+	if err := json.Unmarshal(data, &back); err != nil || len(back.SideBySide.VictoriaLogs.Queries) != 5 {
+		t.Errorf("got JSON side_by_side with %d VictoriaLogs queries (%v), want 5", len(back.SideBySide.VictoriaLogs.Queries), err)
+	}
+}

@@ -63,15 +63,15 @@ type countSpec struct {
 	priority doorlog.Priority
 }
 
-// tally counts, for each countSpec, the dense events sent that it takes
+// denseTally counts, for each countSpec, the dense events sent that it takes
 // in. The source it belongs to calls add under its lock.
-type tally struct {
+type denseTally struct {
 	cat   *catalog.Catalog
 	specs []countSpec
 	n     []int64
 }
 
-func (t *tally) add(at time.Time, key string) {
+func (t *denseTally) add(at time.Time, key string) {
 	ms := at.UnixMilli() // what the generator writes: the time to the millisecond, truncated
 	e := t.cat.Entry(key)
 	for i, s := range t.specs {
@@ -221,7 +221,7 @@ func dense(ctx context.Context, cfg Config, t Target, devices []sim.Device, q *q
 		return res, fmt.Errorf("bench: dense: %w", err)
 	}
 	queries := denseQueries(cfg.End, len(devices))
-	tl := &tally{cat: cat}
+	tl := &denseTally{cat: cat}
 	before := make([]int64, len(queries))
 	spec := make([]int, len(queries)) // the query's index in tl.specs, -1 for none
 	for i, dq := range queries {
@@ -256,7 +256,7 @@ func dense(ctx context.Context, cfg Config, t Target, devices []sim.Device, q *q
 	}
 	pr.line("dense: %s events into the minute from %s to %s", thousands(float64(cfg.Dense)),
 		res.From.Format(time.RFC3339), res.To.Format(time.RFC3339))
-	res.Ingest, err = send(ctx, cfg, t, "dense", cfg.Dense, func(int) batchSource { return src }, pr)
+	res.Ingest, err = send(ctx, cfg, newDoorlogSink(cfg, t), "dense", cfg.Dense, func(int) batchSource { return src }, pr, nil)
 	res.Ingest.Arrival = ArrivalTime
 	if err != nil {
 		return res, err

@@ -43,29 +43,59 @@ type Ingest struct {
 	Streamed bool `json:"streamed,omitempty"`
 }
 
+// loadSink is where a load sends its batches: doorlog's native ingest API,
+// or VictoriaLogs' JSON lines for the side-by-side run, so that both get
+// the very same events in the very same batches and order.
+type loadSink interface {
+	// encode appends the body of a batch to dst.
+	encode(dst []byte, items []ingest.Item) ([]byte, error)
+	// send posts a body of n events; nil means the server took it.
+	send(ctx context.Context, body []byte, n int) error
+	// totals sums what the server said of everything sent.
+	totals() sim.SinkTotals
+}
+
+// doorlogSink sends NDJSON batches to doorlog's POST /v1/events.
+type doorlogSink struct{ *sim.HTTPSink }
+
+func (s doorlogSink) encode(dst []byte, items []ingest.Item) ([]byte, error) {
+	return appendNDJSON(dst, items)
+}
+
+func (s doorlogSink) send(ctx context.Context, body []byte, _ int) error {
+	return s.SendNDJSON(ctx, body, nil)
+}
+
+func (s doorlogSink) totals() sim.SinkTotals { return s.Totals() }
+
+// newDoorlogSink is the sink of the target's native ingest API.
+func newDoorlogSink(cfg Config, t Target) doorlogSink {
+	return doorlogSink{&sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}}
+}
+
 // load sends cfg.Events generated events, spread over cfg.Span ending at
-// cfg.End, in the cfg.Arrival order, as NDJSON batches of cfg.Batch from
-// cfg.Clients goroutines.
-func load(parent context.Context, cfg Config, t Target, devices []sim.Device, pr *progress) (Ingest, error) {
+// cfg.End, in the cfg.Arrival order, as batches of cfg.Batch from
+// cfg.Clients goroutines to sink. what names the load in the progress; tl,
+// when not nil, counts what the events hold (for the side-by-side run).
+func load(parent context.Context, cfg Config, sink loadSink, what string, devices []sim.Device, pr *progress, tl *tally) (Ingest, error) {
 	sources, err := sourceFor(cfg, devices)
 	if err != nil {
 		return Ingest{}, err
 	}
-	res, err := send(parent, cfg, t, "load", cfg.Events, sources, pr)
+	res, err := send(parent, cfg, sink, what, cfg.Events, sources, pr, tl)
 	res.Arrival = cfg.Arrival
 	return res, err
 }
 
-// send sends total events from the sources: each of cfg.Clients clients
-// fills a batch of cfg.Batch from its source, encodes it and sends it,
-// again and again, so that the bench holds only the batches in flight (a
-// load of 100M events fits in memory). Generating is then part of the
+// send sends total events from the sources to sink: each of cfg.Clients
+// clients fills a batch of cfg.Batch from its source, encodes it and sends
+// it, again and again, so that the bench holds only the batches in flight
+// (a load of 100M events fits in memory). Generating is then part of the
 // timed load, on the cores the server uses too. what names the phase in
-// the progress and the errors.
-func send(parent context.Context, cfg Config, t Target, what string, total int, sources func(client int) batchSource, pr *progress) (Ingest, error) {
+// the progress and the errors; tl, when not nil, counts the events sent.
+func send(parent context.Context, cfg Config, sink loadSink, what string, total int, sources func(client int) batchSource, pr *progress, tl *tally) (Ingest, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	sink := &sim.HTTPSink{BaseURL: t.BaseURL, Token: t.Token, Client: cfg.Client}
 	var (
 		sent, genNanos atomic.Int64
 		wg             sync.WaitGroup
@@ -77,6 +107,9 @@ func send(parent context.Context, cfg Config, t Target, what string, total int, 
 	for c := range cfg.Clients {
 		src := sources(c)
 		wg.Go(func() {
+			// Each client counts its own events, merged at its end.
+			own := tl.fork()
+			defer tl.merge(own)
 			items := make([]ingest.Item, cfg.Batch)
 			var body []byte
 			for ctx.Err() == nil {
@@ -85,11 +118,12 @@ func send(parent context.Context, cfg Config, t Target, what string, total int, 
 				if n == 0 {
 					return
 				}
+				own.add(items[:n])
 				var err error
-				body, err = appendNDJSON(body[:0], items[:n])
+				body, err = sink.encode(body[:0], items[:n])
 				genNanos.Add(int64(time.Since(g0)))
 				if err == nil {
-					err = sink.SendNDJSON(ctx, body, nil)
+					err = sink.send(ctx, body, n)
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
@@ -104,7 +138,7 @@ func send(parent context.Context, cfg Config, t Target, what string, total int, 
 	elapsed := time.Since(began)
 	pr.update(what, sent.Load(), int64(total), began)
 	pr.done()
-	tot := sink.Totals()
+	tot := sink.totals()
 	res := Ingest{
 		Sent:             sent.Load(),
 		Stored:           tot.Accepted,

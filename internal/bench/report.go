@@ -67,6 +67,9 @@ type Result struct {
 	// unknown.
 	DiskBytes     *int64   `json:"disk_bytes"`
 	BytesPerEvent *float64 `json:"bytes_per_event"`
+	// SideBySide is the comparison with VictoriaLogs (Config.VictoriaLogs);
+	// absent when it was not asked for.
+	SideBySide *SideBySide `json:"side_by_side,omitempty"`
 }
 
 // Machine describes where the bench ran.
@@ -227,7 +230,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 		return err
 	}
 	if r.Mixed != nil {
-		return r.Mixed.WriteTable(w)
+		if err := r.Mixed.WriteTable(w); err != nil {
+			return err
+		}
+	}
+	if r.SideBySide != nil {
+		return r.SideBySide.WriteTable(w, r)
 	}
 	return nil
 }

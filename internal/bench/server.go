@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,11 +27,7 @@ type Server struct {
 	// (Dir/server.log).
 	Dir string
 
-	cmd      *exec.Cmd
-	log      *os.File
-	waitCh   <-chan error
-	stopOnce sync.Once
-	stopErr  error
+	proc *child
 }
 
 // StartServer creates an admin token with "exe token create" in a new
@@ -59,28 +56,12 @@ func StartServer(ctx context.Context, exe, parent string, args ...string) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dir, "server.log"))
+	s := &Server{URL: "http://" + addr, Token: lines[len(lines)-1], Dir: dir}
+	s.proc, err = startChild(ctx, exe, append([]string{"serve", "--addr", addr, "--data", data, "--log-level", "warn"}, args...),
+		filepath.Join(dir, "server.log"), s.URL+"/readyz")
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, fmt.Errorf("bench: %s serve: %w", exe, err)
 	}
-	s := &Server{URL: "http://" + addr, Token: lines[len(lines)-1], Dir: dir, log: log}
-	// Not CommandContext: the server is stopped with SIGTERM by Stop, so
-	// that it checkpoints its store, not killed when ctx ends.
-	s.cmd = exec.Command(exe, append([]string{"serve", "--addr", addr, "--data", data, "--log-level", "warn"}, args...)...)
-	s.cmd.Stdout, s.cmd.Stderr = log, log
-	if err := s.cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("bench: start %s serve: %w", exe, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
-	if err := waitReady(ctx, s.URL, exited); err != nil {
-		_ = s.cmd.Process.Kill()
-		log.Close()
-		return nil, fmt.Errorf("bench: the server did not become ready: %w; its log: %s", err, tail(filepath.Join(dir, "server.log")))
-	}
-	// Wait is running in the goroutine above; Stop reads its answer.
-	s.waitCh = exited
 	return s, nil
 }
 
@@ -89,7 +70,7 @@ func StartServer(ctx context.Context, exe, parent string, args ...string) (*Serv
 func (s *Server) Target() Target {
 	return Target{
 		BaseURL: s.URL, Token: s.Token, Backend: "sqlite",
-		PID: s.cmd.Process.Pid, DataDir: filepath.Join(s.Dir, "data"),
+		PID: s.proc.pid(), DataDir: filepath.Join(s.Dir, "data"),
 		Stop: func(context.Context) error { return s.Stop() },
 	}
 }
@@ -98,24 +79,66 @@ func (s *Server) Target() Target {
 // in-flight requests and closes its store, which checkpoints the WAL into
 // the database file); after a minute it is killed. Stop may be called more
 // than once.
-func (s *Server) Stop() error {
-	s.stopOnce.Do(func() {
-		defer s.log.Close()
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			s.stopErr = fmt.Errorf("bench: signal the server: %w", err)
+func (s *Server) Stop() error { return s.proc.stop() }
+
+// child is a server the bench started as a child process, with its output
+// in a log file.
+type child struct {
+	cmd      *exec.Cmd
+	log      *os.File
+	waitCh   <-chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// startChild starts exe with args, its output going to the file logPath,
+// and waits until ready answers 200.
+func startChild(ctx context.Context, exe string, args []string, logPath, ready string) (*child, error) {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	// Not CommandContext: the server is stopped with SIGTERM by stop, so
+	// that it closes its store, not killed when ctx ends.
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if err := waitReady(ctx, ready, exited); err != nil {
+		_ = cmd.Process.Kill()
+		log.Close()
+		return nil, fmt.Errorf("not ready: %w; its log: %s", err, tail(logPath))
+	}
+	// Wait is running in the goroutine above; stop reads its answer.
+	return &child{cmd: cmd, log: log, waitCh: exited}, nil
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// stop sends SIGTERM and waits for the process to end; after a minute it
+// is killed. It may be called more than once.
+func (c *child) stop() error {
+	c.stopOnce.Do(func() {
+		defer c.log.Close()
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			c.stopErr = fmt.Errorf("bench: signal the server: %w", err)
 		}
 		select {
-		case err := <-s.waitCh:
+		case err := <-c.waitCh:
 			if err != nil {
-				s.stopErr = errors.Join(s.stopErr, fmt.Errorf("bench: the server exited: %w", err))
+				c.stopErr = errors.Join(c.stopErr, fmt.Errorf("bench: the server exited: %w", err))
 			}
 		case <-time.After(time.Minute):
-			_ = s.cmd.Process.Kill()
-			<-s.waitCh
-			s.stopErr = errors.Join(s.stopErr, errors.New("bench: the server did not stop within a minute of SIGTERM and was killed"))
+			_ = c.cmd.Process.Kill()
+			<-c.waitCh
+			c.stopErr = errors.Join(c.stopErr, errors.New("bench: the server did not stop within a minute of SIGTERM and was killed"))
 		}
 	})
-	return s.stopErr
+	return c.stopErr
 }
 
 // freeAddr returns a loopback address with a port free right now.
@@ -128,13 +151,13 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// waitReady polls base/readyz until it answers 200, the process exits, or
-// 30 seconds pass.
-func waitReady(ctx context.Context, base string, exited <-chan error) error {
+// waitReady polls the URL ready until it answers 200, the process exits,
+// or 30 seconds pass.
+func waitReady(ctx context.Context, ready string, exited <-chan error) error {
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ready, nil)
 		if err != nil {
 			return err
 		}
@@ -152,7 +175,7 @@ func waitReady(ctx context.Context, base string, exited <-chan error) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return errors.New("no 200 from /readyz within 30s")
+			return fmt.Errorf("no 200 from %s within 30s", ready)
 		}
 	}
 }
@@ -175,7 +198,7 @@ type rssSampler struct {
 	pid  int
 	quit chan struct{}
 	done chan struct{}
-	max  int64
+	max  atomic.Int64
 }
 
 func startRSS(pid int, every time.Duration) *rssSampler {
@@ -208,10 +231,21 @@ func (s *rssSampler) read() {
 	// VmHWM is the peak the kernel saw, which catches a spike between
 	// two samples; VmRSS is the current value.
 	for _, f := range []string{"VmRSS", "VmHWM"} {
-		if v := parseKB(procField(path, f)); v > s.max {
-			s.max = v
+		v := parseKB(procField(path, f))
+		for {
+			old := s.max.Load()
+			if v <= old || s.max.CompareAndSwap(old, v) {
+				break
+			}
 		}
 	}
+}
+
+// peak returns the largest RSS seen so far, reading it once more; 0 when
+// none could be read. It may be called while the sampling runs.
+func (s *rssSampler) peak() int64 {
+	s.read()
+	return s.max.Load()
 }
 
 // stop ends the sampling and returns the largest RSS seen, 0 when none
@@ -220,5 +254,5 @@ func (s *rssSampler) stop() int64 {
 	close(s.quit)
 	<-s.done
 	s.read()
-	return s.max
+	return s.max.Load()
 }
