@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/doorlog/doorlog/internal/dedup"
@@ -198,7 +200,15 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 		kept = append(kept, i)
 	}
 
-	if err := db.insertRows(ctx, tx, rows, kept); err != nil {
+	// Insert in the table's key order: a batch out of time order (a
+	// backfill, a late device) then walks the B-tree's leaves once, front
+	// to back, instead of jumping between them and evicting dirty pages
+	// from the cache mid-transaction.
+	byKey := slices.Clone(kept)
+	slices.SortFunc(byKey, func(a, b int) int {
+		return cmp.Or(cmp.Compare(rows[a].timeMS, rows[b].timeMS), cmp.Compare(rows[a].seq, rows[b].seq))
+	})
+	if err := db.insertRows(ctx, tx, rows, byKey); err != nil {
 		return nil, wrap("append events", err)
 	}
 	if err := writeRuns(ctx, tx, rows, kept); err != nil {
@@ -309,6 +319,10 @@ func writeRuns(ctx context.Context, tx *sql.Tx, rows []eventRow, kept []int) err
 	if len(order) == 0 {
 		return nil
 	}
+	// In the table's key order, for the reason insertRows' rows are.
+	slices.SortFunc(order, func(a, b runKey) int {
+		return cmp.Or(cmp.Compare(a.device, b.device), cmp.Compare(a.day, b.day))
+	})
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO device_runs (device, day, first_seq, n, data) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
