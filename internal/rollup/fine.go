@@ -41,7 +41,10 @@ import (
 // × kinds entries, many more than a site-level one, so the device ladder
 // splits only the newest recentDays days of the counts, the days a "today"
 // or "last 24 hours" window cuts, and drops an older day's finer counts
-// when the counts move past it.
+// when the counts move past it. "Newest" is of the events' times, not of a
+// clock: a device whose clock runs days ahead moves it, and the present's
+// days then keep only their day counts (exact, read from the runs) until
+// real time catches up.
 
 // fineWidths are the widths in milliseconds of the levels below the hour,
 // each dividing the one above, in steps of at most five so that a split
