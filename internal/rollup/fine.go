@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -375,7 +376,7 @@ func (c *Counts) Refine(sp Span, seq int64, deltas []Delta) error {
 	if sp.Ladder != siteLadder && sp.Ladder != deviceLadder || sp.Level < 0 || sp.Level >= len(c.ladders[sp.Ladder].fine) {
 		return fmt.Errorf("%w: span ladder %d level %d", ErrInvalid, sp.Ladder, sp.Level)
 	}
-	minTop := firstDay
+	minTop := int64(math.MinInt64)
 	if sp.Ladder == deviceLadder {
 		minTop = c.minDay(nil)
 	}
