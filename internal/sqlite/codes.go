@@ -112,16 +112,23 @@ func (db *DB) device(ctx context.Context, id string) (d deviceRef, ok bool, err 
 
 // deviceID returns the id of the device with code, which must exist.
 func (db *DB) deviceID(ctx context.Context, code int64) (string, error) {
+	d, err := db.deviceOfCode(ctx, code)
+	return d.id, err
+}
+
+// deviceOfCode returns the device of a code, from the cache or else the
+// table (a device another process added).
+func (db *DB) deviceOfCode(ctx context.Context, code int64) (deviceRef, error) {
 	if d, ok := db.deviceByCode.get(code); ok {
-		return d.id, nil
+		return d, nil
 	}
 	var d deviceRef
 	err := db.r.QueryRowContext(ctx, selectDeviceRef+` WHERE d.code = ?`, code).Scan(&d.code, &d.id, &d.siteCode, &d.siteID)
 	if err != nil {
-		return "", fmt.Errorf("device code %d: %w", code, err)
+		return d, fmt.Errorf("device code %d: %w", code, err)
 	}
 	db.rememberDevice(d)
-	return d.id, nil
+	return d, nil
 }
 
 // all returns a copy of the cached entries.

@@ -387,23 +387,26 @@ func (db *DB) spanDeltas(ctx context.Context, sp rollup.Span, maxSeq int64) ([]r
 	for i, r := range got {
 		var site int64
 		if r.device != 0 {
-			d, ok := db.deviceByCode.get(r.device)
-			if !ok {
-				if err := db.loadDevices(ctx); err != nil {
-					return nil, err
-				}
-				if d, ok = db.deviceByCode.get(r.device); !ok {
-					return nil, fmt.Errorf("event of unknown device %d", r.device)
-				}
+			d, err := db.deviceOfCode(ctx, r.device)
+			if err != nil {
+				return nil, err
 			}
 			site = d.siteCode
 		}
-		if r.kind < 0 || r.kind > math.MaxUint32 || r.device > math.MaxUint32 || site > math.MaxUint32 {
-			return nil, fmt.Errorf("%w: codes past 2^32 (kind %d, device %d, site %d)", rollup.ErrInvalid, r.kind, r.device, site)
+		if deltas[i], err = countDelta(r.t, site, r.device, r.kind, r.n); err != nil {
+			return nil, err
 		}
-		deltas[i] = rollup.Delta{TimeMS: r.t, Site: uint32(site), Device: uint32(r.device), Kind: uint32(r.kind), N: r.n}
 	}
 	return deltas, nil
+}
+
+// countDelta is the counts' delta of n events of a time and codes, refused
+// (rollup.ErrInvalid) for codes the counts cannot hold.
+func countDelta(timeMS, site, device, kind, n int64) (rollup.Delta, error) {
+	if kind < 0 || kind > math.MaxUint32 || device > math.MaxUint32 || site > math.MaxUint32 {
+		return rollup.Delta{}, fmt.Errorf("%w: codes past 2^32 (kind %d, device %d, site %d)", rollup.ErrInvalid, kind, device, site)
+	}
+	return rollup.Delta{TimeMS: timeMS, Site: uint32(site), Device: uint32(device), Kind: uint32(kind), N: n}, nil
 }
 
 // loadSnapshot returns the counts of the stored snapshot, or empty counts
@@ -466,10 +469,11 @@ func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after i
 			}
 			site = d.siteCode
 		}
-		if kind < 0 || kind > math.MaxUint32 || device > math.MaxUint32 || site > math.MaxUint32 {
-			return fmt.Errorf("%w: event %d has codes past 2^32 (kind %d, device %d, site %d)", rollup.ErrInvalid, seq, kind, device, site)
+		d, err := countDelta(t, site, device, kind, 1)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", seq, err)
 		}
-		deltas = append(deltas, rollup.Delta{TimeMS: t, Site: uint32(site), Device: uint32(device), Kind: uint32(kind), N: 1})
+		deltas = append(deltas, d)
 		last = seq
 		if len(deltas) == foldChunk {
 			if err := c.Apply(last, deltas); err != nil {

@@ -302,14 +302,11 @@ func (db *DB) LastEventTimes(ctx context.Context, f doorlog.DeviceFilter) (map[s
 	}
 	if !all {
 		for code := range newest {
-			d, ok := db.deviceByCode.get(code)
-			if !ok {
-				if err := db.loadDevices(ctx); err != nil {
-					return nil, wrap("last event times", err)
-				}
-				d, ok = db.deviceByCode.get(code)
+			d, err := db.deviceOfCode(ctx, code)
+			if err != nil {
+				return nil, wrap("last event times", err)
 			}
-			if !ok || !slices.Contains(sites, d.siteCode) {
+			if !slices.Contains(sites, d.siteCode) {
 				delete(newest, code)
 			}
 		}
