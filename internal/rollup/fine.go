@@ -278,7 +278,7 @@ func (c *Counts) splitParents(l, i int, parentOps []op[uint64], minTop int64) []
 // whose parent bucket is in split (ascending).
 func (c *Counts) levelOps(l, i int, deltas []Delta, split []int64) []op[uint64] {
 	pw, w := c.ladders[l].widths[i], c.ladders[l].widths[i+1]
-	ops := c.fineOps[:0]
+	ops := make([]op[uint64], 0, len(deltas))
 	last, have, in := int64(0), false, false
 	for k := range deltas {
 		d := &deltas[k]
@@ -294,11 +294,7 @@ func (c *Counts) levelOps(l, i int, deltas []Delta, split []int64) []op[uint64] 
 		}
 	}
 	ops, c.tmp = sumOps(ops, c.tmp)
-	// The plan keeps the ops only as counts, so the buffer is handed back
-	// for the next level, the ops cloned out of the way first.
-	out := slices.Clone(ops)
-	c.fineOps = ops
-	return out
+	return ops
 }
 
 // installFine installs plans made by planFine for ladder l, then drops the

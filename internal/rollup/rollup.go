@@ -107,7 +107,7 @@ type Counts struct {
 	wmu sync.Mutex
 	// hourOps and the rest are the writer's scratch space,
 	// kept between Apply calls so that a batch allocates little.
-	hourOps, dayOps, siteAllOps, devOps, devAllOps, tmp, fineOps []op[uint64]
+	hourOps, dayOps, siteAllOps, devOps, devAllOps, tmp []op[uint64]
 	// split is the threshold of the fine levels (0: DefaultSplit), and
 	// pending the buckets waiting for the caller to recount them (see
 	// fine.go); both are the writer's.
@@ -213,7 +213,7 @@ func (c *Counts) Apply(seq int64, deltas []Delta) error {
 		// An exceptional batch (a rebuild from the events) is not worth
 		// its memory afterwards.
 		defer func() {
-			c.hourOps, c.dayOps, c.siteAllOps, c.devOps, c.devAllOps, c.tmp, c.fineOps = nil, nil, nil, nil, nil, nil, nil
+			c.hourOps, c.dayOps, c.siteAllOps, c.devOps, c.devAllOps, c.tmp = nil, nil, nil, nil, nil, nil
 		}()
 	}
 
@@ -343,7 +343,7 @@ func (c *Counts) Size() (entries int, bytes int64) {
 			e5, b5 = e5+e, b5+b
 		}
 	}
-	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp)+cap(c.fineOps)) * int64(unsafe.Sizeof(op[uint64]{}))
+	scratch := int64(cap(c.hourOps)+cap(c.dayOps)+cap(c.siteAllOps)+cap(c.devOps)+cap(c.devAllOps)+cap(c.tmp)) * int64(unsafe.Sizeof(op[uint64]{}))
 	return e1 + e2 + e3 + e4 + e5, b1 + b2 + b3 + b4 + b5 + c.devSites.bytes() + scratch + int64(unsafe.Sizeof(*c)) + int64(len(c.pending))*int64(unsafe.Sizeof(Span{})+16)
 }
 
