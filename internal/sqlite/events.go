@@ -85,26 +85,30 @@ func (db *DB) resolve(ctx context.Context, i int, e *doorlog.Event) (eventRow, e
 // parameters.
 const insertChunk = 200
 
-// eventParams is the number of parameters of one row of insertEvents.
-const eventParams = 6
+// bodyColumns and orderColumns are the columns an append writes to
+// event_bodies (every column, in seq order) and to events (what paging,
+// counting and filtering read, in (time_ms, seq) order).
+var (
+	bodyColumns  = []string{"seq", "time_ms", "device", "kind", "source_id", "model"}
+	orderColumns = []string{"time_ms", "seq", "device", "kind"}
+)
 
-// insertEvents returns the INSERT statement of n rows. Rows never
-// conflict: seq is new and unique, so (time_ms, seq) is too.
-func insertEvents(n int) string {
+// insertSQL returns the statement into (such as "INSERT INTO events") of n
+// rows of cols.
+func insertSQL(into string, cols []string, n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
 	var b strings.Builder
-	b.Grow(100 + n*len("(?, ?, ?, ?, ?, ?), "))
-	b.WriteString("INSERT INTO events (time_ms, seq, device, kind, source_id, model) VALUES ")
+	b.Grow(100 + n*(len(row)+2))
+	b.WriteString(into + " (" + strings.Join(cols, ", ") + ") VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
+		b.WriteString(row)
 	}
 	return b.String()
 }
 
-// insertChunkSQL is the statement of a full chunk, built once.
-var insertChunkSQL = insertEvents(insertChunk)
 
 // AppendEvents stores the events in one transaction that is on disk
 // (synchronous=FULL) when it returns nil; on an error nothing of the call is
@@ -208,7 +212,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 	slices.SortFunc(byKey, func(a, b int) int {
 		return cmp.Or(cmp.Compare(rows[a].timeMS, rows[b].timeMS), cmp.Compare(rows[a].seq, rows[b].seq))
 	})
-	if err := db.insertRows(ctx, tx, rows, byKey); err != nil {
+	if err := db.insertRows(ctx, tx, rows, kept, byKey); err != nil {
 		return nil, wrap("append events", err)
 	}
 	if err := writeRuns(ctx, tx, rows, kept); err != nil {
@@ -248,56 +252,99 @@ func (db *DB) AppendEvents(ctx context.Context, events []doorlog.Event) ([]doorl
 	return results, nil
 }
 
-// insertRows inserts the kept rows, with their models in stored form.
-func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rows []eventRow, kept []int) error {
-	var full *sql.Stmt
-	args := make([]any, 0, min(len(kept), insertChunk)*eventParams)
+// insertRows writes the kept rows: their bodies in seq order (kept), an
+// append whatever their times, and their place in the time order in
+// (time_ms, seq) order (byKey), so that a batch out of time order walks
+// the narrow table's leaves once, front to back.
+func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rows []eventRow, kept, byKey []int) error {
 	// One buffer for the stored models of a chunk; the driver copies
 	// arguments before Exec returns.
 	var buf []byte
-	for off := 0; off < len(kept); off += insertChunk {
-		chunk := kept[off:min(off+insertChunk, len(kept))]
-		var stmt *sql.Stmt
-		if len(chunk) == insertChunk {
-			if full == nil {
-				// Prepared once by Open: parsing a statement of 1,200
-				// parameters takes as long as inserting dozens of rows.
-				full = tx.StmtContext(ctx, db.insert)
-				defer full.Close()
-			}
-			stmt = full
-		} else {
-			var err error
-			if stmt, err = tx.PrepareContext(ctx, insertEvents(len(chunk))); err != nil {
-				return err
-			}
-			defer stmt.Close()
-		}
-		args = args[:0]
-		buf = buf[:0]
-		ends := make([]int, len(chunk))
-		for j, i := range chunk {
+	var ends []int
+	body := func(args []any, chunk []int) []any {
+		buf, ends = buf[:0], ends[:0]
+		for _, i := range chunk {
 			buf = db.codec.Encode(buf, rows[i].model)
-			ends[j] = len(buf)
+			ends = append(ends, len(buf))
 		}
 		start := 0
 		for j, i := range chunk {
 			r := &rows[i]
-			var device, source any
-			if r.device != 0 {
-				device = r.device
-			}
-			if r.sourceID != "" {
-				source = r.sourceID
-			}
-			args = append(args, r.timeMS, r.seq, device, r.kind, source, buf[start:ends[j]:ends[j]])
+			args = append(args, r.seq, r.timeMS, nullable(r.device), r.kind, nullableText(r.sourceID), buf[start:ends[j]:ends[j]])
 			start = ends[j]
 		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		return args
+	}
+	// Rows never conflict: seq is new and unique, so (time_ms, seq) is
+	// too.
+	if err := insertChunks(ctx, tx, db.insertBody, "INSERT INTO event_bodies", bodyColumns, kept, body); err != nil {
+		return err
+	}
+	order := func(args []any, chunk []int) []any {
+		for _, i := range chunk {
+			r := &rows[i]
+			args = append(args, r.timeMS, r.seq, nullable(r.device), r.kind)
+		}
+		return args
+	}
+	return insertChunks(ctx, tx, db.insertOrder, "INSERT INTO events", orderColumns, byKey, order)
+}
+
+// insertChunks runs the statement into (insertSQL) for the rows at idx,
+// insertChunk at a time: one statement per row would cost a statement
+// start and end each time. Full chunks go through full, the statement of
+// insertChunk rows (prepared by Open for the events' tables, since parsing a
+// statement of 1,200 parameters takes as long as inserting dozens of rows;
+// prepared here once when nil), the rest through a statement of its size.
+// args appends a chunk's parameters, in the order of cols.
+func insertChunks(ctx context.Context, tx *sql.Tx, full *sql.Stmt, into string, cols []string, idx []int, args func([]any, []int) []any) error {
+	var inTx *sql.Stmt
+	buf := make([]any, 0, min(len(idx), insertChunk)*len(cols))
+	for off := 0; off < len(idx); off += insertChunk {
+		chunk := idx[off:min(off+insertChunk, len(idx))]
+		var stmt *sql.Stmt
+		if len(chunk) == insertChunk {
+			if inTx == nil {
+				if full != nil {
+					inTx = tx.StmtContext(ctx, full)
+				} else {
+					var err error
+					if inTx, err = tx.PrepareContext(ctx, insertSQL(into, cols, insertChunk)); err != nil {
+						return err
+					}
+				}
+				defer inTx.Close()
+			}
+			stmt = inTx
+		} else {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, insertSQL(into, cols, len(chunk))); err != nil {
+				return err
+			}
+			defer stmt.Close()
+		}
+		if _, err := stmt.ExecContext(ctx, args(buf[:0], chunk)...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// nullable is a code as a column value: 0 (no device: a server event) is
+// NULL.
+func nullable(code int64) any {
+	if code == 0 {
+		return nil
+	}
+	return code
+}
+
+// nullableText is a text as a column value: "" is NULL.
+func nullableText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // writeRuns writes one device run per (device, day) of the kept rows.
@@ -323,49 +370,76 @@ func writeRuns(ctx context.Context, tx *sql.Tx, rows []eventRow, kept []int) err
 	slices.SortFunc(order, func(a, b runKey) int {
 		return cmp.Or(cmp.Compare(a.device, b.device), cmp.Compare(a.day, b.day))
 	})
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO device_runs (device, day, first_seq, n, data) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+	// One buffer for the encoded runs of a chunk, as in insertRows.
 	var buf []byte
-	for _, k := range order {
-		entries := runs[k]
-		first := entries[0].seq
-		for _, e := range entries {
-			first = min(first, e.seq)
+	var ends []int
+	add := func(args []any, chunk []int) []any {
+		buf, ends = buf[:0], ends[:0]
+		for _, i := range chunk {
+			buf = encodeRun(buf, runs[order[i]])
+			ends = append(ends, len(buf))
 		}
-		buf = encodeRun(buf[:0], entries)
-		if _, err := stmt.ExecContext(ctx, k.device, k.day, first, len(entries), buf); err != nil {
-			return err
+		start := 0
+		for j, i := range chunk {
+			k, entries := order[i], runs[order[i]]
+			first := entries[0].seq
+			for _, e := range entries {
+				first = min(first, e.seq)
+			}
+			args = append(args, k.device, k.day, first, len(entries), buf[start:ends[j]:ends[j]])
+			start = ends[j]
 		}
+		return args
 	}
-	return nil
+	return insertChunks(ctx, tx, nil, "INSERT INTO device_runs", runColumns, indexes(len(order)), add)
+}
+
+// runColumns are the columns writeRuns writes.
+var runColumns = []string{"device", "day", "first_seq", "n", "data"}
+
+// indexes returns 0, 1, …, n-1.
+func indexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
 }
 
 // writeRanges writes what a source id transaction changed.
 func writeRanges(ctx context.Context, tx *sql.Tx, t *dedup.Txn) error {
 	deleted, upserted := t.Changes()
-	for _, r := range deleted {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM source_ranges WHERE device = ? AND prefix = ? AND lo = ?`, r.Device, r.Prefix, r.Lo); err != nil {
+	// In the table's key order, for the reason insertRows' rows are, and
+	// many at a time, as insertChunks does: a batch out of order (source
+	// counters arriving shuffled) changes an interval per event.
+	byKey := func(a, b dedup.Range) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Prefix, b.Prefix), cmp.Compare(a.Lo, b.Lo))
+	}
+	slices.SortFunc(deleted, byKey)
+	slices.SortFunc(upserted, byKey)
+	for off := 0; off < len(deleted); off += insertChunk {
+		chunk := deleted[off:min(off+insertChunk, len(deleted))]
+		args := make([]any, 0, 3*len(chunk))
+		for _, r := range chunk {
+			args = append(args, r.Device, r.Prefix, r.Lo)
+		}
+		q := `DELETE FROM source_ranges WHERE (device, prefix, lo) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ") + `)`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
 	}
-	if len(upserted) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO source_ranges (device, prefix, lo, hi) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, r := range upserted {
-		if _, err := stmt.ExecContext(ctx, r.Device, r.Prefix, r.Lo, r.Hi); err != nil {
-			return err
+	add := func(args []any, chunk []int) []any {
+		for _, i := range chunk {
+			r := &upserted[i]
+			args = append(args, r.Device, r.Prefix, r.Lo, r.Hi)
 		}
+		return args
 	}
-	return nil
+	return insertChunks(ctx, tx, nil, "INSERT OR REPLACE INTO source_ranges", rangeColumns, indexes(len(upserted)), add)
 }
+
+// rangeColumns are the columns writeRanges writes.
+var rangeColumns = []string{"device", "prefix", "lo", "hi"}
 
 // appendConn is the writer connection with foreign key checks off, for one
 // append. The checks cost lookups per event and make SQLite keep a

@@ -101,14 +101,14 @@ type plan struct {
 // (a model filter, or stored after a seq) rather than through the counts.
 func (p *plan) scanned() bool { return p.match != nil || p.afterSeq > 0 }
 
-// index is the index hint a scan of the plan's rows takes: the events
-// stored after a seq are few next to the table, and found by the seq
-// index whatever their times.
-func (p *plan) index() string {
+// table is the table a scan of the plan's rows reads: the events stored
+// after a seq are few next to the table, and found in event_bodies, whose
+// key is the seq, whatever their times; the others by time in events.
+func (p *plan) table() string {
 	if p.afterSeq > 0 {
-		return " INDEXED BY events_seq"
+		return "event_bodies"
 	}
-	return ""
+	return "events"
 }
 
 // plan turns f into codes. ok is false when f can match nothing (an empty
@@ -352,7 +352,7 @@ func (db *DB) CountEvents(ctx context.Context, f doorlog.EventFilter) (int64, er
 	if p.afterSeq > 0 {
 		w := p.where(p.from, p.to, math.MaxInt64)
 		var n int64
-		err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM events`+p.index()+w.String(), w.args...).Scan(&n)
+		err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM `+p.table()+w.String(), w.args...).Scan(&n)
 		return n, wrap("count events", err)
 	}
 	c, err := db.countsFor(ctx)
@@ -614,8 +614,43 @@ func (g *guided) flush(ctx context.Context) error {
 const hourMS = 3_600_000
 
 // eventColumns selects every column an Event is made from, in the order
-// rawEvent.scan reads them.
-const eventColumns = `SELECT time_ms, seq, device, kind, source_id, model FROM events`
+// rawEvent.scan reads them, from event_bodies: a query of it selects rows
+// by seq.
+const eventColumns = `SELECT time_ms, seq, device, kind, source_id, model FROM event_bodies`
+
+// readPage reads the rows of p's table (events, or event_bodies for a plan
+// whose rows were stored after a seq) that match w, in the listing order
+// dir, with tail (LIMIT, OFFSET) after the ORDER BY, bounded by maxBytes as
+// queryRaw is. From events, the rows are chosen, and an offset skipped, on
+// the narrow table alone; then only the chosen rows' bodies are read, by
+// seq, and no more of them than maxBytes allows (fetchRaw).
+func (db *DB) readPage(ctx context.Context, p *plan, w *where, dir, tail string, args []any, sizeHint, maxBytes int) ([]rawEvent, error) {
+	if p.table() == "event_bodies" {
+		return db.queryRaw(ctx, eventColumns+w.String()+` ORDER BY time_ms `+dir+`, seq `+dir+tail, args, sizeHint, maxBytes)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT time_ms, seq FROM events`+w.String()+` ORDER BY time_ms `+dir+`, seq `+dir+tail, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var entries []runEntry
+	if sizeHint > 0 {
+		entries = make([]runEntry, 0, sizeHint)
+	}
+	for rows.Next() {
+		var e runEntry
+		if err := rows.Scan(&e.timeMS, &e.seq); err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Closed before fetchRaw: it queries the same pool.
+	rows.Close()
+	return db.fetchRaw(ctx, entries, maxBytes)
+}
 
 // rawEvent is a row of eventColumns, with the model already decoded.
 type rawEvent struct {
@@ -665,8 +700,7 @@ func (db *DB) scanTable(ctx context.Context, p *plan, desc bool, after *position
 	if lim == 0 {
 		lim = -1 // SQLite: no limit
 	}
-	query := eventColumns + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ? OFFSET ?`
-	raws, err := db.queryRaw(ctx, query, append(w.args, lim, offset), limit, maxBytes)
+	raws, err := db.readPage(ctx, p, &w, dir, ` LIMIT ? OFFSET ?`, append(w.args, lim, offset), limit, maxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -806,8 +840,7 @@ func (db *DB) rawPage(ctx context.Context, p *plan, desc bool, after *position, 
 	if after != nil {
 		w.add("(time_ms, seq) "+cmp+" (?, ?)", after.timeMS, after.seq)
 	}
-	query := eventColumns + p.index() + w.String() + ` ORDER BY time_ms ` + dir + `, seq ` + dir + ` LIMIT ?`
-	return db.queryRaw(ctx, query, append(w.args, limit), limit, 0)
+	return db.readPage(ctx, p, &w, dir, ` LIMIT ?`, append(w.args, limit), limit, 0)
 }
 
 // listDevices is a page of a device listing: the counts skip whole days,
@@ -921,11 +954,22 @@ const (
 	fetchFirstChunk = 32
 )
 
-// fetch reads the events at the entries' positions, in the entries' order.
+// fetch reads the events at the entries' positions, in the entries' order
+// (fetchRaw).
+func (db *DB) fetch(ctx context.Context, entries []runEntry, maxBytes int) ([]doorlog.Event, error) {
+	raws, err := db.fetchRaw(ctx, entries, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return db.events(ctx, raws)
+}
+
+// fetchRaw reads the rows of the entries' events from event_bodies, by
+// seq, in the entries' order.
 // When maxBytes is positive it stops after the event whose model brings the
 // page to maxBytes: it reads a few rows first, then chunks sized by the
 // models seen so far, so that it reads little past that point.
-func (db *DB) fetch(ctx context.Context, entries []runEntry, maxBytes int) ([]doorlog.Event, error) {
+func (db *DB) fetchRaw(ctx context.Context, entries []runEntry, maxBytes int) ([]rawEvent, error) {
 	bySeq := make(map[int64]rawEvent, len(entries))
 	bytes, step := 0, fetchChunk
 	if maxBytes > 0 {
@@ -941,11 +985,11 @@ func (db *DB) fetch(ctx context.Context, entries []runEntry, maxBytes int) ([]do
 			step = min(fetchChunk, max(1, (maxBytes-bytes)/avg+1))
 		}
 		chunk := entries[off:min(off+step, len(entries))]
-		args := make([]any, 0, 2*len(chunk))
+		args := make([]any, 0, len(chunk))
 		for _, e := range chunk {
-			args = append(args, e.timeMS, e.seq)
+			args = append(args, e.seq)
 		}
-		query := eventColumns + ` WHERE (time_ms, seq) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ") + `)`
+		query := eventColumns + ` WHERE seq IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `)`
 		raws, err := db.queryRaw(ctx, query, args, len(chunk), 0)
 		if err != nil {
 			return nil, err
@@ -960,14 +1004,14 @@ func (db *DB) fetch(ctx context.Context, entries []runEntry, maxBytes int) ([]do
 	for _, e := range entries {
 		r, ok := bySeq[e.seq]
 		if !ok {
-			return nil, fmt.Errorf("event %s is in a device run but not in the table", doorlog.FormatEventID(e.seq))
+			return nil, fmt.Errorf("event %s is listed but has no body", doorlog.FormatEventID(e.seq))
 		}
 		raws = append(raws, r)
 		if bytes += len(r.model); maxBytes > 0 && bytes >= maxBytes {
 			break
 		}
 	}
-	return db.events(ctx, raws)
+	return raws, nil
 }
 
 // EventsAfter returns up to limit events matching f in arrival order, after

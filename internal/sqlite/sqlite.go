@@ -49,9 +49,11 @@ type DB struct {
 	w *sql.DB // the one writer connection; BEGIN IMMEDIATE
 	r *sql.DB // read-only connections
 
-	// insert is the INSERT of a full chunk of events, prepared on w once;
-	// a transaction on w's connection uses it as it is (see AppendEvents).
-	insert *sql.Stmt
+	// insertBody and insertOrder are the INSERTs of a full chunk of
+	// events into event_bodies and events, prepared on w once; a
+	// transaction on w's connection uses them as they are (see
+	// insertChunks).
+	insertBody, insertOrder *sql.Stmt
 	// findToken is FindToken's statement, prepared on r once: every
 	// authenticated request runs it, and preparing it each time would
 	// cost more than running it.
@@ -123,7 +125,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	insert, err := w.PrepareContext(ctx, insertChunkSQL)
+	insertBody, err := w.PrepareContext(ctx, insertSQL("INSERT INTO event_bodies", bodyColumns, insertChunk))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	insertOrder, err := w.PrepareContext(ctx, insertSQL("INSERT INTO events", orderColumns, insertChunk))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -152,7 +159,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db := &DB{w: w, r: r, insert: insert, findToken: findToken, codec: cd, logger: slog.New(slog.DiscardHandler)}
+	db := &DB{w: w, r: r, insertBody: insertBody, insertOrder: insertOrder, findToken: findToken, codec: cd, logger: slog.New(slog.DiscardHandler)}
 	if err := db.loadState(ctx); err != nil {
 		r.Close()
 		w.Close()
@@ -234,7 +241,7 @@ func (db *DB) Close() error {
 	// A failed snapshot only costs the next start a longer count.
 	_ = db.saveCounts(context.Background())
 	_, _ = db.w.Exec("PRAGMA optimize")
-	return errors.Join(db.insert.Close(), db.findToken.Close(), db.r.Close(), db.w.Close())
+	return errors.Join(db.insertBody.Close(), db.insertOrder.Close(), db.findToken.Close(), db.r.Close(), db.w.Close())
 }
 
 // errCode returns the SQLite extended result code in err's chain, or 0.

@@ -281,7 +281,7 @@ func TestSecondProcess(t *testing.T) {
 // reused by another key and mislabel events.
 func TestAppendFailsInTransaction(t *testing.T) {
 	db := openTemp(t)
-	if _, err := db.w.ExecContext(t.Context(), `CREATE TEMP TRIGGER boom BEFORE INSERT ON events
+	if _, err := db.w.ExecContext(t.Context(), `CREATE TEMP TRIGGER boom BEFORE INSERT ON event_bodies
 		WHEN NEW.source_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
 		t.Fatal(err)
 	}
@@ -344,9 +344,9 @@ func TestQueryPlans(t *testing.T) {
 		{"all desc after cursor", "SELECT seq FROM events WHERE (time_ms, seq) < (1, 2) ORDER BY time_ms DESC, seq DESC LIMIT 50", "SEARCH events USING PRIMARY KEY ((time_ms,seq)<(?,?))"},
 		{"kind and window", "SELECT seq FROM events WHERE time_ms BETWEEN 1 AND 2 AND kind IN (1) ORDER BY time_ms ASC, seq ASC LIMIT 50", "SEARCH events USING PRIMARY KEY (time_ms>? AND time_ms<?)"},
 		{"devices of a site", "SELECT seq FROM events WHERE device IN (1, 2) AND (time_ms, seq) > (1, 2) ORDER BY time_ms ASC, seq ASC LIMIT 50", "SEARCH events USING PRIMARY KEY ((time_ms,seq)>(?,?))"},
-		{"arrival order", "SELECT seq FROM events WHERE seq > 5 ORDER BY seq LIMIT 50", "SEARCH events USING COVERING INDEX events_seq (seq>?)"},
+		{"arrival order", "SELECT seq FROM event_bodies WHERE seq > 5 ORDER BY seq LIMIT 50", "SEARCH event_bodies USING INTEGER PRIMARY KEY (rowid>?)"},
 		{"device runs of a day", "SELECT data FROM device_runs WHERE device IN (1, 2) AND day BETWEEN 3 AND 3", "SEARCH device_runs USING PRIMARY KEY (device=? AND day>? AND day<?)"},
-		{"rows of a page", "SELECT model FROM events WHERE (time_ms, seq) IN (VALUES (1, 2), (3, 4))", "USING PRIMARY KEY (time_ms=? AND seq=?)"},
+		{"rows of a page", "SELECT model FROM event_bodies WHERE seq IN (1, 2)", "SEARCH event_bodies USING INTEGER PRIMARY KEY (rowid=?)"},
 		// Lists longer than maxInlineCodes go as one JSON array.
 		{"thousands of kinds and window", "SELECT seq FROM events WHERE time_ms BETWEEN 1 AND 2 AND kind IN (SELECT value FROM json_each('[1,2]')) ORDER BY time_ms ASC, seq ASC LIMIT 50", "SEARCH events USING PRIMARY KEY (time_ms>? AND time_ms<?)"},
 		{"device runs of thousands of devices", "SELECT data FROM device_runs WHERE device IN (SELECT value FROM json_each('[1,2]')) AND day BETWEEN 3 AND 3", "SEARCH device_runs USING PRIMARY KEY (device=? AND day>? AND day<?)"},
@@ -558,7 +558,7 @@ func TestMalformedStoredModel(t *testing.T) {
 		// As a BLOB, the way the store writes models. {"a":12} is valid
 		// JSON text whose first byte and length also form a JSONB array
 		// header: the store must read models as text, never as JSONB.
-		if _, err := db.w.ExecContext(t.Context(), `UPDATE events SET model = ? WHERE seq = ?`, []byte(model), seq); err != nil {
+		if _, err := db.w.ExecContext(t.Context(), `UPDATE event_bodies SET model = ? WHERE seq = ?`, []byte(model), seq); err != nil {
 			t.Fatal(err)
 		}
 	}

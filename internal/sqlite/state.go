@@ -182,7 +182,7 @@ func (db *DB) deriveTx(ctx context.Context, from, to int64) error {
 		return err
 	}
 	defer tx.Rollback()
-	q, err := tx.QueryContext(ctx, `SELECT time_ms, seq, coalesce(device, 0), kind, coalesce(source_id, '') FROM events WHERE seq > ? AND seq <= ? ORDER BY seq`, from, to)
+	q, err := tx.QueryContext(ctx, `SELECT time_ms, seq, coalesce(device, 0), kind, coalesce(source_id, '') FROM event_bodies WHERE seq > ? AND seq <= ? ORDER BY seq`, from, to)
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,7 @@ func (db *DB) fold(ctx context.Context, q querier, c *rollup.Counts, after int64
 }
 
 func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after int64, refreshed bool) error {
-	rows, err := q.QueryContext(ctx, `SELECT time_ms, seq, coalesce(device, 0), kind FROM events WHERE seq > ? ORDER BY seq`, after)
+	rows, err := q.QueryContext(ctx, `SELECT time_ms, seq, coalesce(device, 0), kind FROM event_bodies WHERE seq > ? ORDER BY seq`, after)
 	if err != nil {
 		return err
 	}
