@@ -109,7 +109,6 @@ func insertSQL(into string, cols []string, n int) string {
 	return b.String()
 }
 
-
 // AppendEvents stores the events in one transaction that is on disk
 // (synchronous=FULL) when it returns nil; on an error nothing of the call is
 // stored. Duplicates of a stored (DeviceID, SourceID), or of one earlier in
