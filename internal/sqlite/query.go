@@ -947,8 +947,8 @@ func (db *DB) runEntries(ctx context.Context, p *plan, from, to, maxSeq int64, a
 }
 
 // fetchChunk is how many rows one fetch query reads by primary key, and
-// fetchFirstChunk how many the first query of a page bounded by bytes
-// reads, before the size of its models is known.
+// fetchFirstChunk how many, at least, the first query of a page bounded by
+// bytes reads, before the size of its models is known.
 const (
 	fetchChunk      = 250
 	fetchFirstChunk = 32
@@ -973,7 +973,10 @@ func (db *DB) fetchRaw(ctx context.Context, entries []runEntry, maxBytes int) ([
 	bySeq := make(map[int64]rawEvent, len(entries))
 	bytes, step := 0, fetchChunk
 	if maxBytes > 0 {
-		step = fetchFirstChunk
+		// As many rows as cannot pass maxBytes even if every model is
+		// of the largest size ingest takes: a page of a few dozen rows is
+		// then one query.
+		step = min(fetchChunk, max(fetchFirstChunk, maxBytes/doorlog.MaxModelBytes))
 	}
 	for off := 0; off < len(entries); off += step {
 		if maxBytes > 0 && off > 0 {
