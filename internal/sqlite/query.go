@@ -14,10 +14,12 @@ import (
 	"github.com/doorlog/doorlog/internal/rollup"
 )
 
-// How events are read. The events table is clustered on (time_ms, seq), so
-// a listing without a device filter is a range scan of the table itself. A
-// listing of some devices reads their device runs (per device and day, the
-// (time, seq, kind) of each event) and then only the rows of its page. An
+// How events are read. The events table is narrow (time_ms, seq, device,
+// kind) and clustered on (time_ms, seq), so a listing without a device
+// filter is a range scan of it, and reads the bodies (event_bodies, by seq)
+// of its page's rows only. A listing of some devices reads their device
+// runs (per device and day, the (time, seq, kind) of each event) and then
+// only the bodies of its page. An
 // offset is not skipped row by row: the exact counts per hour and day
 // (package rollup) are walked to the bucket the offset falls in, and only
 // the rest is skipped inside that bucket. Totals are sums of those counts,
@@ -92,7 +94,7 @@ type plan struct {
 	// in Go.
 	match *doorlog.EventFilter
 	// afterSeq, when positive, keeps the events stored after it
-	// (EventFilter.StoredAfter): they are read through the seq index and
+	// (EventFilter.StoredAfter): they are read from event_bodies by seq and
 	// counted row by row, never by the counts, which do not know seqs.
 	afterSeq int64
 }
@@ -1018,7 +1020,7 @@ func (db *DB) fetchRaw(ctx context.Context, entries []runEntry, maxBytes int) ([
 }
 
 // EventsAfter returns up to limit events matching f in arrival order, after
-// the event with id after ("" for the first): a range of the seq index. An
+// the event with id after ("" for the first): a range of event_bodies. An
 // id that does not parse, or that is past the newest id ever assigned, is
 // EINVALID.
 func (db *DB) EventsAfter(ctx context.Context, f doorlog.EventFilter, after string, limit int) ([]doorlog.Event, error) {

@@ -20,8 +20,8 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// runEntry is one event in a device run: where it is in the events table
-// (its primary key) and its kind, which is all a device listing needs to
+// runEntry is one event in a device run: where it is in the time order
+// (the events table's primary key, and the seq of its body) and its kind, which is all a device listing needs to
 // filter, count and seek before it reads the rows of one page.
 type runEntry struct {
 	timeMS int64

@@ -202,7 +202,7 @@ func dsn(path string, readOnly bool) string {
 		// it to a temporary file past 64 KiB) a write syscall per page.
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// 16 MiB of page cache instead of 2: an append writes at the
-		// right edge of the events table and of its seq index, but also
+		// right edge of the events table and of event_bodies, but also
 		// into 500-odd places of device_runs (one per device), whose
 		// pages should stay in memory between commits. More buys nothing
 		// measurable and counts against the server's memory target.
