@@ -893,10 +893,16 @@ func TestStreamDoesNotHoldCommits(t *testing.T) {
 		se.ingest(t, items...) // about 7.5 MiB of models
 		clients[c].events(t, 1)
 	}
+	// The client has the last event a moment before its stream lets go of
+	// the commit; on a loaded machine (the whole suite under -race) the
+	// heap was once read in between. A stream that keeps holding it fails
+	// both checks below. (The ingest writer also kept its last request
+	// alive until the next one: a quiet server held its last batch.)
+	waitFor(t, 2*time.Second, "the streams to let go of the commits they sent from", func() bool { return se.broker.PinnedBytes() == 0 })
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	if grew := int64(ms.HeapAlloc) - int64(before); grew > 12<<20 {
-		t.Errorf("the heap grew by %d MiB over 6 commits of 7.5 MiB whose one watched event each has been sent, want under 12 MiB", grew>>20)
+	if grew := int64(ms.HeapAlloc) - int64(before); grew > 4<<20 {
+		t.Errorf("the heap grew by %d MiB over 6 commits of 7.5 MiB whose one watched event each has been sent, want under 4 MiB (half a commit)", grew>>20)
 	}
 	if p := se.broker.PinnedBytes(); p != 0 {
 		t.Errorf("the broker counts %d bytes pinned by streams that are up to date, want 0", p)

@@ -128,6 +128,11 @@ func (w *Writer) run() {
 			}
 		}
 		w.commit(batch, n)
+		// The slice is reused, but not what it points to: a writer
+		// that goes quiet must not keep its last requests, and with
+		// them their events and models (up to a whole body each),
+		// alive until the next request.
+		clear(batch)
 	}
 }
 
