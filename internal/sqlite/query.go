@@ -669,10 +669,16 @@ type rawEvent struct {
 // must not make every listing that meets it fail: its bytes are kept as
 // they are, and filters on the model treat them as they treat any model
 // that is not a JSON object.
-func (db *DB) scanRaw(rows *sql.Rows, r *rawEvent, arena []byte) ([]byte, error) {
+//
+// A row whose seq keep (when not nil) refuses is not decoded, and kept is
+// false.
+func (db *DB) scanRaw(rows *sql.Rows, r *rawEvent, arena []byte, keep func(seq int64) bool) (_ []byte, kept bool, err error) {
 	var stored sql.RawBytes
 	if err := rows.Scan(&r.timeMS, &r.seq, &r.device, &r.kind, &r.sourceID, &stored); err != nil {
-		return arena, err
+		return arena, false, err
+	}
+	if keep != nil && !keep(r.seq) {
+		return arena, false, nil
 	}
 	start := len(arena)
 	out, err := db.codec.Decode(arena, stored)
@@ -680,7 +686,7 @@ func (db *DB) scanRaw(rows *sql.Rows, r *rawEvent, arena []byte) ([]byte, error)
 		out = append(arena, stored...)
 	}
 	r.model = out[start:len(out):len(out)]
-	return out, nil
+	return out, true, nil
 }
 
 // scanTable returns the events selected by p between from and to with seq
@@ -714,6 +720,12 @@ func (db *DB) scanTable(ctx context.Context, p *plan, desc bool, after *position
 // maxBytes, so that a page of large models holds what the caller allows
 // and no more.
 func (db *DB) queryRaw(ctx context.Context, query string, args []any, sizeHint, maxBytes int) ([]rawEvent, error) {
+	return db.queryRawKeep(ctx, query, args, sizeHint, maxBytes, nil)
+}
+
+// queryRawKeep is queryRaw that keeps only the rows whose seq keep accepts
+// (all when keep is nil), without decoding the others' models.
+func (db *DB) queryRawKeep(ctx context.Context, query string, args []any, sizeHint, maxBytes int, keep func(seq int64) bool) ([]rawEvent, error) {
 	var raws []rawEvent
 	if sizeHint > 0 {
 		raws = make([]rawEvent, 0, sizeHint)
@@ -734,8 +746,12 @@ func (db *DB) queryRaw(ctx context.Context, query string, args []any, sizeHint, 
 			arena = make([]byte, 0, n)
 		}
 		var r rawEvent
-		if arena, err = db.scanRaw(rows, &r, arena); err != nil {
+		var kept bool
+		if arena, kept, err = db.scanRaw(rows, &r, arena, keep); err != nil {
 			return nil, err
+		}
+		if !kept {
+			continue
 		}
 		raws = append(raws, r)
 		if bytes += len(r.model); maxBytes > 0 && bytes >= maxBytes {
@@ -948,6 +964,14 @@ func (db *DB) runEntries(ctx context.Context, p *plan, from, to, maxSeq int64, a
 	return all, nil
 }
 
+// rangeSpread is how much wider than a fetch chunk the span of its seqs may
+// be for fetchRaw to read the span rather than seek each row: reading a row
+// it does not keep costs less than a seek.
+const rangeSpread = 4
+
+// fetchSpanChunk is the most rows fetchRaw reads as one span of seqs.
+const fetchSpanChunk = 2000
+
 // fetchChunk is how many rows one fetch query reads by primary key, and
 // fetchFirstChunk how many, at least, the first query of a page bounded by
 // bytes reads, before the size of its models is known.
@@ -973,7 +997,7 @@ func (db *DB) fetch(ctx context.Context, entries []runEntry, maxBytes int) ([]do
 // models seen so far, so that it reads little past that point.
 func (db *DB) fetchRaw(ctx context.Context, entries []runEntry, maxBytes int) ([]rawEvent, error) {
 	bySeq := make(map[int64]rawEvent, len(entries))
-	bytes, step := 0, fetchChunk
+	bytes, step := 0, fetchSpanChunk
 	if maxBytes > 0 {
 		// As many rows as cannot pass maxBytes even if every model is
 		// of the largest size ingest takes: a page of a few dozen rows is
@@ -987,15 +1011,39 @@ func (db *DB) fetchRaw(ctx context.Context, entries []runEntry, maxBytes int) ([
 				break
 			}
 			avg := max(bytes/off, 1)
-			step = min(fetchChunk, max(1, (maxBytes-bytes)/avg+1))
+			step = max(1, (maxBytes-bytes)/avg+1)
 		}
-		chunk := entries[off:min(off+step, len(entries))]
-		args := make([]any, 0, len(chunk))
+		// A chunk read as a span of seqs may be as long as the page; one
+		// read by seeks carries at most fetchChunk parameters.
+		chunk := entries[off:min(off+min(step, fetchSpanChunk), len(entries))]
+		lo, hi := chunk[0].seq, chunk[0].seq
 		for _, e := range chunk {
-			args = append(args, e.seq)
+			lo, hi = min(lo, e.seq), max(hi, e.seq)
 		}
-		query := eventColumns + ` WHERE seq IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `)`
-		raws, err := db.queryRaw(ctx, query, args, len(chunk), 0)
+		span := hi-lo < int64(rangeSpread*len(chunk))
+		if !span && len(chunk) > fetchChunk {
+			chunk = chunk[:fetchChunk]
+		}
+		step = len(chunk)
+		var raws []rawEvent
+		var err error
+		if span {
+			// Seqs close together (events that arrived in about their
+			// time order, as a live feed's do): one walk of the bodies'
+			// key from the first to the last, keeping the chunk's rows,
+			// costs far less than a seek per row.
+			want := make(map[int64]bool, len(chunk))
+			for _, e := range chunk {
+				want[e.seq] = true
+			}
+			raws, err = db.queryRawKeep(ctx, eventColumns+` WHERE seq BETWEEN ? AND ?`, []any{lo, hi}, len(chunk), 0, func(seq int64) bool { return want[seq] })
+		} else {
+			args := make([]any, 0, len(chunk))
+			for _, e := range chunk {
+				args = append(args, e.seq)
+			}
+			raws, err = db.queryRaw(ctx, eventColumns+` WHERE seq IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`)`, args, len(chunk), 0)
+		}
 		if err != nil {
 			return nil, err
 		}
