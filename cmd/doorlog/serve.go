@@ -22,6 +22,7 @@ import (
 	"github.com/doorlog/doorlog/internal/app"
 	"github.com/doorlog/doorlog/internal/budget"
 	"github.com/doorlog/doorlog/internal/connlimit"
+	"github.com/doorlog/doorlog/internal/doorlog"
 	"github.com/doorlog/doorlog/internal/ingest"
 	"github.com/doorlog/doorlog/internal/lockfile"
 	"github.com/doorlog/doorlog/internal/seal"
@@ -246,6 +247,23 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	if err := a.StartPanels(ctx); err != nil {
 		logger.Error("the devices' panel addresses could not be read; none is served", "err", err)
 	}
+
+	// The event counts load at their first use. Loaded now, before events
+	// arrive, each append keeps them current; first loaded after a large
+	// load, they must count every stored event first, with that read and
+	// ingest waiting (about a minute per 100M events).
+	var warmWG sync.WaitGroup
+	defer warmWG.Wait()
+	warmWG.Add(1)
+	go func() {
+		defer warmWG.Done()
+		start := time.Now()
+		if _, err := a.Store.CountEvents(ctx, doorlog.EventFilter{Scope: doorlog.Scope{All: true}}); err != nil {
+			logger.Warn("the event counts could not be loaded at start; the first read loads them", "err", err)
+			return
+		}
+		logger.Debug("event counts loaded", "took", time.Since(start))
+	}()
 
 	var demoWG sync.WaitGroup
 	demoCtx, stopDemo := context.WithCancel(ctx)

@@ -147,3 +147,51 @@ func TestCountsRebuilt(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstCountSplitsDenseHours loads two dense hours before any read, so
+// that the counts are first made from the stored events, and checks that
+// they are made in time order: every dense hour split as it is counted,
+// none left to recount. Counted in seq order, in chunks of foldChunk, the
+// hour a chunk boundary fell in had to be recounted from the table; at
+// 100M events that was every hour, minutes of reading with ingest waiting.
+func TestFirstCountSplitsDenseHours(t *testing.T) {
+	db := openTemp(t)
+	storetest.MustCreateSite(t, db, "s1")
+	storetest.MustCreateDevice(t, db, "s1", 1)
+	// Two hours over rollup.DefaultSplit. Counted in seq order, the first
+	// chunk of foldChunk (50,000) would hold all of the first hour and
+	// 10,000 events of the second, too few to split it; the next chunk
+	// makes it dense when it is no longer empty.
+	hours := []int{40_000, 30_000}
+	var batch []doorlog.Event
+	total := 0
+	for h, n := range hours {
+		for i := range n {
+			at := storetest.T0.Add(time.Duration(h)*time.Hour + time.Duration(i)*time.Hour/time.Duration(n))
+			batch = append(batch, doorlog.Event{DeviceID: storetest.DeviceID(1), Time: at, Key: "door_was_opened",
+				Category: doorlog.CategoryInfo, Priority: doorlog.PriorityLow, SourceID: fmt.Sprintf("d-%d-%d", h, i)})
+			if len(batch) == 5_000 {
+				storetest.MustAppend(t, db, batch...)
+				batch = batch[:0]
+			}
+			total++
+		}
+	}
+	if c := db.loadedCounts(); c != nil {
+		t.Fatalf("the counts were loaded before the first read; the test would not count from the events")
+	}
+	all := doorlog.Scope{All: true}
+	n, err := db.CountEvents(t.Context(), doorlog.EventFilter{Scope: all})
+	if err != nil || n != int64(total) {
+		t.Fatalf("CountEvents: got %d, %v; want %d", n, err, total)
+	}
+	if got := db.recounts.Load(); got != 0 {
+		t.Errorf("the first count recounted %d buckets from the events, want 0: each dense hour split as it is counted", got)
+	}
+	// The counts are exact: a window from inside the second hour.
+	from := storetest.T0.Add(time.Hour + 30*time.Minute)
+	n, err = db.CountEvents(t.Context(), doorlog.EventFilter{Scope: all, From: from, To: storetest.T0.Add(3 * time.Hour)})
+	if want := int64(hours[1] / 2); err != nil || n != want {
+		t.Errorf("CountEvents from %v: got %d, %v; want %d", from, n, err, want)
+	}
+}

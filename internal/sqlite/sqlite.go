@@ -90,6 +90,9 @@ type DB struct {
 	recount  bool
 	// split is the counts' split threshold (0: rollup.DefaultSplit).
 	split int64
+	// recounts is how many buckets refine has counted from the events,
+	// which tests read: each costs up to the split threshold's rows.
+	recounts atomic.Int64
 
 	// logger reports what the store recovers from on its own (counts
 	// rebuilt); SetLogger sets it.

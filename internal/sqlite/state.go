@@ -311,13 +311,18 @@ func (db *DB) countsFor(ctx context.Context) (*rollup.Counts, error) {
 	}
 	if c.Seq() < seq {
 		fromZero := fresh && c.Seq() == 0
-		err := db.fold(ctx, db.r, c, c.Seq())
+		var err error
+		if fromZero {
+			err = db.foldAll(ctx, db.r, c, false)
+		} else {
+			err = db.fold(ctx, db.r, c, c.Seq())
+		}
 		if errors.Is(err, rollup.ErrInvalid) && !fromZero {
 			// Counts from the snapshot, or kept in memory, that cannot
 			// take the events after them are wrong: count every event.
 			db.logger.Error("sqlite: the event counts could not be updated; rebuilding them from the events", "err", err)
 			c = db.newCounts()
-			err = db.fold(ctx, db.r, c, 0)
+			err = db.foldAll(ctx, db.r, c, false)
 		}
 		if err != nil {
 			return nil, wrap("load counts", err)
@@ -349,6 +354,7 @@ func (db *DB) newCounts() *rollup.Counts {
 func (db *DB) refine(ctx context.Context, c *rollup.Counts) {
 	ctx = context.WithoutCancel(ctx)
 	for _, sp := range c.Pending() {
+		db.recounts.Add(1)
 		seq := c.Seq()
 		deltas, err := db.spanDeltas(ctx, sp, seq)
 		if err == nil {
@@ -438,12 +444,79 @@ func (db *DB) loadSnapshot(ctx context.Context, seq int64, recount bool) (*rollu
 	return c, nil
 }
 
-// foldChunk is how many events fold applies at once.
-const foldChunk = 50_000
+// foldChunk is how many events fold applies at once, and foldHourMax the
+// most foldAll holds to apply an hour in one piece.
+const (
+	foldChunk   = 50_000
+	foldHourMax = 1_000_000
+)
 
 // fold adds every event with seq > after to c, in seq order.
 func (db *DB) fold(ctx context.Context, q querier, c *rollup.Counts, after int64) error {
 	return db.foldFrom(ctx, q, c, after, false)
+}
+
+// foldAll counts every event into empty counts c that no reader sees yet
+// (its chunks are applied at version 0), reading them in time
+// order from the events table and applying an hour's events in one Apply
+// (so a chunk holds foldChunk events or more, up to an hour's end), then
+// setting the version to the newest seq read.
+//
+// Counted in seq order, as fold counts the events after a snapshot, a
+// dense hour that two chunks share was not empty before the second, so its
+// finer counts could only come from recounting it afterwards (refine). A
+// store of dense hours (100M events over 90 days: 46,000 an hour) then
+// read every event twice, the second time one hour at a time with the
+// writer waiting: minutes, measured (docs/performance.md, "100M events").
+// In time order each hour is split as its events are applied. Only an hour
+// of more than foldHourMax events is cut, and left to refine.
+func (db *DB) foldAll(ctx context.Context, q querier, c *rollup.Counts, refreshed bool) error {
+	rows, err := q.QueryContext(ctx, `SELECT time_ms, seq, coalesce(device, 0), kind FROM events ORDER BY time_ms, seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	deltas := make([]rollup.Delta, 0, foldChunk)
+	var newest, hour int64
+	for rows.Next() {
+		var t, seq, device, kind int64
+		if err := rows.Scan(&t, &seq, &device, &kind); err != nil {
+			return err
+		}
+		var site int64
+		if device != 0 {
+			d, ok := db.deviceByCode.get(device)
+			if !ok && !refreshed {
+				// A device another process added: its codes are read
+				// first, and the count starts again.
+				rows.Close()
+				if err := db.loadDevices(ctx); err != nil {
+					return err
+				}
+				return db.foldAll(ctx, db.r, c, true)
+			}
+			site = d.siteCode
+		}
+		d, err := countDelta(t, site, device, kind, 1)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", seq, err)
+		}
+		if h := floorDiv(t, hourMS); h != hour && len(deltas) >= foldChunk || len(deltas) >= foldHourMax {
+			// Version 0 until the end: the counts are the caller's
+			// alone until fold returns.
+			if err := c.Apply(0, deltas); err != nil {
+				return err
+			}
+			deltas = deltas[:0]
+		}
+		hour = floorDiv(t, hourMS)
+		deltas = append(deltas, d)
+		newest = max(newest, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return c.Apply(newest, deltas)
 }
 
 func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after int64, refreshed bool) error {
