@@ -479,28 +479,20 @@ func (db *DB) foldAll(ctx context.Context, q querier, c *rollup.Counts, refreshe
 	deltas := make([]rollup.Delta, 0, foldChunk)
 	var newest, hour int64
 	for rows.Next() {
-		var t, seq, device, kind int64
-		if err := rows.Scan(&t, &seq, &device, &kind); err != nil {
+		d, seq, known, err := db.countRow(rows, refreshed)
+		if err != nil {
 			return err
 		}
-		var site int64
-		if device != 0 {
-			d, ok := db.deviceByCode.get(device)
-			if !ok && !refreshed {
-				// A device another process added: its codes are read
-				// first, and the count starts again.
-				rows.Close()
-				if err := db.loadDevices(ctx); err != nil {
-					return err
-				}
-				return db.foldAll(ctx, db.r, c, true)
+		if !known {
+			// A device another process added: its codes are read
+			// first, and the count starts again.
+			rows.Close()
+			if err := db.loadDevices(ctx); err != nil {
+				return err
 			}
-			site = d.siteCode
+			return db.foldAll(ctx, db.r, c, true)
 		}
-		d, err := countDelta(t, site, device, kind, 1)
-		if err != nil {
-			return fmt.Errorf("event %d: %w", seq, err)
-		}
+		t := d.TimeMS
 		if h := floorDiv(t, hourMS); h != hour && len(deltas) >= foldChunk || len(deltas) >= foldHourMax {
 			// Version 0 until the end: the counts are the caller's
 			// alone until fold returns.
@@ -528,23 +520,14 @@ func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after i
 	deltas := make([]rollup.Delta, 0, foldChunk)
 	var last int64
 	for rows.Next() {
-		var t, seq, device, kind int64
-		if err := rows.Scan(&t, &seq, &device, &kind); err != nil {
+		d, seq, known, err := db.countRow(rows, refreshed)
+		if err != nil {
 			return err
 		}
-		var site int64
-		if device != 0 {
-			d, ok := db.deviceByCode.get(device)
-			if !ok && !refreshed {
-				// A device another process added: its codes are read
-				// after the scan.
-				return db.foldSlow(ctx, c, after)
-			}
-			site = d.siteCode
-		}
-		d, err := countDelta(t, site, device, kind, 1)
-		if err != nil {
-			return fmt.Errorf("event %d: %w", seq, err)
+		if !known {
+			// A device another process added: its codes are read
+			// after the scan.
+			return db.foldSlow(ctx, c, after)
 		}
 		deltas = append(deltas, d)
 		last = seq
@@ -563,6 +546,29 @@ func (db *DB) foldFrom(ctx context.Context, q querier, c *rollup.Counts, after i
 		return c.Apply(last, deltas)
 	}
 	return nil
+}
+
+// countRow reads a row of (time_ms, seq, device, kind) as a count delta of
+// one event. known is false when the device is not in the code cache (added
+// by another process) and the cache was not just refreshed: the caller
+// reads the devices in and starts again.
+func (db *DB) countRow(rows *sql.Rows, refreshed bool) (d rollup.Delta, seq int64, known bool, err error) {
+	var t, device, kind int64
+	if err := rows.Scan(&t, &seq, &device, &kind); err != nil {
+		return d, 0, false, err
+	}
+	var site int64
+	if device != 0 {
+		ref, ok := db.deviceByCode.get(device)
+		if !ok && !refreshed {
+			return d, seq, false, nil
+		}
+		site = ref.siteCode
+	}
+	if d, err = countDelta(t, site, device, kind, 1); err != nil {
+		return d, seq, false, fmt.Errorf("event %d: %w", seq, err)
+	}
+	return d, seq, true, nil
 }
 
 // foldSlow is fold after refreshing the device cache from the table.
