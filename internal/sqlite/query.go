@@ -103,6 +103,21 @@ type plan struct {
 // (a model filter, or stored after a seq) rather than through the counts.
 func (p *plan) scanned() bool { return p.match != nil || p.afterSeq > 0 }
 
+// window is the plan's time window narrowed to what can follow the
+// position after (if any) in the listing order: from is greater than to
+// when nothing can.
+func (p *plan) window(after *position, desc bool) (from, to int64) {
+	from, to = p.from, p.to
+	if after != nil {
+		if desc {
+			to = min(to, after.timeMS)
+		} else {
+			from = max(from, after.timeMS)
+		}
+	}
+	return from, to
+}
+
 // table is the table a scan of the plan's rows reads: the events stored
 // after a seq are few next to the table, and found in event_bodies, whose
 // key is the seq, whatever their times; the others by time in events.
@@ -479,14 +494,7 @@ func (db *DB) guidedScan(ctx context.Context, p *plan, desc bool, after *positio
 	if err != nil {
 		return nil, err
 	}
-	from, to := p.from, p.to
-	if after != nil {
-		if desc {
-			to = min(to, after.timeMS)
-		} else {
-			from = max(from, after.timeMS)
-		}
-	}
+	from, to := p.window(after, desc)
 	if from > to {
 		return []doorlog.Event{}, nil
 	}
@@ -869,14 +877,7 @@ func (db *DB) listDevices(ctx context.Context, p *plan, desc bool, after *positi
 	if err != nil {
 		return nil, err
 	}
-	lo, hi := p.from, p.to
-	if after != nil {
-		if desc {
-			hi = min(hi, after.timeMS)
-		} else {
-			lo = max(lo, after.timeMS)
-		}
-	}
+	lo, hi := p.window(after, desc)
 	if lo > hi {
 		return []doorlog.Event{}, nil
 	}
